@@ -1,0 +1,164 @@
+"""``pmp``: the command line for the pipeline (the same code the DAG tasks run)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+
+def _setup_env(use_settings: bool = True) -> None:
+    """Outside Airflow, take connections from airflow_settings.yaml unless already in the env."""
+    if not use_settings:
+        return
+    from pmp import airflow_settings
+
+    for key, value in airflow_settings.env().items():
+        os.environ.setdefault(key, value)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from pmp import db
+
+    with db.connect() as conn:
+        report = db.migrate(conn)
+    for name in report.applied:
+        print(f"applied  {name}")
+    for name in report.skipped:
+        print(f"current  {name}")
+    print(report.timescale)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from pmp.simulator import server
+
+    return server.main(args.sim_args) or 0
+
+
+def _day(value: str) -> date:
+    return date.fromisoformat(value)
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pmp import pipeline, registry
+    from pmp.timeutil import market_day_bounds
+
+    spec = registry.get(args.iso, args.dataset)
+    failures = 0
+    days = [args.start + timedelta(days=i) for i in range((args.end - args.start).days + 1)]
+    with tqdm(total=len(days), unit="day", desc=spec.key, disable=args.quiet) as bar:
+        for day in days:
+            start, end = market_day_bounds(day, spec.timezone)
+            try:
+                result = pipeline.run_window(spec.key, start.isoformat(), end.isoformat(), reload=args.reload)
+                bar.set_postfix_str(f"{day} docs={result['documents']} rows={result['loaded']['rows']}")
+            except Exception as exc:  # report and continue with the next day
+                failures += 1
+                tqdm.write(f"{spec.key} {day}: FAILED: {exc}")
+            bar.update(1)
+    return 1 if failures else 0
+
+
+def cmd_normalize(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pmp import registry
+    from pmp.loader import dedupe_latest
+    from pmp.payload import PayloadError
+
+    spec = registry.get(args.iso, args.dataset)
+    adapter = registry.adapter(spec.iso)
+    tables = []
+    for path in args.files:
+        try:
+            tables.append(adapter.normalize(spec, Path(path).name, Path(path).read_bytes()))
+        except (ValueError, PayloadError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    table = dedupe_latest(pa.concat_tables(tables), spec.schema.key) if tables else spec.schema.empty()
+    pq.write_table(table, args.out, compression="zstd")
+    print(f"{args.out}: {table.num_rows} rows, columns {', '.join(table.column_names)}")
+    return 0
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from pmp import catalog, db
+
+    with db.connect() as conn:
+        rows = catalog.catalog(conn, args.iso, with_days=args.days)
+    print(catalog.render(rows))
+    return 0
+
+
+def cmd_airflow_settings(args: argparse.Namespace) -> int:
+    from pmp import airflow_settings
+
+    if args.action == "env":
+        print(airflow_settings.shell_exports())
+    else:
+        airflow_settings.import_into_airflow()
+        print("pools and connections imported from airflow_settings.yaml")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pmp", description="Power Market Pipeline")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("db", help="warehouse database")
+    d.add_argument("action", choices=["migrate"])
+    d.set_defaults(func=cmd_db)
+
+    s = sub.add_parser("simulate", help="serve the ISO simulator on loopback", add_help=False)
+    s.add_argument("sim_args", nargs=argparse.REMAINDER)
+    s.set_defaults(func=cmd_simulate)
+
+    dl = sub.add_parser("download", help="fetch, stage, normalize and load market days without a scheduler")
+    dl.add_argument("--iso", required=True)
+    dl.add_argument("--dataset", required=True)
+    dl.add_argument("--start", required=True, type=_day, help="first market day (YYYY-MM-DD)")
+    dl.add_argument("--end", required=True, type=_day, help="last market day, inclusive")
+    dl.add_argument("--reload", action="store_true", help="re-fetch documents already loaded")
+    dl.add_argument("--quiet", action="store_true")
+    dl.set_defaults(func=cmd_download)
+
+    n = sub.add_parser("normalize", help="raw payload(s) -> standard columns in a Parquet file")
+    n.add_argument("--iso", required=True)
+    n.add_argument("--dataset", required=True)
+    n.add_argument("files", nargs="+")
+    n.add_argument("--out", required=True)
+    n.set_defaults(func=cmd_normalize)
+
+    c = sub.add_parser("catalog", help="first/last interval, rows and missing intervals per dataset")
+    c.add_argument("--iso")
+    c.add_argument("--days", action="store_true", help="one line per market day")
+    c.set_defaults(func=cmd_catalog)
+
+    a = sub.add_parser("airflow-settings", help="airflow_settings.yaml: print env exports or import")
+    a.add_argument("action", choices=["env", "import"])
+    a.set_defaults(func=cmd_airflow_settings)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO if args.command in ("db", "simulate") else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command not in ("simulate", "normalize", "airflow-settings"):
+        _setup_env()
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

@@ -1,0 +1,163 @@
+"""DAG factory: one daily history DAG per registry entry, plus a */5 DAG for real-time datasets.
+
+DAG files only call :func:`build_dags`; task bodies live in :mod:`pmp.pipeline` and do all I/O
+at run time (nothing here touches the network or a database while the file is parsed).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, CronTriggerTimetable, dag, get_parsing_context, task
+from airflow.sdk.definitions.param import Param
+
+from pmp import registry
+from pmp.registry import DatasetSpec
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "pmp",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(hours=1),
+}
+
+
+def _catchup() -> bool:
+    """History DAGs catch up from their first date. ``PMP_CATCHUP=false`` turns that off (local demos
+    load history with ``airflow backfill create`` instead of thousands of scheduled runs)."""
+    return os.environ.get("PMP_CATCHUP", "true").lower() not in ("0", "false", "no")
+
+
+def _doc(spec: DatasetSpec, kind: str) -> str:
+    return f"""### {spec.title} — {kind}
+
+* **Source:** {spec.iso.upper()} `{spec.source}` → table `{spec.table}`{f", market `{spec.market}`" if spec.market else ""}
+* **Intervals:** {spec.interval_minutes} min, stored as UTC `[interval_start, interval_end)`
+* **Market day:** local `{spec.timezone}` midnight to midnight (23 h / 25 h on DST days)
+* **Pool:** `{spec.pool}` (the ISO API's rate limit)
+
+Tasks: `discover` → `fetch` (mapped per batch) → `stage` → `normalize` → `load` → `check`.
+Raw files are kept under `raw/{spec.iso}/{spec.dataset}/…`, normalized Parquet under
+`normalized/…`; loads are idempotent and a re-run never duplicates. Load history with
+`airflow backfill create --dag-id {spec.daily_dag_id} --from-date … --to-date …`.
+"""
+
+
+def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
+    key = spec.key
+
+    @task(pool=spec.pool)
+    def discover(data_interval_start: Any = None, data_interval_end: Any = None, params: Any = None) -> list:
+        from pmp import pipeline
+
+        if realtime:
+            end = pendulum.now("UTC")
+            start = end - timedelta(minutes=int(params["lookback_minutes"]))
+        else:
+            start, end = data_interval_start, data_interval_end
+        return pipeline.discover(key, start.isoformat(), end.isoformat(), realtime=realtime,
+                                 reload=bool(params.get("reload")))
+
+    @task(pool=spec.pool, max_active_tis_per_dagrun=2)
+    def fetch(batch: list) -> list:
+        from pmp import pipeline
+
+        return pipeline.fetch(key, batch)
+
+    @task(trigger_rule="none_failed")
+    def stage(fetched: Any, params: Any = None) -> dict:
+        from pmp import pipeline
+
+        return pipeline.stage(key, list(fetched or []), reload=bool(params.get("reload")))
+
+    @task
+    def normalize(manifest: dict) -> dict | None:
+        from pmp import pipeline
+
+        return pipeline.normalize(manifest)
+
+    @task
+    def load(normalized: dict | None) -> dict:
+        from pmp import pipeline
+
+        return pipeline.load(normalized)
+
+    @task(retries=0)
+    def check(loaded: dict, data_interval_start: Any = None, data_interval_end: Any = None,
+              params: Any = None) -> dict:
+        from pmp import pipeline
+
+        if realtime:
+            end = pendulum.now("UTC")
+            return pipeline.check(key, end.isoformat(), end.isoformat(), realtime=True,
+                                  max_lag_minutes=int(params["max_lag_minutes"]))
+        return pipeline.check(key, data_interval_start.isoformat(), data_interval_end.isoformat())
+
+    batches = discover()
+    fetched = fetch.expand(batch=batches)
+    check(load(normalize(stage(fetched))))
+
+
+def build_daily(spec: DatasetSpec) -> DAG:
+    @dag(
+        dag_id=spec.daily_dag_id,
+        dag_display_name=f"{spec.iso.upper()} {spec.dataset} (daily history)",
+        description=f"{spec.title}: one run per local market day since {spec.first_date}",
+        schedule=CronDataIntervalTimetable("0 0 * * *", timezone=spec.timezone),
+        start_date=pendulum.datetime(spec.first_date.year, spec.first_date.month, spec.first_date.day,
+                                     tz=spec.timezone),
+        catchup=_catchup(),
+        max_active_runs=spec.max_active_runs,
+        default_args=DEFAULT_ARGS,
+        tags=["pmp", spec.iso, spec.dataset, spec.table, "daily"],
+        doc_md=_doc(spec, "daily history"),
+        params={"reload": Param(False, type="boolean", description="Re-fetch documents already loaded")},
+    )
+    def _daily() -> None:
+        _wire(spec, realtime=False)
+
+    return _daily()
+
+
+def build_realtime(spec: DatasetSpec) -> DAG:
+    @dag(
+        dag_id=spec.realtime_dag_id,
+        dag_display_name=f"{spec.iso.upper()} {spec.dataset} (real time)",
+        description=f"{spec.title}: new documents every 5 minutes",
+        schedule=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
+        start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS | {"retries": 1, "retry_delay": timedelta(minutes=1)},
+        dagrun_timeout=timedelta(minutes=30),
+        tags=["pmp", spec.iso, spec.dataset, spec.table, "realtime"],
+        doc_md=_doc(spec, "real time"),
+        params={
+            "lookback_minutes": Param(180, type="integer", minimum=5, description="Discovery window"),
+            "max_lag_minutes": Param(60, type="integer", minimum=5, description="Freshness alert threshold"),
+            "reload": Param(False, type="boolean"),
+        },
+    )
+    def _realtime() -> None:
+        _wire(spec, realtime=True)
+
+    return _realtime()
+
+
+def build_dags(iso: str) -> dict[str, DAG]:
+    """All DAGs of one ISO. Only the DAG being executed is built when a worker parses for a task."""
+    current = get_parsing_context().dag_id
+    out: dict[str, DAG] = {}
+    for spec in registry.datasets(iso):
+        wanted = [(spec.daily_dag_id, build_daily)]
+        if spec.realtime:
+            wanted.append((spec.realtime_dag_id, build_realtime))
+        for dag_id, builder in wanted:
+            if current is None or current == dag_id:
+                out[dag_id] = builder(spec)
+    return out

@@ -1,0 +1,117 @@
+"""Shared HTTP client behaviour for ISO hooks: pacing, retries, and secret-free errors."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "power-market-pipeline/0.1 (+https://github.com/power-market-pipeline)"
+
+
+class IsoHttpError(RuntimeError):
+    """An ISO endpoint answered with an error. The message never contains credentials."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def redact_url(url: str) -> str:
+    """Scheme, host and path only: query strings can carry keys, so they never reach logs or errors."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
+
+
+class Pacer:
+    """At most ``per_minute`` calls in any rolling minute, process-wide per instance.
+
+    Airflow pools bound concurrency across workers; this bounds the request rate inside one
+    task, so a task never trips the ISO's limit on its own.
+    """
+
+    def __init__(self, per_minute: float | None) -> None:
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            time.sleep(delay)
+
+
+def request(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    pacer: Pacer,
+    what: str,
+    max_attempts: int = 5,
+    backoff: float = 1.0,
+    max_backoff: float = 60.0,
+    timeout: float = 60.0,
+    on_unauthorized: Callable[[], Mapping[str, str]] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    **kwargs: Any,
+) -> requests.Response:
+    """One logical request with retries on 429 (Retry-After honoured), 5xx and connection errors.
+
+    ``on_unauthorized`` lets a hook refresh its token once on a 401 and retry with new headers.
+    Other 4xx answers fail at once with a message naming the endpoint (never the query or headers).
+    """
+    safe = redact_url(url)
+    refreshed = False
+    last: str = ""
+    for attempt in range(1, max_attempts + 1):
+        pacer.wait()
+        try:
+            resp = session.request(method, url, timeout=timeout, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            last = f"{type(exc).__name__}"
+            delay = min(max_backoff, backoff * 2 ** (attempt - 1))
+            log.warning("%s: %s on %s (attempt %d/%d), retrying in %.1fs", what, last, safe, attempt,
+                        max_attempts, delay)
+            sleep(delay)
+            continue
+        if resp.status_code == 401 and on_unauthorized and not refreshed:
+            refreshed = True
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), **on_unauthorized()}
+            log.info("%s: 401 from %s, refreshed credentials and retrying", what, safe)
+            continue
+        if resp.status_code == 429 or resp.status_code >= 500:
+            retry_after = resp.headers.get("Retry-After")
+            try:
+                delay = float(retry_after) if retry_after else backoff * 2 ** (attempt - 1)
+            except ValueError:
+                delay = backoff * 2 ** (attempt - 1)
+            delay = min(max_backoff, max(delay, 0.0))
+            last = f"HTTP {resp.status_code}"
+            log.warning("%s: %s from %s (attempt %d/%d), retrying in %.1fs", what, last, safe, attempt,
+                        max_attempts, delay)
+            sleep(delay)
+            continue
+        if resp.status_code >= 400:
+            body = resp.text[:200].replace("\n", " ")
+            raise IsoHttpError(f"{what}: HTTP {resp.status_code} from {safe}: {body}", resp.status_code)
+        return resp
+    raise IsoHttpError(f"{what}: giving up after {max_attempts} attempts on {safe} (last: {last})")
+
+
+def new_session() -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    return session

@@ -1,0 +1,193 @@
+"""ERCOT hook: MIS document list/download and the Public API (B2C token + subscription key).
+
+Connection ``ercot_default`` (type ``ercot``):
+  * login / password: ERCOT Public API account (only needed for the API routes)
+  * extra.subscription_key: the API product key (``Ocp-Apim-Subscription-Key``)
+  * extra.mis_base_url / api_base_url / token_url: default to the real ERCOT hosts; point them at
+    ``pmp simulate`` for offline runs
+  * extra.api_requests_per_minute (default 30, ERCOT's published limit) and
+    extra.mis_requests_per_minute (default 120, politeness; MIS documents no limit)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from pmp.connections import mask
+from pmp.http import IsoHttpError, Pacer, new_session, request
+
+log = logging.getLogger(__name__)
+
+MIS_BASE_URL = "https://www.ercot.com"
+API_BASE_URL = "https://api.ercot.com/api/public-reports"
+TOKEN_URL = (
+    "https://ercotb2c.b2clogin.com/ercotb2c.onmicrosoft.com/B2C_1_PUBAPI-ROPC-FLOW/oauth2/v2.0/token"
+)
+B2C_CLIENT_ID = "fec253ea-0d06-4272-a5e6-b478baeecd70"
+TOKEN_LIFETIME_S = 3600
+TOKEN_MARGIN_S = 300  # re-login 5 minutes before the hour is up
+ARCHIVE_MAX_DOCS = 1000  # ERCOT caps bulk archive downloads at 1,000 documents per request
+
+
+class ErcotHook(BaseHook):
+    conn_name_attr = "ercot_conn_id"
+    default_conn_name = "ercot_default"
+    conn_type = "ercot"
+    hook_name = "ERCOT (MIS and Public API)"
+
+    def __init__(self, ercot_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ercot_conn_id = ercot_conn_id
+        self._session: Any = None
+        self._token: str | None = None
+        self._token_at = 0.0
+        self._cfg: dict[str, Any] | None = None
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "port", "host"],
+            "relabeling": {"login": "API username (email)", "password": "API password"},
+            "placeholders": {
+                "extra": json.dumps(
+                    {"subscription_key": "<key>", "mis_base_url": MIS_BASE_URL, "api_base_url": API_BASE_URL}
+                )
+            },
+        }
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def cfg(self) -> dict[str, Any]:
+        if self._cfg is None:
+            conn = self.get_connection(self.ercot_conn_id)
+            extra = conn.extra_dejson or {}
+            key = extra.get("subscription_key")
+            mask(conn.password, key)
+            self._cfg = {
+                "mis": (extra.get("mis_base_url") or MIS_BASE_URL).rstrip("/"),
+                "api": (extra.get("api_base_url") or API_BASE_URL).rstrip("/"),
+                "token_url": extra.get("token_url") or TOKEN_URL,
+                "username": conn.login,
+                "password": conn.password,
+                "key": key,
+                "mis_pacer": Pacer(float(extra.get("mis_requests_per_minute", 120)) or None),
+                "api_pacer": Pacer(float(extra.get("api_requests_per_minute", 30)) or None),
+                "retry_backoff": float(extra.get("retry_backoff_seconds", 2.0)),
+            }
+        return self._cfg
+
+    def get_conn(self) -> Any:
+        if self._session is None:
+            self._session = new_session()
+        return self._session
+
+    @property
+    def api_configured(self) -> bool:
+        c = self.cfg
+        return bool(c["username"] and c["password"] and c["key"])
+
+    # -- MIS ------------------------------------------------------------------------------
+    def list_documents(self, report_type_id: int) -> list[dict[str, Any]]:
+        """MIS document list for a report type: list of the ``Document`` dicts, newest first."""
+        url = f"{self.cfg['mis']}/misapp/servlets/IceDocListJsonWS"
+        resp = request(
+            self.get_conn(), "GET", url,
+            params={"reportTypeId": report_type_id, "_": int(time.time() * 1000)},
+            pacer=self.cfg["mis_pacer"], what=f"ERCOT MIS list {report_type_id}",
+            backoff=self.cfg["retry_backoff"],
+        )
+        try:
+            docs = resp.json()["ListDocsByRptTypeRes"]["DocumentList"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IsoHttpError(f"ERCOT MIS list {report_type_id}: unexpected answer ({exc})") from exc
+        return [d["Document"] for d in docs or []]
+
+    def download_document(self, doc_id: str) -> bytes:
+        url = f"{self.cfg['mis']}/misdownload/servlets/mirDownload"
+        resp = request(
+            self.get_conn(), "GET", url, params={"doclookupId": doc_id},
+            pacer=self.cfg["mis_pacer"], what=f"ERCOT MIS download {doc_id}",
+            backoff=self.cfg["retry_backoff"],
+        )
+        return resp.content
+
+    # -- Public API -----------------------------------------------------------------------
+    def _login(self) -> str:
+        c = self.cfg
+        if not self.api_configured:
+            raise IsoHttpError(
+                f"ERCOT Public API needs login, password and extra.subscription_key on connection "
+                f"{self.ercot_conn_id!r}"
+            )
+        resp = request(
+            self.get_conn(), "POST", c["token_url"],
+            data={
+                "grant_type": "password", "username": c["username"], "password": c["password"],
+                "response_type": "id_token", "scope": f"openid {B2C_CLIENT_ID} offline_access",
+                "client_id": B2C_CLIENT_ID,
+            },
+            pacer=Pacer(None), what="ERCOT B2C token", backoff=c["retry_backoff"],
+        )
+        token = resp.json().get("id_token") or resp.json().get("access_token")
+        if not token:
+            raise IsoHttpError("ERCOT B2C token: answer without id_token")
+        mask(token)
+        self._token, self._token_at = token, time.monotonic()
+        return token
+
+    def _headers(self, *, force: bool = False) -> dict[str, str]:
+        if force or not self._token or time.monotonic() - self._token_at > TOKEN_LIFETIME_S - TOKEN_MARGIN_S:
+            self._login()
+        return {"Authorization": f"Bearer {self._token}", "Ocp-Apim-Subscription-Key": self.cfg["key"]}
+
+    def api(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
+        return request(
+            self.get_conn(), method, f"{self.cfg['api']}/{path.lstrip('/')}",
+            headers=self._headers(), pacer=self.cfg["api_pacer"], what=what,
+            on_unauthorized=lambda: self._headers(force=True), backoff=self.cfg["retry_backoff"],
+            **kwargs,
+        )
+
+    def query(self, endpoint: str, params: dict[str, Any], page_size: int = 100_000) -> Iterator[dict]:
+        """Pages of a filterable query endpoint (e.g. ``np4-190-cd/dam_stlmnt_pnt_prices``)."""
+        page = 1
+        while True:
+            body = self.api(
+                "GET", endpoint, what=f"ERCOT API {endpoint}",
+                params={**params, "size": page_size, "page": page},
+            ).json()
+            yield body
+            meta = body.get("_meta", {})
+            if page >= int(meta.get("totalPages") or 1):
+                return
+            page += 1
+
+    def archive_list(self, emil_id: str, post_from: str, post_to: str) -> list[dict[str, Any]]:
+        """Every archived document of a product posted in [post_from, post_to] (local, no offset)."""
+        out: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = self.api(
+                "GET", f"archive/{emil_id.lower()}", what=f"ERCOT API archive list {emil_id}",
+                params={"postDatetimeFrom": post_from, "postDatetimeTo": post_to, "size": 1000, "page": page},
+            ).json()
+            out.extend(body.get("archives") or [])
+            if page >= int(body.get("_meta", {}).get("totalPages") or 1):
+                return out
+            page += 1
+
+    def archive_download(self, emil_id: str, doc_ids: list[str]) -> bytes:
+        """Zip of zips (``<docId>.zip`` members) for up to 1,000 documents."""
+        if len(doc_ids) > ARCHIVE_MAX_DOCS:
+            raise ValueError(f"ERCOT archive downloads take at most {ARCHIVE_MAX_DOCS} documents per request")
+        resp = self.api(
+            "POST", f"archive/{emil_id.lower()}/download", what=f"ERCOT API archive download {emil_id}",
+            json={"docIds": [int(d) if str(d).isdigit() else d for d in doc_ids]}, timeout=300,
+        )
+        return resp.content

@@ -1,0 +1,215 @@
+"""Loader: normalized Arrow/Parquet -> TimescaleDB, one transaction per document batch.
+
+Path per batch (all inside one transaction, so a failure leaves nothing behind):
+1. rows of *revised* documents (same source id, new checksum) are deleted;
+2. the batch is COPYed straight into the hypertable inside a savepoint (the fast path for
+   new data);
+3. if any key already exists (a re-run, or an overlapping publication), the savepoint is
+   rolled back and the batch goes COPY -> temporary staging table -> INSERT .. ON CONFLICT
+   DO UPDATE, where the newer publication wins;
+4. one ingest_log row per document is written.
+No row-by-row inserts anywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from pmp.schema import TableSchema, conform
+
+log = logging.getLogger(__name__)
+
+COPY_BATCH_ROWS = 65_536
+
+
+@dataclass
+class DocumentLoad:
+    """What the loader records about one source document."""
+
+    source_id: str
+    source_name: str
+    checksum: str
+    rows: int = 0
+    published_at: datetime | None = None
+    market_day: date | None = None
+    source_url: str | None = None
+    raw_uri: str | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["published_at"] = self.published_at.isoformat() if self.published_at else None
+        d["market_day"] = self.market_day.isoformat() if self.market_day else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DocumentLoad:
+        d = dict(d)
+        if d.get("published_at"):
+            d["published_at"] = datetime.fromisoformat(d["published_at"])
+        if d.get("market_day"):
+            d["market_day"] = date.fromisoformat(d["market_day"])
+        return cls(**d)
+
+
+@dataclass
+class LoadResult:
+    rows: int
+    documents: int
+    revised: list[str] = field(default_factory=list)
+    path: str = "copy"  # "copy" (fast path) or "upsert"
+
+
+def dedupe_latest(table: pa.Table, key: Iterable[str]) -> pa.Table:
+    """Keep one row per key: the one with the latest published_at (last one on ties)."""
+    key = list(key)
+    if table.num_rows == 0:
+        return table
+    distinct = table.group_by(key).aggregate([]).num_rows
+    if distinct == table.num_rows:
+        return table
+    indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+    ordered = indexed.sort_by([("published_at", "ascending"), ("__row", "ascending")])
+    last = ordered.group_by(key, use_threads=False).aggregate([("__row", "last")])
+    keep = pc.sort_indices(last.column("__row_last"))
+    rows = pc.take(last.column("__row_last"), keep)
+    return table.take(rows)
+
+
+def _csv_chunks(table: pa.Table) -> Iterable[bytes]:
+    opts = pacsv.WriteOptions(include_header=False, batch_size=COPY_BATCH_ROWS)
+    for batch in table.to_batches(max_chunksize=COPY_BATCH_ROWS):
+        buf = io.BytesIO()
+        pacsv.write_csv(batch, buf, opts)
+        yield buf.getvalue()
+
+
+def _copy(cur: psycopg.Cursor, target: sql.Composable, columns: list[str], table: pa.Table) -> None:
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        target, sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with cur.copy(stmt) as copy:
+        for chunk in _csv_chunks(table):
+            copy.write(chunk)
+
+
+def _upsert_sql(schema: TableSchema, staging: str) -> sql.Composed:
+    cols = schema.columns
+    non_key = [c for c in cols if c not in schema.key]
+    updates = [sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in non_key]
+    updates.append(sql.SQL("ingested_at = now()"))
+    target = sql.Identifier(schema.name)
+    return sql.SQL(
+        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging} "
+        "ON CONFLICT ({key}) DO UPDATE SET {updates} "
+        "WHERE {target}.published_at IS NULL OR excluded.published_at IS NULL "
+        "OR excluded.published_at >= {target}.published_at"
+    ).format(
+        target=target,
+        cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+        staging=sql.Identifier(staging),
+        key=sql.SQL(", ").join(map(sql.Identifier, schema.key)),
+        updates=sql.SQL(", ").join(updates),
+    )
+
+
+def load_batch(
+    conn: psycopg.Connection,
+    *,
+    iso: str,
+    dataset: str,
+    schema: TableSchema,
+    table: pa.Table,
+    documents: list[DocumentLoad],
+) -> LoadResult:
+    """Load one batch of documents atomically. The caller's connection must not be in a transaction."""
+    table = dedupe_latest(conform(table, schema), schema.key)
+    ids = [d.source_id for d in documents]
+    result = LoadResult(rows=table.num_rows, documents=len(documents))
+    with conn.transaction(), conn.cursor() as cur:
+        previous = dict(
+            cur.execute(
+                "SELECT source_id, checksum FROM ingest_log WHERE iso = %s AND dataset = %s"
+                " AND source_id = ANY(%s) FOR UPDATE",
+                (iso, dataset, ids),
+            ).fetchall()
+        )
+        revised = [d for d in documents if d.source_id in previous and previous[d.source_id] != d.checksum]
+        if revised:
+            result.revised = [d.source_id for d in revised]
+            cur.execute(
+                sql.SQL("DELETE FROM {} WHERE iso = %s AND source = ANY(%s)").format(
+                    sql.Identifier(schema.name)
+                ),
+                (iso, [d.source_name for d in revised]),
+            )
+            log.info("revision of %d document(s): %d old rows removed", len(revised), cur.rowcount)
+        if table.num_rows:
+            try:
+                with conn.transaction():  # savepoint: fast path straight into the hypertable
+                    _copy(cur, sql.Identifier(schema.name), schema.columns, table)
+            except psycopg.errors.UniqueViolation:
+                result.path = "upsert"
+                staging = f"_pmp_stage_{schema.name}"
+                cur.execute(
+                    sql.SQL(
+                        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
+                    ).format(sql.Identifier(staging), sql.Identifier(schema.name))
+                )
+                _copy(cur, sql.Identifier(staging), schema.columns, table)
+                cur.execute(_upsert_sql(schema, staging))
+        _record(cur, iso, dataset, schema.name, documents, previous)
+    log.info(
+        "loaded %d rows from %d document(s) into %s via %s", result.rows, len(documents), schema.name, result.path
+    )
+    return result
+
+
+def _record(
+    cur: psycopg.Cursor,
+    iso: str,
+    dataset: str,
+    table: str,
+    documents: list[DocumentLoad],
+    previous: dict[str, str],
+) -> None:
+    cur.executemany(
+        """INSERT INTO ingest_log (iso, dataset, source_id, source_name, source_url, raw_uri, checksum,
+                                   published_at, market_day, target_table, rows)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (iso, dataset, source_id) DO UPDATE SET
+               source_name = excluded.source_name, source_url = excluded.source_url,
+               raw_uri = excluded.raw_uri, published_at = excluded.published_at,
+               market_day = excluded.market_day, rows = excluded.rows, loaded_at = now(),
+               revision = ingest_log.revision
+                   + CASE WHEN ingest_log.checksum <> excluded.checksum THEN 1 ELSE 0 END,
+               previous_checksums = CASE WHEN ingest_log.checksum <> excluded.checksum
+                   THEN ingest_log.previous_checksums || ingest_log.checksum
+                   ELSE ingest_log.previous_checksums END,
+               checksum = excluded.checksum""",
+        [
+            (
+                iso, dataset, d.source_id, d.source_name, d.source_url, d.raw_uri, d.checksum,
+                d.published_at, d.market_day, table, d.rows,
+            )
+            for d in documents
+        ],
+    )
+
+
+def loaded_checksums(conn: psycopg.Connection, iso: str, dataset: str, ids: list[str]) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT source_id, checksum FROM ingest_log WHERE iso = %s AND dataset = %s AND source_id = ANY(%s)",
+        (iso, dataset, ids),
+    ).fetchall()
+    conn.commit()
+    return dict(rows)

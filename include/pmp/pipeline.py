@@ -1,0 +1,264 @@
+"""The task bodies shared by the Airflow DAGs and ``pmp download``.
+
+discover -> fetch (one call per batch) -> stage -> normalize -> load -> check.
+Every function takes and returns JSON-serializable values (they travel through XCom) and does
+its own I/O, so each runs on any worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pmp import registry
+from pmp.loader import DocumentLoad, dedupe_latest, load_batch, loaded_checksums
+from pmp.registry import DatasetSpec, DocumentRef
+from pmp.staging import normalized_key, open_store, raw_key, sha256
+from pmp.timeutil import local_day_of, market_day_bounds
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = {"mis": 100, "archive": 1000}
+PUBLICATION_LAG = {"DAM": timedelta(0), "RT15M": timedelta(minutes=20), "RT5M": timedelta(minutes=15)}
+MAX_WAIT = timedelta(minutes=30)
+
+
+class IncompleteDataError(RuntimeError):
+    """The check found missing or extra intervals."""
+
+
+def _spec(key: str) -> DatasetSpec:
+    iso, dataset = key.split(".", 1)
+    return registry.get(iso, dataset)
+
+
+def _utc(value: str | datetime) -> datetime:
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def market_days(spec: DatasetSpec, start: str | datetime, end: str | datetime) -> list[date]:
+    start_utc, end_utc = _utc(start), _utc(end)
+    day, days = local_day_of(start_utc, spec.timezone), []
+    while market_day_bounds(day, spec.timezone)[0] < end_utc:
+        days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def _wait_for_publication(spec: DatasetSpec, end: datetime, now: datetime | None = None) -> None:
+    """Real-time products post a few minutes after each interval; a day run waits for the last one."""
+    ready = end + PUBLICATION_LAG.get(spec.market or "", timedelta(0))
+    now = now or datetime.now(UTC)
+    if ready <= now:
+        return
+    if ready - now > MAX_WAIT:
+        raise RuntimeError(f"{spec.key}: intervals up to {end.isoformat()} are not published yet")
+    log.info("%s: waiting %.0fs for the last documents of the day", spec.key, (ready - now).total_seconds())
+    time.sleep((ready - now).total_seconds())
+
+
+def discover(
+    key: str, start: str, end: str, *, realtime: bool = False, reload: bool = False
+) -> list[list[dict[str, Any]]]:
+    """Batches of documents to fetch for [start, end) (UTC). Already-loaded documents are dropped
+    unless ``reload`` (then a changed checksum becomes a revision at load time)."""
+    spec = _spec(key)
+    adapter = registry.adapter(spec.iso)
+    hook = adapter.hook()
+    start_utc, end_utc = _utc(start), _utc(end)
+    if not realtime:
+        _wait_for_publication(spec, end_utc)
+    refs = adapter.discover(spec, start_utc, end_utc, hook=hook, realtime=realtime)
+    if not refs and not realtime:
+        raise RuntimeError(f"{spec.key}: no documents published for {start}..{end} (yet)")
+    if refs and not reload:
+        from pmp import db
+
+        with db.connect() as conn:
+            done = loaded_checksums(conn, spec.iso, spec.dataset, [r.doc_id for r in refs])
+        refs = [r for r in refs if r.doc_id not in done]
+    batches: list[list[dict[str, Any]]] = []
+    for route in sorted({r.route for r in refs}):
+        group = [r.to_dict() for r in refs if r.route == route]
+        size = BATCH_SIZE.get(route, 100)
+        batches.extend(group[i : i + size] for i in range(0, len(group), size))
+    log.info("%s: %d new document(s) in %d batch(es)", spec.key, len(refs), len(batches))
+    return batches
+
+
+def fetch(key: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Download one batch and write each raw payload, unchanged, to the raw stage."""
+    spec = _spec(key)
+    adapter = registry.adapter(spec.iso)
+    store = open_store()
+    refs = [DocumentRef.from_dict(d) for d in batch]
+    staged = []
+    for doc in adapter.fetch(spec, refs, hook=adapter.hook()):
+        day = date.fromisoformat(doc.ref.market_day)
+        k = raw_key(spec.iso, spec.dataset, day, doc.name)
+        written = store.put(k, doc.payload, immutable=True)
+        staged.append(
+            {"ref": doc.ref.to_dict(), "raw_key": k, "raw_uri": store.uri(k), "name": doc.name,
+             "checksum": sha256(doc.payload), "size": len(doc.payload), "written": written}
+        )
+    log.info("%s: staged %d raw document(s)", spec.key, len(staged))
+    return staged
+
+
+def stage(key: str, fetched: list[list[dict[str, Any]]], *, reload: bool = False) -> dict[str, Any]:
+    """Collect the fetched batches into one manifest; drop documents already loaded unchanged."""
+    spec = _spec(key)
+    docs = [d for batch in fetched for d in batch]
+    from pmp import db
+
+    with db.connect() as conn:
+        done = loaded_checksums(conn, spec.iso, spec.dataset, [d["ref"]["doc_id"] for d in docs])
+    fresh = [d for d in docs if done.get(d["ref"]["doc_id"]) != d["checksum"]]
+    revised = [d["ref"]["doc_id"] for d in fresh if d["ref"]["doc_id"] in done]
+    if len(fresh) < len(docs):
+        log.info("%s: %d document(s) already loaded with the same checksum", spec.key, len(docs) - len(fresh))
+    return {"key": key, "docs": fresh, "revised": revised}
+
+
+def normalize(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """Raw stage -> standard rows -> one Parquet file in the normalized stage."""
+    spec = _spec(manifest["key"])
+    docs = manifest["docs"]
+    if not docs:
+        return None
+    adapter = registry.adapter(spec.iso)
+    store = open_store()
+    tables, loads = [], []
+    for d in docs:
+        ref = DocumentRef.from_dict(d["ref"])
+        table = adapter.normalize(spec, d["name"], store.get(d["raw_key"]), published_at=ref.published)
+        tables.append(table)
+        loads.append(
+            DocumentLoad(
+                source_id=ref.doc_id, source_name=_source_names(table, d["name"]), checksum=d["checksum"],
+                rows=table.num_rows, published_at=ref.published, market_day=date.fromisoformat(ref.market_day),
+                source_url=ref.url, raw_uri=d["raw_uri"],
+            ).to_dict()
+        )
+    table = dedupe_latest(pa.concat_tables(tables), spec.schema.key)
+    days = sorted({d["ref"]["market_day"] for d in docs})
+    digest = hashlib.sha256("|".join(sorted(d["checksum"] for d in docs)).encode()).hexdigest()[:16]
+    out = normalized_key(spec.iso, spec.dataset, date.fromisoformat(days[0]), f"{days[-1]}-{digest}")
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    store.put(out, buf.getvalue(), immutable=False)
+    log.info("%s: normalized %d document(s) into %d rows -> %s", spec.key, len(docs), table.num_rows, out)
+    return {"key": spec.key, "parquet_key": out, "rows": table.num_rows, "documents": loads}
+
+
+def _source_names(table: pa.Table, default: str) -> str:
+    names = table.column("source").unique().to_pylist() if table.num_rows else []
+    return names[0] if len(names) == 1 else default
+
+
+def load(normalized: dict[str, Any] | None) -> dict[str, Any]:
+    """Normalized Parquet -> warehouse, one transaction, recorded in ingest_log."""
+    if not normalized:
+        return {"rows": 0, "documents": 0, "path": "none"}
+    spec = _spec(normalized["key"])
+    store = open_store()
+    table = pq.read_table(io.BytesIO(store.get(normalized["parquet_key"])))
+    from pmp import db
+
+    with db.connect() as conn:
+        db.migrate(conn)
+        result = load_batch(
+            conn, iso=spec.iso, dataset=spec.dataset, schema=spec.schema, table=table,
+            documents=[DocumentLoad.from_dict(d) for d in normalized["documents"]],
+        )
+    return {"rows": result.rows, "documents": result.documents, "path": result.path, "revised": result.revised}
+
+
+@dataclass
+class DayCheck:
+    day: str
+    hours: int
+    expected_intervals: int
+    intervals: int
+    locations: int
+    rows: int
+
+    @property
+    def complete(self) -> bool:
+        return self.intervals == self.expected_intervals and self.rows == self.intervals * self.locations
+
+
+def check_days(conn: Any, spec: DatasetSpec, days: list[date]) -> list[DayCheck]:
+    """Per market day: every interval of the (23/24/25-hour) day present, one row per location each."""
+    from psycopg import sql
+
+    out = []
+    entity = {"lmp": "location", "ancillary_services": "product", "load": "area", "fuel_mix": "fuel"}[spec.table]
+    for day in days:
+        start, end = market_day_bounds(day, spec.timezone)
+        q = sql.SQL(
+            "SELECT count(DISTINCT interval_start), count(DISTINCT {e}), count(*) FROM {t}"
+            " WHERE iso = %s AND interval_start >= %s AND interval_start < %s"
+            + (" AND market = %s" if spec.market else "")
+        ).format(e=sql.Identifier(entity), t=sql.Identifier(spec.table))
+        params: list[Any] = [spec.iso.upper(), start, end] + ([spec.market] if spec.market else [])
+        intervals, locations, rows = conn.execute(q, params).fetchone()
+        hours = int((end - start).total_seconds() // 3600)
+        expected = int((end - start).total_seconds() // (spec.interval_minutes * 60))
+        out.append(DayCheck(day.isoformat(), hours, expected, intervals, locations, rows))
+    conn.commit()
+    return out
+
+
+def check(key: str, start: str, end: str, *, realtime: bool = False, max_lag_minutes: int = 60) -> dict[str, Any]:
+    """Daily: the day is complete. Real-time: the newest interval is no older than ``max_lag_minutes``."""
+    spec = _spec(key)
+    from pmp import db
+
+    with db.connect() as conn:
+        if realtime:
+            from psycopg import sql
+
+            q = sql.SQL("SELECT max(interval_end) FROM {} WHERE iso = %s" + (" AND market = %s" if spec.market else ""))
+            params = [spec.iso.upper()] + ([spec.market] if spec.market else [])
+            latest = conn.execute(q.format(sql.Identifier(spec.table)), params).fetchone()[0]
+            conn.commit()
+            lag = (_utc(end) - latest) if latest else None
+            if lag is None or lag > timedelta(minutes=max_lag_minutes):
+                raise IncompleteDataError(f"{spec.key}: newest interval ends {latest}, lag {lag} > {max_lag_minutes} min")
+            return {"latest_interval_end": latest.isoformat(), "lag_minutes": lag.total_seconds() / 60}
+        results = check_days(conn, spec, market_days(spec, start, end))
+    bad = [r for r in results if not r.complete]
+    for r in results:
+        log.info("%s %s: %dh, %d/%d intervals, %d locations, %d rows", spec.key, r.day, r.hours, r.intervals,
+                 r.expected_intervals, r.locations, r.rows)
+    if bad:
+        raise IncompleteDataError(
+            "; ".join(f"{spec.key} {r.day}: {r.intervals}/{r.expected_intervals} intervals, "
+                      f"{r.rows} rows for {r.locations} locations" for r in bad)
+        )
+    return {"days": [r.__dict__ for r in results]}
+
+
+def run_window(key: str, start: str, end: str, *, realtime: bool = False, reload: bool = False,
+               progress: Any = None) -> dict[str, Any]:
+    """All steps in-process (``pmp download``): the same code the DAG tasks run."""
+    batches = discover(key, start, end, realtime=realtime, reload=reload)
+    fetched = []
+    for batch in batches:
+        fetched.append(fetch(key, batch))
+        if progress is not None:
+            progress.update(len(batch))
+    manifest = stage(key, fetched, reload=reload)
+    loaded = load(normalize(manifest))
+    checked = check(key, start, end, realtime=realtime)
+    return {"documents": sum(len(b) for b in batches), "loaded": loaded, "check": checked}

@@ -1,0 +1,113 @@
+"""The standard schema: one definition per warehouse table, shared by normalizers and the loader.
+
+Column order here is the order of the normalized Parquet files and of the COPY column list.
+``ingested_at`` is filled by the database and is not part of the normalized files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+MARKETS = ("DAM", "RT5M", "RT15M", "RT60M", "HASP")
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    name: str
+    arrow: pa.Schema
+    key: tuple[str, ...]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.arrow.names)
+
+    def empty(self) -> pa.Table:
+        return self.arrow.empty_table()
+
+
+def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
+    return pa.schema([pa.field(n, t, nullable=nullable) for n, t, nullable in fields])
+
+
+LMP = TableSchema(
+    "lmp",
+    _schema(
+        ("interval_start", UTC_TS, False),
+        ("interval_end", UTC_TS, False),
+        ("iso", pa.string(), False),
+        ("market", pa.string(), False),
+        ("location", pa.string(), False),
+        ("location_type", pa.string(), True),
+        ("lmp", pa.float64(), True),
+        ("energy", pa.float64(), True),
+        ("congestion", pa.float64(), True),
+        ("loss", pa.float64(), True),
+        ("published_at", UTC_TS, True),
+        ("source", pa.string(), False),
+    ),
+    ("iso", "market", "location", "interval_start"),
+)
+
+ANCILLARY_SERVICES = TableSchema(
+    "ancillary_services",
+    _schema(
+        ("interval_start", UTC_TS, False),
+        ("interval_end", UTC_TS, False),
+        ("iso", pa.string(), False),
+        ("market", pa.string(), False),
+        ("region", pa.string(), False),
+        ("product", pa.string(), False),
+        ("clearing_price", pa.float64(), True),
+        ("clearing_quantity", pa.float64(), True),
+        ("requirement", pa.float64(), True),
+        ("published_at", UTC_TS, True),
+        ("source", pa.string(), False),
+    ),
+    ("iso", "market", "region", "product", "interval_start"),
+)
+
+LOAD = TableSchema(
+    "load",
+    _schema(
+        ("interval_start", UTC_TS, False),
+        ("interval_end", UTC_TS, False),
+        ("iso", pa.string(), False),
+        ("area", pa.string(), False),
+        ("kind", pa.string(), False),
+        ("forecast_issued_at", UTC_TS, False),
+        ("model", pa.string(), False),
+        ("load_mw", pa.float64(), True),
+        ("in_use", pa.bool_(), True),
+        ("published_at", UTC_TS, True),
+        ("source", pa.string(), False),
+    ),
+    ("iso", "area", "kind", "model", "forecast_issued_at", "interval_start"),
+)
+
+FUEL_MIX = TableSchema(
+    "fuel_mix",
+    _schema(
+        ("interval_start", UTC_TS, False),
+        ("interval_end", UTC_TS, False),
+        ("iso", pa.string(), False),
+        ("fuel", pa.string(), False),
+        ("generation_mw", pa.float64(), True),
+        ("published_at", UTC_TS, True),
+        ("source", pa.string(), False),
+    ),
+    ("iso", "fuel", "interval_start"),
+)
+
+TABLES: dict[str, TableSchema] = {t.name: t for t in (LMP, ANCILLARY_SERVICES, LOAD, FUEL_MIX)}
+
+
+def conform(table: pa.Table, schema: TableSchema) -> pa.Table:
+    """Select and cast columns into the standard order and types (raises on a missing column)."""
+    missing = [c for c in schema.columns if c not in table.column_names]
+    if missing:
+        raise ValueError(f"normalized table for {schema.name} lacks columns {missing}")
+    return table.select(schema.columns).cast(schema.arrow)

@@ -1,0 +1,137 @@
+"""Test environment: real services on loopback, a throwaway Airflow home, an isolated warehouse DB.
+
+Environment is set before Airflow is imported. The services (PostgreSQL+TimescaleDB, SeaweedFS)
+are started by ``scripts/services.sh start`` if they are not running, so ``pytest`` alone works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_home = tempfile.mkdtemp(prefix="pmp-airflow-test-")
+RUN_ID = uuid.uuid4().hex[:8]
+TEST_DB = f"pmp_test_{RUN_ID}"
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": _home,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_home}/airflow.db",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "PMP_CATCHUP": "false",
+    }
+)
+
+from pmp import airflow_settings  # noqa: E402  (after the env above)
+
+CONNS = airflow_settings.connections()
+PG = CONNS["tsdb"]
+S3 = CONNS["pmp_s3"]
+
+
+def _pg_up() -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(host=PG["host"], port=PG["port"], user=PG["login"], password=PG["password"],
+                        dbname=PG["schema"], connect_timeout=2).close()
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _s3_up() -> bool:
+    import requests
+
+    try:
+        requests.get(S3["extra"]["endpoint_url"], timeout=2)
+        return True
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="session")
+def services() -> dict:
+    """Start PostgreSQL+TimescaleDB and SeaweedFS if needed (idempotent)."""
+    if not (_pg_up() and _s3_up()):
+        subprocess.run([str(ROOT / "scripts" / "services.sh"), "start"], check=True)
+    assert _pg_up(), "PostgreSQL did not come up"
+    assert _s3_up(), "SeaweedFS S3 did not come up"
+    return {"pg": PG, "s3": S3}
+
+
+@pytest.fixture(scope="session")
+def warehouse(services: dict) -> Iterator[str]:
+    """A fresh database for this test session, wired to the ``tsdb`` connection."""
+    import psycopg
+
+    admin = dict(host=PG["host"], port=PG["port"], user=PG["login"], password=PG["password"])
+    with psycopg.connect(**admin, dbname=PG["schema"], autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{TEST_DB}"')
+    conn_json = dict(PG, schema=TEST_DB)
+    os.environ["AIRFLOW_CONN_TSDB"] = json.dumps(conn_json)
+    from psycopg.conninfo import make_conninfo
+
+    dsn = make_conninfo(**admin, dbname=TEST_DB)
+    yield dsn
+    with psycopg.connect(**admin, dbname=PG["schema"], autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def staging(services: dict) -> str:
+    """Staging on the real S3 endpoint, under a prefix unique to this session."""
+    os.environ["AIRFLOW_CONN_PMP_S3"] = json.dumps(S3)
+    url = f"s3://{os.environ.get('PMP_S3_BUCKET', 'pmp-staging')}/test-{RUN_ID}/"
+    os.environ["PMP_STAGING_URL"] = url
+    return url
+
+
+def ercot_conn(sim_url: str, **extra: object) -> dict:
+    conn = json.loads(json.dumps(CONNS["ercot_default"]))
+    base = conn["extra"]
+    base["mis_base_url"] = f"{sim_url}/ercot/www"
+    base["api_base_url"] = f"{sim_url}/ercot/api/api/public-reports"
+    base["token_url"] = (
+        f"{sim_url}/ercot/b2c/ercotb2c.onmicrosoft.com/B2C_1_PUBAPI-ROPC-FLOW/oauth2/v2.0/token"
+    )
+    base["api_requests_per_minute"] = 0
+    base["retry_backoff_seconds"] = 0.05
+    base.update(extra)
+    return conn
+
+
+@pytest.fixture
+def use_simulator(monkeypatch: pytest.MonkeyPatch):
+    """Start a simulator (optionally at a fixed clock) and point ``ercot_default`` at it."""
+    from pmp.simulator.server import start_simulator
+
+    started = []
+
+    def _start(now=None, **extra: object):
+        handle = start_simulator(now=now)
+        started.append(handle)
+        monkeypatch.setenv("AIRFLOW_CONN_ERCOT_DEFAULT", json.dumps(ercot_conn(handle.url, **extra)))
+        return handle
+
+    yield _start
+    for h in started:
+        h.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    from airflow.utils import db
+
+    db.resetdb()
