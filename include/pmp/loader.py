@@ -150,7 +150,7 @@ def load_batch(
                 sql.SQL("DELETE FROM {} WHERE iso = %s AND source = ANY(%s)").format(
                     sql.Identifier(schema.name)
                 ),
-                (iso, [d.source_name for d in revised]),
+                (iso.upper(), [d.source_name for d in revised]),  # data tables use the upper-case ISO name
             )
             log.info("revision of %d document(s): %d old rows removed", len(revised), cur.rowcount)
         if table.num_rows:
