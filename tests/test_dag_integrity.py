@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pmp import airflow_settings, registry
 
 ROOT = Path(__file__).resolve().parents[1]

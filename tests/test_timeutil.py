@@ -1,7 +1,6 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-
 from pmp.timeutil import (
     TimeLabelError,
     floor_minutes,

@@ -1,0 +1,1 @@
+"""ISO simulator (``pmp simulate``): one module per ISO next to the generic server."""
