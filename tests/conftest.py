@@ -30,6 +30,7 @@ os.environ.update(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_home}/airflow.db",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "PMP_CATCHUP": "false",
+        "PMP_TASK_RETRIES": "0",  # dag.test() waits out retry delays: fail fast in tests
     }
 )
 

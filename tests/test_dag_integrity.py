@@ -41,8 +41,8 @@ def test_ids_tags_retries_and_schedules(dagbag) -> None:
         assert re.fullmatch(r"[a-z0-9]+_[a-z0-9_]+_(daily|realtime)", dag_id), dag_id
         assert "pmp" in dag.tags and dag_id.split("_")[0] in dag.tags
         assert dag.doc_md and "###" in dag.doc_md
-        for t in dag.tasks:
-            assert t.retries >= 1 or t.task_id == "check", (dag_id, t.task_id)
+        for t in dag.tasks:  # PMP_TASK_RETRIES=0 in tests; the default is checked below
+            assert t.retries == 0, (dag_id, t.task_id)
         assert [t.task_id for t in dag.topological_sort()] == [
             "discover", "fetch", "stage", "normalize", "load", "check"]
         if dag_id.endswith("_daily"):
@@ -64,6 +64,16 @@ def test_catchup_is_on_by_default() -> None:
             "print(all(x.catchup for k, x in d.items() if k.endswith('_daily')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_default_retries_with_backoff() -> None:
+    code = ("import os; os.environ.pop('PMP_TASK_RETRIES', None);"
+            "from pmp.factory import build_dags; d = build_dags('ercot');"
+            "print(sorted({(t.task_id, t.retries, t.retry_exponential_backoff) for x in d.values() for t in x.tasks}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    pairs = eval(out.stdout.strip().splitlines()[-1])  # list of tuples printed by the child
+    assert ("check", 0, 2.0) in pairs
+    assert all(r >= 1 and b == 2.0 for task, r, b in pairs if task != "check")
 
 
 def test_every_pool_declared(dagbag) -> None:

@@ -40,9 +40,16 @@ def run_daily(dagbag, dataset: str, day: date, **conf):
     from airflow.sdk import DagRunState
 
     dag = dagbag.get_dag(f"ercot_{dataset}_daily")
-    dr = dag.test(logical_date=pendulum.datetime(day.year, day.month, day.day, tz=CT), run_conf=conf or None)
+    dr = dag.test(logical_date=market_day_end(day), run_conf=conf or None)
+    assert dr.data_interval_start == market_day_bounds(day, CT)[0]
     assert dr.state == DagRunState.SUCCESS, [(ti.task_id, ti.state) for ti in dr.get_task_instances()]
     return dr
+
+
+def market_day_end(day: date) -> pendulum.DateTime:
+    """A manual run at the end of the market day covers that day (the last complete interval)."""
+    nxt = day + timedelta(days=1)
+    return pendulum.datetime(nxt.year, nxt.month, nxt.day, tz=CT)
 
 
 def day_rows(dsn: str, dataset: str, day: date) -> list[tuple]:
@@ -70,7 +77,7 @@ def assert_day_exact(rows: list[tuple], dataset: str, day: date) -> None:
     expected = [start + i * step for i in range(PER_DAY[dataset][hours])]
     for loc, starts in by_loc.items():
         assert starts == expected, f"{dataset} {day} {loc}: {len(starts)} intervals"
-    if dataset != "lmp_dam":  # real-time files publish every load zone twice (LZ and LZEW)
+    if dataset == "lmp_rt15m":  # RT settlement point prices publish every load zone twice (LZ, LZEW)
         assert "LZ_HOUSTON" in by_loc and "LZ_HOUSTON_EW" in by_loc
 
 
@@ -123,9 +130,13 @@ def test_failed_run_loads_nothing_and_rerun_succeeds(env, dagbag) -> None:
     sim = env["sim"](now=datetime(2024, 11, 5, 18, tzinfo=UTC))
     sim.set_faults({"corrupt_zip": -1})
     dag = dagbag.get_dag("ercot_lmp_rt15m_daily")
-    dr = dag.test(logical_date=pendulum.datetime(2024, 11, 2, tz=CT))
+    dr = dag.test(logical_date=market_day_end(day))
     assert dr.state == DagRunState.FAILED
+    assert dr.get_task_instance("fetch", map_index=0).state == "failed"
     assert day_rows(env["dsn"], "lmp_rt15m", day) == []
+    from pmp.staging import open_store
+
+    assert open_store().list("raw/ercot/lmp_rt15m/2024/11/02/") == []  # no truncated file kept
     sim.set_faults({"corrupt_zip": 0})
     run_daily(dagbag, "lmp_rt15m", day)
     assert_day_exact(day_rows(env["dsn"], "lmp_rt15m", day), "lmp_rt15m", day)

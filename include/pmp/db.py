@@ -37,6 +37,20 @@ def connect(conn_id: str | None = None, *, autocommit: bool = False) -> Iterator
         yield conn
 
 
+_MIGRATED: set[str] = set()
+
+
+@contextmanager
+def connect_ready(conn_id: str | None = None) -> Iterator[psycopg.Connection]:
+    """A connection to a warehouse whose schema is current (migrated once per process and DSN)."""
+    dsn = postgres_dsn(conn_id or settings().db_conn_id)
+    with psycopg.connect(dsn) as conn:
+        if dsn not in _MIGRATED:
+            migrate(conn)
+            _MIGRATED.add(dsn)
+        yield conn
+
+
 @dataclass
 class MigrationReport:
     applied: list[str]

@@ -19,7 +19,7 @@ from pmp.registry import DatasetSpec
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "pmp",
-    "retries": 3,
+    "retries": int(os.environ.get("PMP_TASK_RETRIES", "3")),
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=30),
@@ -133,7 +133,7 @@ def build_realtime(spec: DatasetSpec) -> DAG:
         start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS | {"retries": 1, "retry_delay": timedelta(minutes=1)},
+        default_args=DEFAULT_ARGS | {"retries": min(1, DEFAULT_ARGS["retries"]), "retry_delay": timedelta(minutes=1)},
         dagrun_timeout=timedelta(minutes=30),
         tags=["pmp", spec.iso, spec.dataset, spec.table, "realtime"],
         doc_md=_doc(spec, "real time"),

@@ -44,6 +44,23 @@ def iter_members(name: str, payload: bytes, suffixes: tuple[str, ...] = (".csv",
             yield path, data
 
 
+def validate(name: str, payload: bytes) -> None:
+    """Reject a payload that is not what it claims to be before it is written to the raw stage
+    (raw files are immutable, so a truncated download must never land there)."""
+    if not payload:
+        raise PayloadError(f"{name}: empty payload")
+    if name.lower().endswith(".zip") and not is_zip(payload):
+        raise PayloadError(f"{name}: expected a zip, got {payload[:40]!r}")
+    if is_zip(payload):
+        try:
+            with zipfile.ZipFile(io.BytesIO(payload)) as zf:
+                bad = zf.testzip()
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise PayloadError(f"{name}: corrupt zip ({exc})") from exc
+        if bad:
+            raise PayloadError(f"{name}!{bad}: corrupt zip member (CRC mismatch)")
+
+
 def leaf_name(path: str) -> str:
     """The innermost file name of a member path (``a.zip!b.zip!c.csv`` -> ``c.csv``)."""
     return path.rsplit("!", 1)[-1].rsplit("/", 1)[-1]

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from pmp import registry
 from pmp.loader import DocumentLoad, dedupe_latest, load_batch, loaded_checksums
+from pmp.payload import validate
 from pmp.registry import DatasetSpec, DocumentRef
 from pmp.staging import normalized_key, open_store, raw_key, sha256
 from pmp.timeutil import local_day_of, market_day_bounds
@@ -83,7 +84,7 @@ def discover(
     if refs and not reload:
         from pmp import db
 
-        with db.connect() as conn:
+        with db.connect_ready() as conn:
             done = loaded_checksums(conn, spec.iso, spec.dataset, [r.doc_id for r in refs])
         refs = [r for r in refs if r.doc_id not in done]
     batches: list[list[dict[str, Any]]] = []
@@ -103,6 +104,7 @@ def fetch(key: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     refs = [DocumentRef.from_dict(d) for d in batch]
     staged = []
     for doc in adapter.fetch(spec, refs, hook=adapter.hook()):
+        validate(doc.name, doc.payload)  # a failed download raises here and nothing is written
         day = date.fromisoformat(doc.ref.market_day)
         k = raw_key(spec.iso, spec.dataset, day, doc.name)
         written = store.put(k, doc.payload, immutable=True)
@@ -120,7 +122,7 @@ def stage(key: str, fetched: list[list[dict[str, Any]]], *, reload: bool = False
     docs = [d for batch in fetched for d in batch]
     from pmp import db
 
-    with db.connect() as conn:
+    with db.connect_ready() as conn:
         done = loaded_checksums(conn, spec.iso, spec.dataset, [d["ref"]["doc_id"] for d in docs])
     fresh = [d for d in docs if done.get(d["ref"]["doc_id"]) != d["checksum"]]
     revised = [d["ref"]["doc_id"] for d in fresh if d["ref"]["doc_id"] in done]
@@ -174,8 +176,7 @@ def load(normalized: dict[str, Any] | None) -> dict[str, Any]:
     table = pq.read_table(io.BytesIO(store.get(normalized["parquet_key"])))
     from pmp import db
 
-    with db.connect() as conn:
-        db.migrate(conn)
+    with db.connect_ready() as conn:
         result = load_batch(
             conn, iso=spec.iso, dataset=spec.dataset, schema=spec.schema, table=table,
             documents=[DocumentLoad.from_dict(d) for d in normalized["documents"]],
@@ -224,7 +225,7 @@ def check(key: str, start: str, end: str, *, realtime: bool = False, max_lag_min
     spec = _spec(key)
     from pmp import db
 
-    with db.connect() as conn:
+    with db.connect_ready() as conn:
         if realtime:
             from psycopg import sql
 

@@ -177,15 +177,21 @@ def _sced_rows(key: datetime) -> Iterator[str]:
         yield f"{stamp},{flag},{p},{fmt(price('SCED', p, key))}"
 
 
+def _xhr(*instants: datetime) -> str:
+    """ERCOT tags names produced during the repeated fall-back hour with ``xhr``; without it the
+    second pass would reuse the first pass's wall-clock names."""
+    return "xhr" if any(_repeated(t) for t in instants) else ""
+
+
 def _rt15_stem(key: datetime) -> str:
     end = _local(key + timedelta(minutes=15))
-    xhr = "xhr" if _repeated(key) else ""
-    return f"SPPHLZNP6905_{end:%Y%m%d}_{end:%H%M}{xhr}"
+    posted = REPORTS[12301].posted(key)
+    return f"SPPHLZNP6905_{end:%Y%m%d}_{end:%H%M}{_xhr(key, posted)}"
 
 
 def _sced_stem(key: datetime) -> str:
-    run = _local(key + timedelta(seconds=10 + int(_u("sced", key.timestamp()) * 10)))
-    return f"LMPSROSNODENP6788_{run:%Y%m%d}_{run:%H%M%S}{'xhr' if _repeated(key) else ''}"
+    run = key + timedelta(seconds=10 + int(_u("sced", key.timestamp()) * 10))
+    return f"LMPSROSNODENP6788_{_local(run):%Y%m%d}_{_local(run):%H%M%S}{_xhr(run, REPORTS[12300].posted(key))}"
 
 
 REPORTS = {
