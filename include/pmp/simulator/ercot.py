@@ -299,7 +299,8 @@ def www(req: Request) -> Response:
         return Response.json({"ListDocsByRptTypeRes": {"DocumentList": docs}})
     if req.path == "/misdownload/servlets/mirDownload":
         d = decode(req.query.get("doclookupId", ""))
-        if d is None or d.posted > req.sim.now():
+        now = req.sim.now()
+        if d is None or d.posted > now or d.posted < now - timedelta(days=d.report.retention_days):
             return Response(404, b"<html><body>Document not found</body></html>", "text/html")
         return _zip_response(req, d.zip_bytes(), d.constructed + ".zip")
     return Response(404, b"Not Found", "text/plain")

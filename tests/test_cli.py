@@ -1,0 +1,77 @@
+"""The ``pmp`` command line: normalize real files and raw zips, download + catalog against real services."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pmp.cli import main
+from pmp.schema import LMP
+from pmp.simulator import ercot
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ercot"
+
+
+def test_normalize_real_files_to_standard_parquet(tmp_path: Path, capsys) -> None:
+    files = [str(next(SAMPLES.glob("rt_spp_15min_np6-905-cd*")))]
+    out = tmp_path / "rt.parquet"
+    assert main(["normalize", "--iso", "ercot", "--dataset", "lmp_rt15m", *files, "--out", str(out)]) == 0
+    table = pq.read_table(out)
+    assert table.schema.equals(LMP.arrow, check_metadata=False)
+    assert table.num_rows == 28
+    assert set(table.column("interval_start").to_pylist()) == {datetime(2026, 9, 29, 16, tzinfo=UTC)}
+    assert "28 rows" in capsys.readouterr().out
+
+
+def test_normalize_raw_mis_zips_of_a_fall_back_day(tmp_path: Path) -> None:
+    report = ercot.REPORTS[12331]
+    doc = ercot.Doc(report, ercot.day_bounds(date(2024, 11, 3))[0])
+    raw = tmp_path / (doc.constructed + ".zip")
+    raw.write_bytes(doc.zip_bytes())
+    out = tmp_path / "dam.parquet"
+    assert main(["normalize", "--iso", "ercot", "--dataset", "lmp_dam", str(raw), "--out", str(out)]) == 0
+    rows = pq.read_table(out).to_pylist()
+    per_loc = {}
+    for r in rows:
+        per_loc.setdefault(r["location"], set()).add(r["interval_start"])
+    assert {len(v) for v in per_loc.values()} == {25}
+    assert {r["source"] for r in rows} == {doc.constructed}
+    assert {r["published_at"] for r in rows} == {doc.posted.replace(microsecond=0)}
+
+
+def test_normalize_bad_file_exits_nonzero_naming_file_line_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice,DSTFlag\n"
+                   "09/29/2026,01:00,HB_NORTH, 28.4,N\n09/29/2026,01:00,HB_WEST, abc,N\n")
+    out = subprocess.run([sys.executable, "-m", "pmp.cli", "normalize", "--iso", "ercot", "--dataset", "lmp_dam",
+                          str(bad), "--out", str(tmp_path / "x.parquet")], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "bad.csv, line 3, field 'SettlementPointPrice': not a number: 'abc'" in out.stderr
+    assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.mark.integration
+def test_download_then_catalog(warehouse, staging, use_simulator, capsys) -> None:
+    use_simulator(now=datetime(2024, 11, 5, 18, tzinfo=UTC))
+    assert main(["download", "--iso", "ercot", "--dataset", "lmp_dam", "--start", "2024-11-02",
+                 "--end", "2024-11-04", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["catalog", "--iso", "ercot", "--days"]) == 0
+    text = capsys.readouterr().out
+    dam = next(line for line in text.splitlines() if line.startswith("ercot  lmp_dam"))
+    assert dam.split()[-1] == "0"  # no missing intervals
+    for day, hours in [("2024-11-02", 24), ("2024-11-03", 25), ("2024-11-04", 24)]:
+        line = next(line for line in text.splitlines() if day in line and "intervals" in line)
+        assert f"{hours} h" in line and f"{hours:>4}/{hours:<4}" in line and "complete" in line
+    from pmp import catalog, db
+
+    with db.connect() as conn:
+        row = next(r for r in catalog.catalog(conn, "ercot") if r.dataset == "lmp_dam")
+    assert row.rows == row.locations * (24 + 25 + 24) and row.missing_intervals == 0
+    assert json.dumps(row.first_interval.isoformat()) == json.dumps("2024-11-02T05:00:00+00:00")
