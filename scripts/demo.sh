@@ -59,12 +59,16 @@ fi
 
 scripts/airflow.sh start
 
-mapfile -t DAILY < <(python -c "from pmp import registry; [print(s.daily_dag_id) for s in registry.datasets('ercot')]")
-mapfile -t REALTIME < <(python -c "from pmp import registry; [print(s.realtime_dag_id) for s in registry.datasets('ercot') if s.realtime]")
+dag_ids() {  # DAG ids from the registry (log lines filtered out)
+  python -c "from pmp import registry; [print(s.$1) for s in registry.datasets('ercot') if '$1' == 'daily_dag_id' or s.realtime]" \
+    2>/dev/null | grep -E '^[a-z0-9_]+$'
+}
+mapfile -t DAILY < <(dag_ids daily_dag_id)
+mapfile -t REALTIME < <(dag_ids realtime_dag_id)
 
 log "waiting for the dag-processor to serialize ${#DAILY[@]} daily and ${#REALTIME[@]} real-time DAGs"
 for _ in $(seq 1 120); do
-  listed=$(airflow dags list -o plain 2>/dev/null | awk '{print $1}' | grep -c '^ercot_' || true)
+  listed=$(airflow dags list -o plain 2>/dev/null | awk '{print $1}' | grep -c '^ercot_.*_\(daily\|realtime\)$' || true)
   [[ "$listed" -ge $(( ${#DAILY[@]} + ${#REALTIME[@]} )) ]] && break
   sleep 2
 done
@@ -72,7 +76,7 @@ done
 for d in "${DAILY[@]}" "${REALTIME[@]}"; do airflow dags unpause "$d" >/dev/null; done
 
 from_ts="${FROM}T00:00:00"
-to_ts="${TO}T00:00:00"
+to_ts="${TO}T12:00:00"  # inclusive; the local midnight of $TO is 05:00-06:00 UTC
 for d in "${DAILY[@]}"; do
   log "airflow backfill create --dag-id $d --from-date $from_ts --to-date $to_ts"
   airflow backfill create --dag-id "$d" --from-date "$from_ts" --to-date "$to_ts" \
