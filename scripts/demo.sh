@@ -57,6 +57,12 @@ if ! curl -fs "http://127.0.0.1:$SIM_PORT/__sim/faults" >/dev/null 2>&1; then
   for _ in $(seq 1 30); do curl -fs "http://127.0.0.1:$SIM_PORT/__sim/faults" >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 
+# A fresh Airflow metadata DB per demo run (the warehouse itself is kept): no stale runs or
+# backfills from an earlier, interrupted demo.
+scripts/airflow.sh stop >/dev/null 2>&1 || true
+log "resetting the demo's Airflow metadata DB"
+airflow db reset --yes >"$PMP_HOME/logs/airflow-db-reset.log" 2>&1 \
+  || { tail -20 "$PMP_HOME/logs/airflow-db-reset.log"; exit 1; }
 scripts/airflow.sh start
 
 dag_ids() {  # DAG ids from the registry (log lines filtered out)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from pmp import airflow_settings, registry
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pendulum
 import psycopg
 import pytest
+
 from pmp import registry
 from pmp.timeutil import market_day_bounds
 

@@ -9,6 +9,7 @@ import zipfile
 from datetime import UTC, datetime
 
 import pytest
+
 from pmp.http import IsoHttpError
 from pmp.isos.ercot.hook import ErcotHook
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pyarrow as pa
 import pytest
+
 from pmp import db
 from pmp.loader import DocumentLoad, dedupe_latest, load_batch
 from pmp.schema import LMP

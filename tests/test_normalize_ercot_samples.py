@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from pmp.isos.ercot.normalize import NormalizeError, normalize_payload, published_at_from_name
 
 # The checkout sits beside ../shared (as in CI: a fresh clone with shared/ next to it).

@@ -6,6 +6,7 @@ import uuid
 from datetime import date
 
 import pytest
+
 from pmp.staging import ImmutableObjectError, normalized_key, open_store, raw_key
 
 

@@ -1,6 +1,7 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from pmp.timeutil import (
     TimeLabelError,
     floor_minutes,
