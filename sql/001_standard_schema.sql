@@ -73,7 +73,9 @@ CREATE TABLE IF NOT EXISTS fuel_mix (
     source          text             NOT NULL,
     ingested_at     timestamptz      NOT NULL DEFAULT now(),
     CHECK (interval_end > interval_start),
-    PRIMARY KEY (iso, fuel, interval_start)
+    -- interval_end is part of the key: some ISOs publish the same fuel at two resolutions
+    -- (e.g. ERCOT's 5-minute dashboard and its 15-minute annual workbooks).
+    PRIMARY KEY (iso, fuel, interval_start, interval_end)
 );
 
 -- One row per source document: a document is loaded exactly once; a revision (same

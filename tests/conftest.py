@@ -99,31 +99,54 @@ def staging(services: dict) -> str:
     return url
 
 
-def ercot_conn(sim_url: str, **extra: object) -> dict:
-    conn = json.loads(json.dumps(CONNS["ercot_default"]))
-    base = conn["extra"]
-    base["mis_base_url"] = f"{sim_url}/ercot/www"
-    base["api_base_url"] = f"{sim_url}/ercot/api/api/public-reports"
-    base["token_url"] = (
-        f"{sim_url}/ercot/b2c/ercotb2c.onmicrosoft.com/B2C_1_PUBAPI-ROPC-FLOW/oauth2/v2.0/token"
-    )
-    base["api_requests_per_minute"] = 0
-    base["retry_backoff_seconds"] = 0.05
-    base.update(extra)
+SIM_DEFAULT_URL = "http://127.0.0.1:58080"  # where airflow_settings.yaml points the ISO connections
+
+
+def _points_at_simulator(conn: dict) -> bool:
+    return any(isinstance(v, str) and v.startswith(SIM_DEFAULT_URL) for v in (conn.get("extra") or {}).values())
+
+
+# Every ISO connection whose local default is the simulator (one per ISO package).
+SIM_CONNECTIONS = sorted(cid for cid, c in CONNS.items() if _points_at_simulator(c))
+
+
+def sim_conn(conn_id: str, sim_url: str, **extra: object) -> dict:
+    """The declared connection, pointed at a simulator on ``sim_url``, with client-side pacing
+    and retry back-off turned down (the simulator still enforces the ISO's limits)."""
+    conn = json.loads(json.dumps(CONNS[conn_id]))
+    ex = conn.setdefault("extra", {})
+    for key, value in list(ex.items()):
+        if isinstance(value, str) and value.startswith(SIM_DEFAULT_URL):
+            ex[key] = sim_url + value[len(SIM_DEFAULT_URL):]
+        elif key.endswith(("_per_minute", "_interval_seconds")):
+            ex[key] = 0
+        elif key.endswith("backoff_seconds"):
+            ex[key] = 0.05
+    ex.update(extra)
     return conn
+
+
+def ercot_conn(sim_url: str, **extra: object) -> dict:
+    return sim_conn("ercot_default", sim_url, **extra)
 
 
 @pytest.fixture
 def use_simulator(monkeypatch: pytest.MonkeyPatch):
-    """Start a simulator (optionally at a fixed clock) and point ``ercot_default`` at it."""
+    """Start a simulator (optionally at a fixed clock) and point every ISO connection at it.
+
+    ``extra`` maps a connection id to extra fields to override, e.g.
+    ``use_simulator(now=..., extra={"caiso_default": {"min_request_interval_seconds": 5}})``.
+    """
     from pmp.simulator.server import start_simulator
 
     started = []
 
-    def _start(now=None, **extra: object):
+    def _start(now=None, extra: dict[str, dict] | None = None):
         handle = start_simulator(now=now)
         started.append(handle)
-        monkeypatch.setenv("AIRFLOW_CONN_ERCOT_DEFAULT", json.dumps(ercot_conn(handle.url, **extra)))
+        for conn_id in SIM_CONNECTIONS:
+            conn = sim_conn(conn_id, handle.url, **(extra or {}).get(conn_id, {}))
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
         return handle
 
     yield _start

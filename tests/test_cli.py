@@ -68,10 +68,45 @@ def test_download_then_catalog(warehouse, staging, use_simulator, capsys) -> Non
     assert dam.split()[-1] == "0"  # no missing intervals
     for day, hours in [("2024-11-02", 24), ("2024-11-03", 25), ("2024-11-04", 24)]:
         line = next(line for line in text.splitlines() if day in line and "intervals" in line)
-        assert f"{hours} h" in line and f"{hours:>4}/{hours:<4}" in line and "complete" in line
+        assert f"{hours} h" in line and f"{hours}/{hours}x60min intervals" in line and line.endswith("complete")
     from pmp import catalog, db
 
     with db.connect() as conn:
         row = next(r for r in catalog.catalog(conn, "ercot") if r.dataset == "lmp_dam")
-    assert row.rows == row.locations * (24 + 25 + 24) and row.missing_intervals == 0
+    assert row.rows == row.entities * (24 + 25 + 24) and row.missing_intervals == 0
     assert json.dumps(row.first_interval.isoformat()) == json.dumps("2024-11-02T05:00:00+00:00")
+
+
+def test_simulate_command_serves_and_stops(tmp_path) -> None:
+    """``pmp simulate --host --port --now --fault`` (the demo's invocation) serves the ISOs."""
+    import socket
+    import time
+
+    import requests
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pmp.cli", "simulate", "--host", "127.0.0.1", "--port", str(port),
+         "--now", "2024-11-05T12:00:00-06:00", "--fault", "rate_limit=2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                faults = requests.get(f"{url}/__sim/faults", timeout=1).json()
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError(proc.stdout.read() if proc.poll() is not None else "simulator did not answer")
+        assert faults["rate_limit"] == 2
+        listing = requests.get(f"{url}/ercot/www/misapp/servlets/IceDocListJsonWS", params={"reportTypeId": 12331},
+                               timeout=10).json()
+        docs = listing["ListDocsByRptTypeRes"]["DocumentList"]
+        assert docs and docs[0]["Document"]["PublishDate"] <= "2024-11-05T12:00:00-06:00"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0

@@ -61,7 +61,8 @@ def test_ids_tags_retries_and_schedules(dagbag) -> None:
 
 def test_catchup_is_on_by_default() -> None:
     code = ("import os; os.environ.pop('PMP_CATCHUP', None);"
-            "from pmp.factory import build_dags; d = build_dags('ercot');"
+            "from pmp import registry; from pmp.factory import build_dags;"
+            "d = {k: v for iso in registry.isos() for k, v in build_dags(iso).items()};"
             "print(all(x.catchup for k, x in d.items() if k.endswith('_daily')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "True"
@@ -69,7 +70,8 @@ def test_catchup_is_on_by_default() -> None:
 
 def test_default_retries_with_backoff() -> None:
     code = ("import os; os.environ.pop('PMP_TASK_RETRIES', None);"
-            "from pmp.factory import build_dags; d = build_dags('ercot');"
+            "from pmp import registry; from pmp.factory import build_dags;"
+            "d = {k: v for iso in registry.isos() for k, v in build_dags(iso).items()};"
             "print(sorted({(t.task_id, t.retries, t.retry_exponential_backoff) for x in d.values() for t in x.tasks}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     pairs = eval(out.stdout.strip().splitlines()[-1])  # list of tuples printed by the child
@@ -89,13 +91,27 @@ def test_every_connection_declared() -> None:
 
     declared = set(airflow_settings.connections())
     cfg = Settings.from_env()
-    hooks = {registry.adapter(iso).hook().ercot_conn_id for iso in ["ercot"]}
-    assert {cfg.db_conn_id, cfg.s3_conn_id} | hooks <= declared
+    hooks = set()
+    for iso in registry.isos():
+        hook = registry.adapter(iso).hook()
+        hooks.add(getattr(hook, type(hook).conn_name_attr))
+    assert {cfg.db_conn_id, cfg.s3_conn_id} | hooks <= declared, (hooks | {cfg.db_conn_id}) - declared
+
+
+def test_provider_registers_every_iso_hook() -> None:
+    """The connection forms in the UI come from the provider entry point: one per ISO hook."""
+    from pmp.provider import get_provider_info
+
+    types = {c["connection-type"]: c["hook-class-name"] for c in get_provider_info()["connection-types"]}
+    for iso in registry.isos():
+        cls = type(registry.adapter(iso).hook())
+        assert types.get(cls.conn_type) == f"{cls.__module__}.{cls.__name__}", iso
+        assert cls.default_conn_name in airflow_settings.connections()
 
 
 def test_dag_file_parses_fast_without_io() -> None:
     """No network or DB at parse time: a parse with unreachable services still succeeds quickly."""
-    code = ("import time; t=time.time(); import runpy; runpy.run_path('dags/ercot.py');"
+    code = ("import glob, runpy, time; t=time.time(); [runpy.run_path(f) for f in sorted(glob.glob('dags/*.py'))];"
             "print(time.time()-t)")
     env = {"PATH": "/usr/bin:/bin", "AIRFLOW_HOME": "/nonexistent-airflow-home", "PMP_PG_DSN": "host=192.0.2.1"}
     start = time.time()

@@ -9,7 +9,7 @@ from typing import Any
 from psycopg import sql
 
 from pmp import registry
-from pmp.pipeline import DayCheck, check_days
+from pmp.checks import DayCheck, check_days, entity_expr, where
 from pmp.registry import DatasetSpec
 from pmp.timeutil import local_day_of
 
@@ -21,36 +21,39 @@ class CatalogRow:
     first_interval: datetime | None
     last_interval: datetime | None
     rows: int
-    locations: int
-    intervals: int
-    missing_intervals: int
+    entities: int
+    intervals: int  # distinct interval starts at the main resolution
+    missing_intervals: int  # main-resolution intervals absent between first and last
     days: list[DayCheck]
 
-
-def _filter(spec: DatasetSpec) -> tuple[sql.Composable, list[Any]]:
-    where = sql.SQL("iso = %s") + (sql.SQL(" AND market = %s") if spec.market else sql.SQL(""))
-    return where, [spec.iso.upper()] + ([spec.market] if spec.market else [])
+    @property
+    def complete_days(self) -> int:
+        return sum(d.complete for d in self.days)
 
 
 def entry(conn: Any, spec: DatasetSpec, *, with_days: bool = False) -> CatalogRow:
-    where, params = _filter(spec)
-    entity = {"lmp": "location", "ancillary_services": "product", "load": "area", "fuel_mix": "fuel"}[spec.table]
+    cond, params = where(spec)
+    table = sql.Identifier(spec.table)
+    q = sql.SQL("SELECT min(interval_start), max(interval_end), count(*), count(DISTINCT {e}) FROM {t} WHERE {c}").format(
+        e=entity_expr(spec), t=table, c=cond
+    )
+    first, last, rows, entities = conn.execute(q, params).fetchone()
+    step = timedelta(minutes=spec.interval_minutes)
     q = sql.SQL(
-        "SELECT min(interval_start), max(interval_end), count(*), count(DISTINCT {e}),"
-        " count(DISTINCT interval_start) FROM {t} WHERE "
-    ).format(e=sql.Identifier(entity), t=sql.Identifier(spec.table)) + where
-    first, last, rows, locations, intervals = conn.execute(q, params).fetchone()
+        "SELECT count(DISTINCT interval_start), min(interval_start), max(interval_end) FROM {t} WHERE {c}"
+        " AND interval_end - interval_start = %s"
+    ).format(t=table, c=cond)
+    intervals, main_first, main_last = conn.execute(q, [*params, step]).fetchone()
     conn.commit()
     missing = 0
+    if main_first is not None and spec.completeness == "intervals":
+        missing = int((main_last - main_first) / step) - intervals
     days: list[DayCheck] = []
-    if first is not None:
-        expected = int((last - first).total_seconds() // (spec.interval_minutes * 60))
-        missing = expected - intervals
-        if with_days:
-            d0, d1 = local_day_of(first, spec.timezone), local_day_of(last - timedelta(seconds=1), spec.timezone)
-            span: list[date] = [d0 + timedelta(days=i) for i in range((d1 - d0).days + 1)]
-            days = [d for d in check_days(conn, spec, span) if d.rows]
-    return CatalogRow(spec.iso, spec.dataset, first, last, rows, locations, intervals, missing, days)
+    if first is not None and with_days:
+        d0, d1 = local_day_of(first, spec.timezone), local_day_of(last - timedelta(seconds=1), spec.timezone)
+        span: list[date] = [d0 + timedelta(days=i) for i in range((d1 - d0).days + 1)]
+        days = [d for d in check_days(conn, spec, span) if d.rows]
+    return CatalogRow(spec.iso, spec.dataset, first, last, rows, entities, intervals, missing, days)
 
 
 def catalog(conn: Any, iso: str | None = None, *, with_days: bool = False) -> list[CatalogRow]:
@@ -62,18 +65,17 @@ def _fmt(t: datetime | None) -> str:
 
 
 def render(rows: list[CatalogRow]) -> str:
-    head = f"{'iso':<6} {'dataset':<12} {'first interval (UTC)':<26} {'last interval end (UTC)':<26} " \
-           f"{'rows':>9} {'locs':>5} {'intervals':>9} {'missing':>7}"
+    head = (
+        f"{'iso':<6} {'dataset':<14} {'first interval (UTC)':<25} {'last interval end (UTC)':<25} "
+        f"{'rows':>10} {'entities':>8} {'intervals':>9} {'missing':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.iso:<6} {r.dataset:<12} {_fmt(r.first_interval):<26} {_fmt(r.last_interval):<26} "
-            f"{r.rows:>9} {r.locations:>5} {r.intervals:>9} {r.missing_intervals:>7}"
+            f"{r.iso:<6} {r.dataset:<14} {_fmt(r.first_interval):<25} {_fmt(r.last_interval):<25} "
+            f"{r.rows:>10} {r.entities:>8} {r.intervals:>9} {r.missing_intervals:>7}"
         )
         for d in r.days:
-            status = "complete" if d.complete else "INCOMPLETE"
-            lines.append(
-                f"{'':<6}   {d.day}  {d.hours:>2} h  {d.intervals:>4}/{d.expected_intervals:<4} intervals "
-                f"{d.locations:>5} locations {d.rows:>8} rows  {status}"
-            )
+            status = "complete" if d.complete else "INCOMPLETE: " + "; ".join(d.problems)
+            lines.append(f"{'':<8} {d.summary()}  {status}")
     return "\n".join(lines)

@@ -36,7 +36,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from pmp.simulator import server
 
-    return server.main(args.sim_args) or 0
+    return server.run(args)
 
 
 def _day(value: str) -> date:
@@ -117,8 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("action", choices=["migrate"])
     d.set_defaults(func=cmd_db)
 
-    s = sub.add_parser("simulate", help="serve the ISO simulator on loopback", add_help=False)
-    s.add_argument("sim_args", nargs=argparse.REMAINDER)
+    s = sub.add_parser("simulate", help="serve the ISO simulator on loopback")
+    from pmp.simulator.server import add_arguments
+
+    add_arguments(s)
     s.set_defaults(func=cmd_simulate)
 
     dl = sub.add_parser("download", help="fetch, stage, normalize and load market days without a scheduler")

@@ -11,7 +11,6 @@ import hashlib
 import io
 import logging
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -27,8 +26,7 @@ from pmp.timeutil import local_day_of, market_day_bounds
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = {"mis": 100, "archive": 1000}
-PUBLICATION_LAG = {"DAM": timedelta(0), "RT15M": timedelta(minutes=20), "RT5M": timedelta(minutes=15)}
+DEFAULT_BATCH_SIZE = 100
 MAX_WAIT = timedelta(minutes=30)
 
 
@@ -57,7 +55,7 @@ def market_days(spec: DatasetSpec, start: str | datetime, end: str | datetime) -
 
 def _wait_for_publication(spec: DatasetSpec, end: datetime, now: datetime | None = None) -> None:
     """Real-time products post a few minutes after each interval; a day run waits for the last one."""
-    ready = end + PUBLICATION_LAG.get(spec.market or "", timedelta(0))
+    ready = end + spec.publication_lag
     now = now or datetime.now(UTC)
     if ready <= now:
         return
@@ -90,7 +88,7 @@ def discover(
     batches: list[list[dict[str, Any]]] = []
     for route in sorted({r.route for r in refs}):
         group = [r.to_dict() for r in refs if r.route == route]
-        size = BATCH_SIZE.get(route, 100)
+        size = getattr(adapter, "batch_sizes", {}).get(route, DEFAULT_BATCH_SIZE)
         batches.extend(group[i : i + size] for i in range(0, len(group), size))
     log.info("%s: %d new document(s) in %d batch(es)", spec.key, len(refs), len(batches))
     return batches
@@ -184,70 +182,28 @@ def load(normalized: dict[str, Any] | None) -> dict[str, Any]:
     return {"rows": result.rows, "documents": result.documents, "path": result.path, "revised": result.revised}
 
 
-@dataclass
-class DayCheck:
-    day: str
-    hours: int
-    expected_intervals: int
-    intervals: int
-    locations: int
-    rows: int
-
-    @property
-    def complete(self) -> bool:
-        return self.intervals == self.expected_intervals and self.rows == self.intervals * self.locations
-
-
-def check_days(conn: Any, spec: DatasetSpec, days: list[date]) -> list[DayCheck]:
-    """Per market day: every interval of the (23/24/25-hour) day present, one row per location each."""
-    from psycopg import sql
-
-    out = []
-    entity = {"lmp": "location", "ancillary_services": "product", "load": "area", "fuel_mix": "fuel"}[spec.table]
-    for day in days:
-        start, end = market_day_bounds(day, spec.timezone)
-        q = sql.SQL(
-            "SELECT count(DISTINCT interval_start), count(DISTINCT {e}), count(*) FROM {t}"
-            " WHERE iso = %s AND interval_start >= %s AND interval_start < %s"
-            + (" AND market = %s" if spec.market else "")
-        ).format(e=sql.Identifier(entity), t=sql.Identifier(spec.table))
-        params: list[Any] = [spec.iso.upper(), start, end] + ([spec.market] if spec.market else [])
-        intervals, locations, rows = conn.execute(q, params).fetchone()
-        hours = int((end - start).total_seconds() // 3600)
-        expected = int((end - start).total_seconds() // (spec.interval_minutes * 60))
-        out.append(DayCheck(day.isoformat(), hours, expected, intervals, locations, rows))
-    conn.commit()
-    return out
-
-
 def check(key: str, start: str, end: str, *, realtime: bool = False, max_lag_minutes: int = 60) -> dict[str, Any]:
-    """Daily: the day is complete. Real-time: the newest interval is no older than ``max_lag_minutes``."""
-    spec = _spec(key)
-    from pmp import db
+    """Daily: every market day in [start, end) is complete (see :mod:`pmp.checks`).
+    Real-time: the newest interval (or forecast vintage) is no older than ``max_lag_minutes``."""
+    from pmp import checks, db
 
+    spec = _spec(key)
     with db.connect_ready() as conn:
         if realtime:
-            from psycopg import sql
-
-            q = sql.SQL("SELECT max(interval_end) FROM {} WHERE iso = %s" + (" AND market = %s" if spec.market else ""))
-            params = [spec.iso.upper()] + ([spec.market] if spec.market else [])
-            latest = conn.execute(q.format(sql.Identifier(spec.table)), params).fetchone()[0]
-            conn.commit()
-            lag = (_utc(end) - latest) if latest else None
+            newest = checks.latest(conn, spec)
+            lag = (_utc(end) - newest) if newest else None
             if lag is None or lag > timedelta(minutes=max_lag_minutes):
-                raise IncompleteDataError(f"{spec.key}: newest interval ends {latest}, lag {lag} > {max_lag_minutes} min")
-            return {"latest_interval_end": latest.isoformat(), "lag_minutes": lag.total_seconds() / 60}
-        results = check_days(conn, spec, market_days(spec, start, end))
-    bad = [r for r in results if not r.complete]
+                raise IncompleteDataError(f"{spec.key}: newest data ends {newest}, lag {lag} > {max_lag_minutes} min")
+            return {"latest": newest.isoformat(), "lag_minutes": lag.total_seconds() / 60}
+        results = checks.check_days(conn, spec, market_days(spec, start, end))
     for r in results:
-        log.info("%s %s: %dh, %d/%d intervals, %d locations, %d rows", spec.key, r.day, r.hours, r.intervals,
-                 r.expected_intervals, r.locations, r.rows)
+        log.info("%s %s", spec.key, r.summary())
+    bad = [r for r in results if not r.complete]
     if bad:
         raise IncompleteDataError(
-            "; ".join(f"{spec.key} {r.day}: {r.intervals}/{r.expected_intervals} intervals, "
-                      f"{r.rows} rows for {r.locations} locations" for r in bad)
+            "; ".join(f"{spec.key} {r.day}: " + ("; ".join(r.problems) or "no rows") for r in bad)
         )
-    return {"days": [r.__dict__ for r in results]}
+    return {"days": [r.to_dict() for r in results]}
 
 
 def run_window(key: str, start: str, end: str, *, realtime: bool = False, reload: bool = False,

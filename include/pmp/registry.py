@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, Protocol
 
@@ -19,22 +19,49 @@ import pyarrow as pa
 
 from pmp.schema import TABLES, TableSchema
 
+# What "one row per entity per interval" means in each table (the checks and the catalog).
+DEFAULT_ENTITY: dict[str, tuple[str, ...]] = {
+    "lmp": ("location",),
+    "ancillary_services": ("region", "product"),
+    "load": ("area", "model", "forecast_issued_at"),
+    "fuel_mix": ("fuel",),
+}
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class DatasetSpec:
+    """One (ISO, dataset): where it comes from, where it goes and how a complete day looks."""
+
     iso: str
     dataset: str
     table: str
-    market: str | None
     title: str
     source: str  # the ISO's own product id, e.g. "NP4-190-CD"
     timezone: str  # ISO local market time zone
-    interval_minutes: int
+    interval_minutes: int  # the dataset's main resolution (other resolutions may be present too)
     first_date: date
     pool: str
+    market: str | None = None  # lmp / ancillary_services: which market's rows are this dataset's
+    kind: str | None = None  # load: "actual" or "forecast"
     realtime: bool = False  # also gets a */5 DAG
     max_active_runs: int = 2
+    # How long after an interval ends the ISO has published it: a daily run for a day that just
+    # ended waits this long (at most 30 min) before discovering documents.
+    publication_lag: timedelta = timedelta(0)
+    # Completeness of a market day: "intervals" (every interval of the 23/24/25-hour day, one row
+    # per entity each, per resolution present), "vintages" (forecasts: the vintages issued that
+    # day, see ``vintage_minutes`` / ``vintages_per_day``), or "rows" (any rows at all).
+    completeness: str = "intervals"
+    entity: tuple[str, ...] = ()  # default: DEFAULT_ENTITY[table]
+    vintage_minutes: int | None = None  # forecasts issued every N minutes (23/25-hour days scale)
+    vintages_per_day: int | None = None  # or a fixed number a day
     params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.table not in TABLES:
+            raise ValueError(f"{self.iso}.{self.dataset}: unknown table {self.table!r}")
+        if self.completeness not in ("intervals", "vintages", "rows"):
+            raise ValueError(f"{self.iso}.{self.dataset}: unknown completeness {self.completeness!r}")
 
     @property
     def key(self) -> str:
@@ -43,6 +70,24 @@ class DatasetSpec:
     @property
     def schema(self) -> TableSchema:
         return TABLES[self.table]
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """Column values that select this dataset's rows in its table (besides ``iso``)."""
+        out = {}
+        if self.market:
+            out["market"] = self.market
+        if self.kind:
+            out["kind"] = self.kind
+        return out
+
+    @property
+    def entity_columns(self) -> tuple[str, ...]:
+        if self.entity:
+            return self.entity
+        if self.table == "load" and self.kind == "actual":  # actuals: one value per area and interval
+            return ("area", "model")
+        return DEFAULT_ENTITY[self.table]
 
     @property
     def daily_dag_id(self) -> str:
@@ -89,6 +134,8 @@ class IsoAdapter(Protocol):
 
     iso: str
     pool: str
+    # Documents per mapped ``fetch`` task, by route (what one request or one task should carry).
+    batch_sizes: Mapping[str, int]
 
     def hook(self) -> Any:
         """A hook instance built from the ISO's Airflow connection."""

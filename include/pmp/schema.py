@@ -99,7 +99,7 @@ FUEL_MIX = TableSchema(
         ("published_at", UTC_TS, True),
         ("source", pa.string(), False),
     ),
-    ("iso", "fuel", "interval_start"),
+    ("iso", "fuel", "interval_start", "interval_end"),
 )
 
 TABLES: dict[str, TableSchema] = {t.name: t for t in (LMP, ANCILLARY_SERVICES, LOAD, FUEL_MIX)}

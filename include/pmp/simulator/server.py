@@ -210,19 +210,21 @@ def start_simulator(
     return SimHandle(server, sim, thread)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="pmp simulate", description="ISO simulator on loopback")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=58080)
     ap.add_argument("--now", help="fixed simulated clock (ISO 8601 with offset); default: wall clock")
     ap.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     ap.add_argument("--fault", action="append", default=[], help="NAME[=N] (N=-1: always)")
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM/SIGINT."""
     faults = {}
     for f in args.fault:
         name, _, n = f.partition("=")
         if name not in FAULTS:
-            ap.error(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
+            raise SystemExit(f"pmp simulate: unknown fault {name!r}; known: {', '.join(FAULTS)}")
         faults[name] = int(n or 1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     handle = start_simulator(args.host, args.port, datetime.fromisoformat(args.now) if args.now else None,
@@ -234,3 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     stop.wait()
     handle.stop()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="pmp simulate", description="ISO simulator on loopback")
+    add_arguments(ap)
+    return run(ap.parse_args(argv))

@@ -64,6 +64,8 @@ def _is_csv(doc: dict[str, Any]) -> bool:
 class ErcotAdapter:
     iso = "ercot"
     pool = "ercot_api"
+    # MIS: one request per document, so a task carries 100; archive: one bulk POST of <= 1,000.
+    batch_sizes = {"mis": 100, "archive": ARCHIVE_MAX_DOCS}
 
     def hook(self) -> ErcotHook:
         return ErcotHook()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from pmp.registry import DatasetSpec
 
@@ -21,6 +21,7 @@ DATASETS: tuple[DatasetSpec, ...] = (
         iso="ercot", dataset="lmp_rt15m", table="lmp", market="RT15M",
         title="ERCOT real-time settlement point prices (15-minute)", source="NP6-905-CD",
         timezone=TZ, interval_minutes=15, first_date=date(2019, 1, 1), pool=POOL, realtime=True,
+        publication_lag=timedelta(minutes=20),
         params={"rtid": 12301, "emil": "NP6-905-CD", "stem": "SPPHLZNP6905", "mis_retention_days": 7,
                 "doc_day": "name_interval_end", "query": "np6-905-cd/spp_node_zone_hub"},
     ),
@@ -28,6 +29,7 @@ DATASETS: tuple[DatasetSpec, ...] = (
         iso="ercot", dataset="lmp_rt5m", table="lmp", market="RT5M",
         title="ERCOT SCED LMPs by settlement point (5-minute)", source="NP6-788-CD",
         timezone=TZ, interval_minutes=5, first_date=date(2019, 1, 1), pool=POOL, realtime=True,
+        publication_lag=timedelta(minutes=15),
         params={"rtid": 12300, "emil": "NP6-788-CD", "stem": "LMPSROSNODENP6788", "mis_retention_days": 5,
                 "doc_day": "name_run_time", "query": "np6-788-cd/lmp_node_zone_hub"},
     ),

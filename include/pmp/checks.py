@@ -1,0 +1,148 @@
+"""Completeness checks: what a complete market day of a dataset looks like in the warehouse.
+
+Used by the DAGs' ``check`` task, by ``pmp catalog`` and by the tests. Each dataset declares its
+rule in the registry (``DatasetSpec.completeness``):
+
+* ``intervals``: every interval of the local market day (23, 24 or 25 hours) is present, with one
+  row per entity (``DatasetSpec.entity_columns``) per interval. Datasets holding several
+  resolutions (e.g. hourly and 5-minute actual load) are checked per resolution; the main one
+  (``interval_minutes``) must be there.
+* ``vintages``: forecasts. The day is the *issue* day; the vintages issued that day must all be
+  present (``vintage_minutes`` or ``vintages_per_day``; at least one otherwise).
+* ``rows``: any rows at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from psycopg import sql
+
+from pmp.registry import DatasetSpec
+from pmp.timeutil import market_day_bounds
+
+
+@dataclass
+class Resolution:
+    minutes: float
+    intervals: int
+    expected_intervals: int
+    entities: int
+    rows: int
+
+    @property
+    def complete(self) -> bool:
+        return self.intervals == self.expected_intervals and self.rows == self.intervals * self.entities
+
+
+@dataclass
+class DayCheck:
+    day: str
+    hours: int
+    rows: int
+    resolutions: list[Resolution] = field(default_factory=list)
+    vintages: int | None = None
+    expected_vintages: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.rows > 0 and not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["complete"] = self.complete
+        return d
+
+    def summary(self) -> str:
+        if self.vintages is not None:
+            detail = f"{self.vintages}/{self.expected_vintages} vintages"
+        else:
+            detail = ", ".join(
+                f"{r.intervals}/{r.expected_intervals}x{_minutes(r.minutes)} intervals, {r.entities} entities"
+                for r in self.resolutions
+            ) or "no intervals"
+        return f"{self.day} {self.hours:>2} h  {detail}  {self.rows} rows"
+
+
+def _minutes(m: float) -> str:
+    return f"{int(m)}min" if m == int(m) else f"{m:g}min"
+
+
+def where(spec: DatasetSpec) -> tuple[sql.Composable, list[Any]]:
+    """``iso = … AND market = …`` (or ``kind = …``): the rows of one dataset in its table."""
+    parts = [sql.SQL("iso = %s")]
+    params: list[Any] = [spec.iso.upper()]
+    for column, value in spec.filters.items():
+        parts.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+        params.append(value)
+    return sql.SQL(" AND ").join(parts), params
+
+
+def entity_expr(spec: DatasetSpec) -> sql.Composable:
+    cols = [sql.Identifier(c) for c in spec.entity_columns]
+    return cols[0] if len(cols) == 1 else sql.SQL("({})").format(sql.SQL(", ").join(cols))
+
+
+def expected_vintages(spec: DatasetSpec, hours: int) -> int:
+    if spec.vintage_minutes:
+        return hours * 60 // spec.vintage_minutes
+    return spec.vintages_per_day or 1
+
+
+def check_day(conn: Any, spec: DatasetSpec, day: date) -> DayCheck:
+    start, end = market_day_bounds(day, spec.timezone)
+    hours = int((end - start).total_seconds() // 3600)
+    cond, params = where(spec)
+    table = sql.Identifier(spec.table)
+    if spec.completeness == "vintages":
+        q = sql.SQL(
+            "SELECT count(DISTINCT forecast_issued_at), count(*) FROM {t} WHERE {c}"
+            " AND forecast_issued_at >= %s AND forecast_issued_at < %s"
+        ).format(t=table, c=cond)
+        vintages, rows = conn.execute(q, [*params, start, end]).fetchone()
+        check = DayCheck(day.isoformat(), hours, rows, vintages=vintages,
+                         expected_vintages=expected_vintages(spec, hours))
+        if vintages < check.expected_vintages:
+            check.problems.append(f"{vintages}/{check.expected_vintages} forecast vintages issued")
+        return check
+    q = sql.SQL(
+        "SELECT extract(epoch FROM interval_end - interval_start) / 60, count(DISTINCT interval_start),"
+        " count(DISTINCT {e}), count(*) FROM {t} WHERE {c} AND interval_start >= %s AND interval_start < %s"
+        " GROUP BY 1 ORDER BY 1"
+    ).format(e=entity_expr(spec), t=table, c=cond)
+    check = DayCheck(day.isoformat(), hours, 0)
+    for minutes, intervals, entities, rows in conn.execute(q, [*params, start, end]).fetchall():
+        minutes = float(minutes)
+        expected = int((end - start).total_seconds() // (minutes * 60))
+        check.resolutions.append(Resolution(minutes, intervals, expected, entities, rows))
+        check.rows += rows
+    if spec.completeness == "intervals":
+        if spec.interval_minutes not in {r.minutes for r in check.resolutions}:
+            check.problems.append(f"no {spec.interval_minutes}-minute intervals")
+        for r in check.resolutions:
+            if r.intervals != r.expected_intervals:
+                check.problems.append(f"{r.intervals}/{r.expected_intervals} {_minutes(r.minutes)} intervals")
+            elif r.rows != r.intervals * r.entities:
+                check.problems.append(
+                    f"{r.rows} rows for {r.entities} entities x {r.intervals} {_minutes(r.minutes)} intervals"
+                )
+    return check
+
+
+def check_days(conn: Any, spec: DatasetSpec, days: list[date]) -> list[DayCheck]:
+    out = [check_day(conn, spec, d) for d in days]
+    conn.commit()
+    return out
+
+
+def latest(conn: Any, spec: DatasetSpec) -> datetime | None:
+    """The newest thing the dataset knows: interval end (or issue time, for forecasts)."""
+    cond, params = where(spec)
+    column = "forecast_issued_at" if spec.completeness == "vintages" else "interval_end"
+    q = sql.SQL("SELECT max({}) FROM {} WHERE {}").format(sql.Identifier(column), sql.Identifier(spec.table), cond)
+    value = conn.execute(q, params).fetchone()[0]
+    conn.commit()
+    return value
