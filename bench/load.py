@@ -60,6 +60,7 @@ def make_table(rows: int) -> pa.Table:
             "energy": pa.nulls(n, pa.float64()),
             "congestion": pa.nulls(n, pa.float64()),
             "loss": pa.nulls(n, pa.float64()),
+            "ghg": pa.nulls(n, pa.float64()),
             "published_at": pa.array([t0] * n, LMP.arrow.field("published_at").type),
             "source": pa.array(["bench.csv"] * n),
         }

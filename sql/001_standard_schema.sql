@@ -5,7 +5,8 @@
 -- Conventions for every ISO:
 --   * interval_start / interval_end are UTC instants ([start, end)); local labels never stored as keys.
 --   * prices are double precision so values round-trip exactly as published.
---   * lmp = energy + congestion + loss (components NULL where the ISO publishes none).
+--   * lmp = energy + congestion + loss (+ ghg, the greenhouse-gas component only CAISO publishes);
+--     components are NULL where the ISO publishes none.
 --   * published_at is the ISO's publication time of the source document; a newer
 --     publication of the same key replaces the older one.
 
@@ -20,6 +21,7 @@ CREATE TABLE IF NOT EXISTS lmp (
     energy          double precision,
     congestion      double precision,
     loss            double precision,
+    ghg             double precision,
     published_at    timestamptz,
     source          text             NOT NULL,
     ingested_at     timestamptz      NOT NULL DEFAULT now(),

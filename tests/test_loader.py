@@ -25,7 +25,7 @@ def lmp_rows(source: str, n_loc: int, n_int: int, price: float, published: datet
             rows.append(
                 {"interval_start": start, "interval_end": start + timedelta(hours=1), "iso": "TEST",
                  "market": market, "location": f"L{loc:03d}", "location_type": "HU",
-                 "lmp": price + loc + i / 100, "energy": None, "congestion": None, "loss": None,
+                 "lmp": price + loc + i / 100, "energy": None, "congestion": None, "loss": None, "ghg": None,
                  "published_at": published, "source": source}
             )
     return pa.Table.from_pylist(rows, schema=LMP.arrow)

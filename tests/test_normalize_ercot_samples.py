@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pmp.isos.ercot.normalize import NormalizeError, normalize_payload, published_at_from_name
+from pmp.errors import NormalizeError
+from pmp.isos.ercot.normalize import normalize_payload, published_at_from_name
 
 # The checkout sits beside ../shared (as in CI: a fresh clone with shared/ next to it).
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ercot"

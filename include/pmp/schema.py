@@ -46,6 +46,7 @@ LMP = TableSchema(
         ("energy", pa.float64(), True),
         ("congestion", pa.float64(), True),
         ("loss", pa.float64(), True),
+        ("ghg", pa.float64(), True),
         ("published_at", UTC_TS, True),
         ("source", pa.string(), False),
     ),

@@ -27,7 +27,15 @@ from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger("pmp.simulator")
 
-FAULTS = ("server_error", "rate_limit", "corrupt_zip", "slow", "token_expired")
+# Faults every plugin can fire; ISO modules add their own with :func:`register_faults`.
+FAULTS: list[str] = ["server_error", "rate_limit", "corrupt_zip", "slow", "token_expired"]
+
+
+def register_faults(*names: str) -> None:
+    """Declare ISO-specific fault switches (e.g. an ISO's own error page)."""
+    for name in names:
+        if name not in FAULTS:
+            FAULTS.append(name)
 
 
 @dataclass
@@ -220,6 +228,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT."""
+    _load_plugins()
     faults = {}
     for f in args.fault:
         name, _, n = f.partition("=")

@@ -17,20 +17,12 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pyarrow as pa
 
+from pmp.errors import NormalizeError
 from pmp.payload import PayloadError, iter_members, leaf_name
 from pmp.schema import LMP, conform
 from pmp.timeutil import TimeLabelError, floor_minutes, hour_ending_start, localize
 
 TZ = "America/Chicago"  # ERCOT publishes Central prevailing time everywhere
-
-
-class NormalizeError(ValueError):
-    """Bad input: names the file, the line (1-based, header = line 1) and the field."""
-
-    def __init__(self, file: str, line: int | None, field: str | None, message: str) -> None:
-        where = file + (f", line {line}" if line else "") + (f", field {field!r}" if field else "")
-        super().__init__(f"{where}: {message}")
-        self.file, self.line, self.field = file, line, field
 
 
 # Quirk: the same field is spelled differently by MIS CSVs, the API, older years and the annual
@@ -200,6 +192,7 @@ def _lmp_table(
             "energy": pa.nulls(n, pa.float64()),
             "congestion": pa.nulls(n, pa.float64()),
             "loss": pa.nulls(n, pa.float64()),
+            "ghg": pa.nulls(n, pa.float64()),
             "published_at": pa.array([published_at] * n, LMP.arrow.field("published_at").type),
             "source": pa.array([source] * n, pa.string()),
         }
