@@ -1,0 +1,5 @@
+"""NYISO DAGs for Airflow, generated from the dataset registry (``include/pmp/isos/nyiso/datasets.py``)."""
+
+from pmp.factory import build_dags
+
+globals().update(build_dags("nyiso"))

@@ -1,0 +1,147 @@
+"""NYISO adapter: which MIS files hold a market day, and how to get them.
+
+Routes (chosen per file by what the P-list page lists now, not by a fixed age cutoff):
+* ``csv``: the daily CSV ``/public/csv/{dir}/{YYYYMMDD}{suffix}.csv``. NYISO hosts these only for
+  recent days (older ones answer 404), and rewrites today's file as intervals are published.
+* ``zip``: the monthly archive ``/public/csv/{dir}/{YYYYMM}01{suffix}_csv.zip`` (back to 2019 and
+  earlier). The current month's archive is partial: a day not in it yet fails the fetch, and the
+  task retries later. The archive is a transport container: the day's member (NYISO's daily file,
+  byte for byte) is the raw document, so each market day keeps one small raw file.
+
+Document ids carry the file's version (its "Last Updated" time): today's growing files are new
+documents each time NYISO rewrites them, and an unchanged file is never fetched twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from pmp.http import IsoHttpError
+from pmp.isos.nyiso.datasets import TZ, FileFamily
+from pmp.isos.nyiso.hook import Listed, NyisoHook
+from pmp.isos.nyiso.normalize import normalize_payload, storage_name, zip_member_time
+from pmp.payload import PayloadError
+from pmp.registry import DatasetSpec, DocumentRef, FetchedDocument
+from pmp.staging import sha256
+from pmp.timeutil import local_day_of
+
+log = logging.getLogger(__name__)
+
+
+def _stamp(t: datetime | None) -> str:
+    return t.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") if t else "unversioned"
+
+
+def _days(start: datetime, end: datetime) -> list[date]:
+    first, last = local_day_of(start, TZ), local_day_of(end - timedelta(microseconds=1), TZ)
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _ref(family: FileFamily, day: date, listed: Listed, route: str) -> DocumentRef:
+    name = family.daily_name(day)
+    version = _stamp(listed.last_updated)
+    doc_id = f"{name}@{version}" if route == "csv" else f"{name}@{listed.name}@{version}"
+    return DocumentRef(
+        doc_id=doc_id, name=name, route=route, url=listed.url, market_day=day.isoformat(),
+        published_at=listed.last_updated.isoformat() if listed.last_updated else None,
+    )
+
+
+class NyisoAdapter:
+    iso = "nyiso"
+    pool = "nyiso_mis"
+    # csv: one request per document; zip: one archive download serves every day of its month.
+    batch_sizes = {"csv": 50, "zip": 62}
+
+    def hook(self) -> NyisoHook:
+        return NyisoHook()
+
+    # -- discovery ------------------------------------------------------------------------
+    def discover(
+        self, spec: DatasetSpec, start: datetime, end: datetime, *, hook: Any, realtime: bool = False
+    ) -> list[DocumentRef]:
+        """Daily: the files of the market days in [start, end), daily CSV if listed, else the monthly
+        archive. Real time: the daily CSVs NYISO rewrote during [start, end)."""
+        refs: list[DocumentRef] = []
+        days = _days(start, end)
+        for family in spec.params["files"]:
+            listed = {f.name.lower(): f for f in hook.listing(family.page)}
+            for day in days:
+                csv = listed.get(family.daily_name(day).lower())
+                if realtime:
+                    if csv and csv.last_updated and start <= csv.last_updated < end:
+                        refs.append(_ref(family, day, csv, "csv"))
+                    continue
+                if csv:
+                    refs.append(_ref(family, day, csv, "csv"))
+                elif (archive := listed.get(family.monthly_name(day).lower())) is not None:
+                    refs.append(_ref(family, day, archive, "zip"))
+        log.info("%s: %d document(s) for %s..%s (%s)", spec.key, len(refs), days[0], days[-1],
+                 ", ".join(sorted({r.route for r in refs})) or "none listed")
+        return sorted(refs, key=lambda r: (r.market_day, r.name, r.doc_id))
+
+    # -- download -------------------------------------------------------------------------
+    def fetch(self, spec: DatasetSpec, refs: list[DocumentRef], *, hook: Any) -> Iterator[FetchedDocument]:
+        archives: dict[str, list[DocumentRef]] = {}
+        for ref in refs:
+            if ref.route == "zip":
+                archives.setdefault(ref.url or "", []).append(ref)
+                continue
+            try:
+                payload, modified = hook.download(ref.url, f"NYISO MIS {ref.name}")
+            except IsoHttpError as exc:
+                if exc.status != 404:
+                    raise
+                # Listed a moment ago but gone now (NYISO keeps daily CSVs only for recent days):
+                # the monthly archive holds the same file.
+                family = next(f for f in spec.params["files"] if ref.name.endswith(f"{f.suffix}.csv"))
+                day = date.fromisoformat(ref.market_day)
+                url = hook.monthly_url(family.directory, family.suffix, day)
+                log.info("%s: %s answered 404, using %s", spec.key, ref.name, url.rsplit("/", 1)[-1])
+                archives.setdefault(url, []).append(dataclasses.replace(ref, url=url, route="zip"))
+                continue
+            published = modified or ref.published
+            yield FetchedDocument(
+                dataclasses.replace(ref, published_at=published.isoformat() if published else None),
+                storage_name(ref.name, published, sha256(payload)), payload,
+            )
+        for url, group in archives.items():
+            yield from self._from_archive(hook, url, group)
+
+    def _from_archive(self, hook: Any, url: str, refs: list[DocumentRef]) -> Iterator[FetchedDocument]:
+        zip_name = url.rsplit("/", 1)[-1]
+        payload, _ = hook.download(url, f"NYISO MIS {zip_name}")
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(payload))
+            members = {i.filename.rsplit("/", 1)[-1].lower(): i for i in archive.infolist()}
+            found = []
+            for ref in refs:
+                info = members.get(ref.name.lower())
+                if info is None:
+                    raise PayloadError(f"{zip_name}: no member {ref.name} yet (the current month's archive "
+                                       f"is partial; it is added after the day's file is final)")
+                found.append((ref, info, archive.read(info)))
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise PayloadError(f"{zip_name}: corrupt zip ({exc})") from exc
+        for ref, info, data in found:
+            published = zip_member_time(info)
+            yield FetchedDocument(
+                dataclasses.replace(ref, published_at=published.isoformat()),
+                storage_name(ref.name, published, sha256(data)), data,
+            )
+
+    def normalize(
+        self, spec: DatasetSpec, name: str, payload: bytes, *, published_at: datetime | None = None
+    ) -> pa.Table:
+        return normalize_payload(spec.dataset, name, payload, published_at)
+
+
+ADAPTER = NyisoAdapter()
