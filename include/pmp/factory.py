@@ -41,7 +41,7 @@ def _doc(spec: DatasetSpec, kind: str) -> str:
 * **Market day:** local `{spec.timezone}` midnight to midnight (23 h / 25 h on DST days)
 * **Pool:** `{spec.pool}` (the ISO API's rate limit)
 
-Tasks: `discover` → `fetch` (mapped per batch) → `stage` → `normalize` → `load` → `check`.
+Tasks: `discover` → `fetch` (mapped per batch) → `stage` → `normalize`{" (Rust bulk processor)" if spec.bulk_processor and kind != "real time" else ""} → `load` → `check`.
 Raw files are kept under `raw/{spec.iso}/{spec.dataset}/…`, normalized Parquet under
 `normalized/…`; loads are idempotent and a re-run never duplicates. Load history with
 `airflow backfill create --dag-id {spec.daily_dag_id} --from-date … --to-date …`.
@@ -100,7 +100,14 @@ def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
 
     batches = discover()
     fetched = fetch.expand(batch=batches)
-    check(load(normalize(stage(fetched))))
+    staged = stage(fetched)
+    if spec.bulk_processor and not realtime:
+        from pmp.operators import RustBulkProcessOperator
+
+        normalized: Any = RustBulkProcessOperator(task_id="normalize", dataset_key=key, manifest=staged).output
+    else:
+        normalized = normalize(staged)
+    check(load(normalized))
 
 
 def build_daily(spec: DatasetSpec) -> DAG:

@@ -55,6 +55,9 @@ class DatasetSpec:
     entity: tuple[str, ...] = ()  # default: DEFAULT_ENTITY[table]
     vintage_minutes: int | None = None  # forecasts issued every N minutes (23/25-hour days scale)
     vintages_per_day: int | None = None  # or a fixed number a day
+    # The Rust bulk processor (``rust_operators/``) normalizes this dataset in the daily DAGs
+    # (``RustBulkProcessOperator``); the Python normalizer stays the reference and the real-time path.
+    bulk_processor: bool = False
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -11,14 +11,14 @@ TZ = "America/Chicago"
 
 DATASETS: tuple[DatasetSpec, ...] = (
     DatasetSpec(
-        iso="ercot", dataset="lmp_dam", table="lmp", market="DAM",
+        iso="ercot", dataset="lmp_dam", table="lmp", bulk_processor=True, market="DAM",
         title="ERCOT day-ahead settlement point prices (hourly)", source="NP4-190-CD",
         timezone=TZ, interval_minutes=60, first_date=date(2019, 1, 1), pool=POOL,
         params={"rtid": 12331, "emil": "NP4-190-CD", "stem": "DAMSPNP4190", "mis_retention_days": 31,
                 "doc_day": "publish_plus_1", "query": "np4-190-cd/dam_stlmnt_pnt_prices"},
     ),
     DatasetSpec(
-        iso="ercot", dataset="lmp_rt15m", table="lmp", market="RT15M",
+        iso="ercot", dataset="lmp_rt15m", table="lmp", bulk_processor=True, market="RT15M",
         title="ERCOT real-time settlement point prices (15-minute)", source="NP6-905-CD",
         timezone=TZ, interval_minutes=15, first_date=date(2019, 1, 1), pool=POOL, realtime=True,
         publication_lag=timedelta(minutes=20),
@@ -26,7 +26,7 @@ DATASETS: tuple[DatasetSpec, ...] = (
                 "doc_day": "name_interval_end", "query": "np6-905-cd/spp_node_zone_hub"},
     ),
     DatasetSpec(
-        iso="ercot", dataset="lmp_rt5m", table="lmp", market="RT5M",
+        iso="ercot", dataset="lmp_rt5m", table="lmp", bulk_processor=True, market="RT5M",
         title="ERCOT SCED LMPs by settlement point (5-minute)", source="NP6-788-CD",
         timezone=TZ, interval_minutes=5, first_date=date(2019, 1, 1), pool=POOL, realtime=True,
         publication_lag=timedelta(minutes=15),
