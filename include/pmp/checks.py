@@ -120,7 +120,7 @@ def check_day(conn: Any, spec: DatasetSpec, day: date) -> DayCheck:
         check.resolutions.append(Resolution(minutes, intervals, expected, entities, rows))
         check.rows += rows
     if spec.completeness == "intervals":
-        if spec.interval_minutes not in {r.minutes for r in check.resolutions}:
+        if not {spec.interval_minutes, *spec.alt_interval_minutes} & {r.minutes for r in check.resolutions}:
             check.problems.append(f"no {spec.interval_minutes}-minute intervals")
         for r in check.resolutions:
             if r.intervals != r.expected_intervals:

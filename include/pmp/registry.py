@@ -39,6 +39,9 @@ class DatasetSpec:
     source: str  # the ISO's own product id, e.g. "NP4-190-CD"
     timezone: str  # ISO local market time zone
     interval_minutes: int  # the dataset's main resolution (other resolutions may be present too)
+    # Resolutions that stand in for the main one on a day that has no ``interval_minutes`` rows
+    # (e.g. ERCOT fuel mix: 15-minute workbooks for history, 5-minute dashboard for recent days).
+    alt_interval_minutes: tuple[int, ...] = ()
     first_date: date
     pool: str
     market: str | None = None  # lmp / ancillary_services: which market's rows are this dataset's

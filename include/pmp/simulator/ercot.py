@@ -23,12 +23,17 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from pmp.simulator.server import Request, Response, plugin
+from pmp.simulator.server import Request, Response, plugin, register_faults
 
 CT = ZoneInfo("America/Chicago")
+# ERCOT-specific fault switches (besides the server's generic ones):
+# * ercot_stale_dashboard: the CDN answers the previous fuel-mix.json (max-age=60 caching)
+# * ercot_no_bundles: the API lists no monthly bundles (clients fall back to the archive listing)
+register_faults("ercot_stale_dashboard", "ercot_no_bundles")
 FIRST_DAY = date(2019, 1, 1)
 HUBS = [("HB_BUSAVG", "SH"), ("HB_HOUSTON", "HU"), ("HB_HUBAVG", "AH"), ("HB_NORTH", "HU"),
         ("HB_PAN", "HU"), ("HB_SOUTH", "HU"), ("HB_WEST", "HU")]
@@ -115,18 +120,30 @@ class Report:
     post_delay: timedelta  # posting after the document's end
     rows: Callable[[datetime], Iterator[str]]
     stem: Callable[[datetime], str]
+    # "dam": one document per market day, posted the day before (~12:30); "day_after": one per
+    # operating day, posted the next morning (~05:50); "": one per ``step`` (key instants).
+    cadence: str = ""
+    first_day: date = FIRST_DAY  # products that did not exist before (RT MCPC: RTC+B go-live)
+
+    @property
+    def daily(self) -> bool:
+        return self.kind == 1 or self.cadence in ("dam", "day_after")
 
     def posted(self, key: datetime) -> datetime:
-        if self.kind == 1:  # DAM for day D posts on D-1 at about 12:30 local
+        if self.kind == 1 or self.cadence == "dam":  # DAM for day D posts on D-1 at about 12:30 local
             d = _local(key).date() - timedelta(days=1)
             return datetime(d.year, d.month, d.day, 12, 30, 0, tzinfo=CT).astimezone(UTC) + timedelta(
                 seconds=int(_u("post", key.timestamp()) * 240))
+        if self.cadence == "day_after":  # actual load of day D posts on D+1 at about 05:50 local
+            d = _local(key).date() + timedelta(days=1)
+            return datetime(d.year, d.month, d.day, 5, 50, 0, tzinfo=CT).astimezone(UTC) + timedelta(
+                seconds=int(_u("post", self.kind, key.timestamp()) * 60))
         return key + self.offset + self.step + self.post_delay
 
     def keys(self, start: datetime, end: datetime) -> Iterator[datetime]:
         """Document key instants in [start, end) (UTC)."""
-        if self.kind == 1:
-            day = max(_local(start).date(), FIRST_DAY)
+        if self.daily:
+            day = max(_local(start).date(), self.first_day)
             while True:
                 k = day_bounds(day)[0]
                 if k >= end:
@@ -135,7 +152,7 @@ class Report:
                     yield k
                 day += timedelta(days=1)
         step = int(self.step.total_seconds())
-        t = max(int(start.timestamp()), int(day_bounds(FIRST_DAY)[0].timestamp()))
+        t = max(int(start.timestamp()), int(day_bounds(self.first_day)[0].timestamp()))
         t = -(-t // step) * step
         while t < end.timestamp():
             yield datetime.fromtimestamp(t, UTC)
@@ -194,6 +211,131 @@ def _sced_stem(key: datetime) -> str:
     return f"LMPSROSNODENP6788_{_local(run):%Y%m%d}_{_local(run):%H%M%S}{_xhr(run, REPORTS[12300].posted(key))}"
 
 
+# ------------------------------------------------------------------ ancillary services, load, forecasts
+AS_TYPES = ["REGUP", "REGDN", "RRS", "NSPIN", "ECRS"]
+ECRS_FIRST_DAY = date(2023, 6, 10)  # ERCOT Contingency Reserve Service went live in June 2023
+RTC_FIRST_DAY = date(2025, 12, 5)  # RTC+B: first real-time MCPC (NP6-331-CD) operating day
+WEATHER_ZONES = ["COAST", "EAST", "FAR_WEST", "NORTH", "NORTH_C", "SOUTHERN", "SOUTH_C", "WEST"]
+FORECAST_ZONES = ["Coast", "East", "FarWest", "North", "NorthCentral", "SouthCentral", "Southern", "West"]
+ZONE_BASE = dict(zip(WEATHER_ZONES, [15000.0, 2000.0, 7400.0, 1700.0, 16000.0, 5000.0, 9800.0, 1800.0], strict=True))
+
+
+def as_types(day: date) -> list[str]:
+    return [t for t in AS_TYPES if t != "ECRS" or day >= ECRS_FIRST_DAY]
+
+
+def mcpc(kind: str, product: str, start: datetime) -> float:
+    loc = _local(start)
+    base = {"REGUP": 1.2, "REGDN": 0.6, "RRS": 0.4, "NSPIN": 1.8, "ECRS": 0.5}[product]
+    shape = 1 + 0.8 * math.sin((loc.hour - 12) / 24 * 2 * math.pi)
+    v = base * shape * (0.5 + _u(kind, product, start.timestamp()))
+    if _u("as-spike", kind, start.timestamp()) > 0.997:
+        v *= 40
+    return round(v, 2)
+
+
+def load_mw(zone: str, start: datetime, step_minutes: int = 60) -> float:
+    loc = _local(start)
+    shape = 1 + 0.25 * math.sin((loc.hour + loc.minute / 60 - 10) / 24 * 2 * math.pi)
+    noise = (_u("load", zone, step_minutes, start.timestamp()) - 0.5) * 0.04
+    return ZONE_BASE.get(zone, 60000.0) * (shape + noise) * (0.9 + 0.2 * _u("load-day", zone, loc.date()))
+
+
+def _as_dam_rows(key: datetime) -> Iterator[str]:
+    day = _local(key).date()
+    s, e = day_bounds(day)
+    t = s
+    while t < e:
+        d, he, rep = hour_label(t)
+        types = as_types(day)
+        types.sort(key=lambda p: _u("as-order", p, t.timestamp()))  # real files: order changes hourly
+        for p in types:
+            yield f"{d:%m/%d/%Y},{he:02d}:00,{p},{fmt(mcpc('DAM', p, t))},{'Y' if rep else 'N'}"
+        t += timedelta(hours=1)
+
+
+def _as_rt_rows(key: datetime) -> Iterator[str]:
+    hour_start = key - timedelta(minutes=_local(key).minute)
+    d, he, rep = hour_label(hour_start)
+    interval = _local(key).minute // 15 + 1
+    for p in AS_TYPES:
+        yield f"{d:%m/%d/%Y},{he},{interval},{'Y' if rep else 'N'},{p},{fmt(mcpc('RT', p, key))}"
+
+
+def _actual_load_rows(key: datetime) -> Iterator[str]:
+    """NP6-345-CD: one row per hour, zones with two fixed decimals, TOTAL within 0.01 of the sum."""
+    s, e = day_bounds(_local(key).date())
+    t = s
+    while t < e:
+        d, he, rep = hour_label(t)
+        values = [round(load_mw(z, t), 2) for z in WEATHER_ZONES]
+        total = round(sum(values) + (int(_u("total", t.timestamp()) * 3) - 1) / 100, 2)
+        cells = ",".join(f"{v:.2f}" for v in [*values, total])
+        yield f"{d:%m/%d/%Y},{he:02d}:00,{cells},{'Y' if rep else 'N'}"
+        t += timedelta(hours=1)
+
+
+def _demand_label(start: datetime) -> tuple[date, str, str]:
+    """NP6-235-CD label of the 15-minute interval starting at ``start``: the local wall-clock time
+    of its end (``24:00`` for midnight) and a flag ``Y`` on the intervals of the repeated hour.
+
+    ERCOT quirk kept on purpose: the interval ending at the fall-back instant (02:00 CDT) is
+    labelled by the wall clock after the change, ``01:00``, with flag ``N``, so ``01:00 N`` occurs
+    twice that day; the spring-forward day goes ``01:45`` -> ``03:00``.
+    """
+    end = _local(start + timedelta(minutes=15))
+    label = "24:00" if (end.hour, end.minute) == (0, 0) else f"{end:%H:%M}"
+    return _local(start).date(), label, "Y" if _repeated(start) else "N"
+
+
+def _system_demand_rows(key: datetime) -> Iterator[str]:
+    for q in range(4):
+        start = key + timedelta(minutes=15 * q)
+        d, label, flag = _demand_label(start)
+        yield f"{d:%m/%d/%Y},{label},{fmt4(load_mw('SYSTEM', start, 15))},{flag}"
+
+
+def fmt4(v: float) -> str:
+    s = f"{v:.4f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+
+def forecast_models() -> list[str]:
+    n = int(os.environ.get("PMP_SIM_ERCOT_MODELS", "3"))
+    return ["A3", "A6", "E", "E1", "E2", "M", "MI"][: max(1, n)]
+
+
+def _forecast_rows(key: datetime) -> Iterator[str]:
+    """NP3-565-CD vintage issued in the hour starting ``key``: every model's hourly forecast from
+    the next hour to the end of the sixth day after the issue day, one ``InUseFlag=Y`` model."""
+    models = forecast_models()
+    in_use = models[int(_u("in-use", _local(key).date()) * len(models))]
+    first = key + timedelta(hours=1)
+    last = day_bounds(_local(key).date() + timedelta(days=6))[1]
+    t = first
+    while t < last:
+        d, he, rep = hour_label(t)
+        for m in models:
+            bias = 1 + (_u("bias", m, key.timestamp()) - 0.5) * 0.06
+            values = [round(load_mw(z, t) * bias, 2) for z in WEATHER_ZONES]
+            cells = ",".join(fmt(v) for v in [*values, round(sum(values), 2)])
+            yield f"{d:%m/%d/%Y},{he:02d}:00,{cells},{m},{'Y' if m == in_use else 'N'},{'Y' if rep else 'N'}"
+        t += timedelta(hours=1)
+
+
+def _dated_stem(prefix: str, rtid: int, minutes: int) -> Callable[[datetime], str]:
+    """``<PREFIX>_<YYYYMMDD>_<HHMM>``: the local end of the document's interval (+``xhr``)."""
+    def stem(key: datetime) -> str:
+        end = _local(key + timedelta(minutes=minutes))
+        return f"{prefix}_{end:%Y%m%d}_{end:%H%M}{_xhr(key, REPORTS[rtid].posted(key))}"
+
+    return stem
+
+
+def _forecast_stem(key: datetime) -> str:
+    return "LFMODWEATHERNP3565" + _xhr(REPORTS[14837].posted(key))
+
+
 REPORTS = {
     r.rtid: r
     for r in (
@@ -207,6 +349,23 @@ REPORTS = {
         Report(3, "lmp_rt5m", 12300, "NP6-788-CD", "LMPs by Resource Nodes, Load Zones and Trading Hubs", 5,
                "SCEDTimestamp,RepeatedHourFlag,SettlementPoint,LMP", timedelta(minutes=5), timedelta(0),
                timedelta(seconds=-235), _sced_rows, _sced_stem),
+        Report(4, "as_dam", 12329, "NP4-188-CD", "DAM Clearing Prices for Capacity", 31,
+               "DeliveryDate,HourEnding,AncillaryType,MCPC,DSTFlag", timedelta(days=1), timedelta(0),
+               timedelta(0), _as_dam_rows, lambda k: "DAMCPCNP4188", cadence="dam"),
+        Report(5, "as_rt15m", 24898, "NP6-331-CD", "Real-Time Clearing Prices for Capacity by 15-minute Settlement "
+               "Interval", 7, "DeliveryDate,DeliveryHour,DeliveryInterval,RepeatedHourFlag,ASType,MCPC",
+               timedelta(minutes=15), timedelta(0), timedelta(seconds=95), _as_rt_rows,
+               _dated_stem("RTMCPCNP6331", 24898, 15), first_day=RTC_FIRST_DAY),
+        Report(6, "load_actual", 13101, "NP6-345-CD", "Actual System Load by Weather Zone", 31,
+               "OperDay,HourEnding," + ",".join(WEATHER_ZONES) + ",TOTAL,DSTFlag", timedelta(days=1),
+               timedelta(0), timedelta(0), _actual_load_rows, lambda k: "ACTUALSYSLOADWZNP6345",
+               cadence="day_after"),
+        Report(7, "load_actual_15m", 12340, "NP6-235-CD", "System-Wide Demand", 7,
+               "DeliveryDate,TimeEnding,Demand,DSTFlag", timedelta(hours=1), timedelta(0),
+               timedelta(seconds=170), _system_demand_rows, _dated_stem("SYSWIDEDEMANDNP6235", 12340, 60)),
+        Report(8, "load_forecast", 14837, "NP3-565-CD", "Seven-Day Load Forecast by Model and Weather Zone", 7,
+               "DeliveryDate,HourEnding," + ",".join(FORECAST_ZONES) + ",SystemTotal,Model,InUseFlag,DSTFlag",
+               timedelta(hours=1), timedelta(0), timedelta(minutes=-30), _forecast_rows, _forecast_stem),
     )
 }
 BY_KIND = {r.kind: r for r in REPORTS.values()}
@@ -266,7 +425,9 @@ def decode(doc_id: str) -> Doc | None:
 def documents(report: Report, posted_from: datetime, posted_to: datetime) -> list[Doc]:
     """CSV documents posted in [posted_from, posted_to], oldest first."""
     lead = timedelta(days=2)
-    out = [Doc(report, k) for k in report.keys(posted_from - lead, posted_to + timedelta(minutes=1))]
+    # day-ahead documents are keyed by the market day after their posting
+    ahead = timedelta(days=2) if report.cadence == "dam" or report.kind == 1 else timedelta(minutes=1)
+    out = [Doc(report, k) for k in report.keys(posted_from - lead, posted_to + ahead)]
     return [d for d in out if posted_from <= d.posted <= posted_to]
 
 
@@ -274,6 +435,8 @@ def csv_for(dataset: str, day: date) -> str:
     """All CSV documents of a dataset for a market day, concatenated (one header each)."""
     report = next(r for r in REPORTS.values() if r.key == dataset)
     s, e = day_bounds(day)
+    if report.kind == 8:  # forecasts: the vintages issued that day
+        return "".join(Doc(report, k).csv() for k in report.keys(s, e))
     return "".join(Doc(report, k).csv() for k in report.keys(s, e))
 
 
@@ -303,6 +466,12 @@ def www(req: Request) -> Response:
         if d is None or d.posted > now or d.posted < now - timedelta(days=d.report.retention_days):
             return Response(404, b"<html><body>Document not found</body></html>", "text/html")
         return _zip_response(req, d.zip_bytes(), d.constructed + ".zip")
+    if req.path.startswith(DASHBOARDS):
+        return _dashboard(req, req.path[len(DASHBOARDS):])
+    if req.path == "/gridinfo/generation":
+        return _generation_page(req)
+    if req.path.startswith("/files/docs/"):
+        return _workbook_file(req)
     return Response(404, b"Not Found", "text/plain")
 
 
@@ -410,6 +579,18 @@ def api(req: Request) -> Response:
                                                           f"{report.emil.lower()}?download={d.doc_id}"}}}
                          for d in chunk],
         })
+    if parts[0] == "bundle" and len(parts) >= 2:
+        report = BY_EMIL.get(parts[1].lower())
+        if report is None:
+            return Response.json({"statusCode": 404, "message": "Resource not found"}, 404)
+        if len(parts) == 3 and parts[2] == "download" and req.method == "POST":
+            ids = [int(i) for i in json.loads(req.body or b"{}").get("docIds", [])]
+            month = decode_bundle(ids[0]) if len(ids) == 1 else None
+            if month is None or month[0] is not report or bundle_posted(month[1]) > now:
+                return Response.json({"statusCode": 400, "status": "BAD_REQUEST", "message": "The request may be "
+                                      "malformed or the URL may not exist."}, 400)
+            return _zip_response(req, bundle_zip(report, month[1]), f"{bundle_name(report, month[1])}.zip")
+        return _bundle_list(req, report, now)
     if "/".join(parts) == "np4-190-cd/dam_stlmnt_pnt_prices":
         return _dam_query(req, now)
     return Response.json({"statusCode": 404, "message": "Resource not found"}, 404)
@@ -439,3 +620,278 @@ def _dam_query(req: Request, now: datetime) -> Response:
             ("settlementPointPrice", "DOUBLE"), ("DSTFlag", "BOOLEAN"))],
         "data": rows[(page - 1) * size: page * size],
     })
+
+
+# ------------------------------------------------------------------ monthly bundles (GET /bundle/{emilId})
+def _month_start(year: int, month: int) -> datetime:
+    return datetime(year, month, 1, tzinfo=CT).astimezone(UTC)
+
+
+def _next_month(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def bundle_id(report: Report, month: tuple[int, int]) -> int:
+    """Bundles carry negative document ids (as ERCOT's do); ours decode to (product, month)."""
+    return -(report.kind * 1_000_000 + month[0] * 100 + month[1])
+
+
+def decode_bundle(doc_id: int) -> tuple[Report, tuple[int, int]] | None:
+    if doc_id >= 0 or (-doc_id) // 1_000_000 not in BY_KIND:
+        return None
+    rest = (-doc_id) % 1_000_000
+    year, month = divmod(rest, 100)
+    if not 1 <= month <= 12 or year < FIRST_DAY.year:
+        return None
+    return BY_KIND[(-doc_id) // 1_000_000], (year, month)
+
+
+def bundle_posted(month: tuple[int, int]) -> datetime:
+    """A month's bundle appears once the month is over (its postDatetime is the month's last second)."""
+    return _month_start(*_next_month(*month))
+
+
+def bundle_name(report: Report, month: tuple[int, int]) -> str:
+    return f"{report.stem(report.keys(_month_start(*month), _month_start(*_next_month(*month))).__next__())}" \
+        .split("_")[0].removesuffix("xhr") + f"_{month[0]:04d}-{month[1]:02d}"
+
+
+def bundle_docs(report: Report, month: tuple[int, int]) -> list[Doc]:
+    """The CSV documents *posted* in the month, oldest first."""
+    lo = _month_start(*month)
+    hi = _month_start(*_next_month(*month)) - timedelta(microseconds=1)
+    return documents(report, lo, hi)
+
+
+def bundle_zip(report: Report, month: tuple[int, int]) -> bytes:
+    """A zip of zips: one member per document, named by its constructed name (``cdr....csv.zip``)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for d in bundle_docs(report, month):
+            zf.writestr(d.constructed + ".zip", d.zip_bytes())
+    return buf.getvalue()
+
+
+def _bundle_list(req: Request, report: Report, now: datetime) -> Response:
+    months: list[tuple[int, int]] = []
+    if not req.sim.fire("ercot_no_bundles"):
+        m = (max(FIRST_DAY, report.first_day).year, max(FIRST_DAY, report.first_day).month)
+        while bundle_posted(m) <= now:
+            months.append(m)
+            m = _next_month(*m)
+    months.reverse()  # newest first, as ERCOT sorts them ("postDatetime: DESC")
+    size, page = int(req.query.get("size", "1000")), int(req.query.get("page", "1"))
+    chunk = months[(page - 1) * size: page * size]
+    base = req.headers.get("Host", "127.0.0.1")
+    return Response.json({
+        "_meta": {"totalRecords": len(months), "pageSize": size, "totalPages": max(1, -(-len(months) // size)),
+                  "currentPage": page, "query": {"parameterCount": 0, "parameters": {},
+                                                 "sortedBy": "postDatetime: DESC"}},
+        "product": {"emilId": report.emil, "name": report.name, "reportTypeId": report.rtid},
+        "bundles": [{"docId": bundle_id(report, m), "friendlyName": bundle_name(report, m),
+                     "postDatetime": (_local(bundle_posted(m)) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+                     + ".000",
+                     "_links": {"endpoint": {"href": f"http://{base}/ercot/api{API}/bundle/{report.emil.lower()}"
+                                                     f"?download={bundle_id(report, m)}"}}}
+                    for m in chunk],
+    })
+
+
+# ------------------------------------------------------------------ dashboards (www.ercot.com JSON)
+DASHBOARDS = "/api/1/services/read/dashboards/"
+FUELS = ["Coal and Lignite", "Hydro", "Nuclear", "Power Storage", "Solar", "Wind", "Natural Gas", "Other"]
+FUEL_BASE = {"Coal and Lignite": 9000.0, "Hydro": 150.0, "Nuclear": 5000.0, "Power Storage": 400.0,
+             "Solar": 12000.0, "Wind": 14000.0, "Natural Gas": 30000.0, "Other": 60.0}
+
+
+def fuel_gen(fuel: str, start: datetime, minutes: int) -> float:
+    loc = _local(start)
+    hour = loc.hour + loc.minute / 60
+    if fuel == "Solar":
+        shape = max(0.0, math.sin((hour - 6.5) / 13 * math.pi))
+    elif fuel == "Power Storage":  # charges at midday, discharges in the evening
+        shape = math.sin((hour - 13) / 24 * 2 * math.pi) * 4
+    else:
+        shape = 1 + 0.2 * math.sin((hour - 10) / 24 * 2 * math.pi)
+    noise = 1 + (_u("fuel", fuel, minutes, start.timestamp()) - 0.5) * 0.05
+    return round(FUEL_BASE[fuel] * shape * noise, 1)
+
+
+def _fmt_stamp(t: datetime) -> str:
+    return _local(t).strftime("%Y-%m-%d %H:%M:%S%z")
+
+
+def fuel_mix_json(now: datetime) -> dict:
+    """``fuel-mix.json`` as of ``now``: yesterday and today (local), one entry per 5-minute
+    interval published so far, stamped a few seconds past the interval's start; about one interval
+    in 40 is split across two stamps a few seconds apart, each holding part of the fuels."""
+    today = _local(now).date()
+    start = day_bounds(today - timedelta(days=1))[0]
+    data: dict[str, dict[str, dict]] = {}
+    t, last = start, None
+    while t + timedelta(seconds=30) <= now:
+        stamp = t + timedelta(seconds=1 + int(_u("stamp", t.timestamp()) * 15))
+        if stamp > now:
+            break
+        fuels = {f: {"gen": fuel_gen(f, t, 5)} for f in FUELS}
+        day = data.setdefault(_local(t).date().isoformat(), {})
+        if _u("split", t.timestamp()) < 0.025:
+            cut = 1 + int(_u("cut", t.timestamp()) * (len(FUELS) - 1))
+            second = stamp + timedelta(seconds=2 + int(_u("gap", t.timestamp()) * 4))
+            day[_fmt_stamp(stamp)] = dict(list(fuels.items())[:cut])
+            day[_fmt_stamp(second)] = dict(list(fuels.items())[cut:])
+        else:
+            day[_fmt_stamp(stamp)] = fuels
+        last = t
+        t += timedelta(minutes=5)
+    return {
+        "lastUpdated": _fmt_stamp(last) if last else _fmt_stamp(now),
+        "monthlyCapacity": {"Natural Gas": 69599, "Solar": 40957, "Wind": 40405, "Power Storage": 22376,
+                            "Coal and Lignite": 13705, "Nuclear": 5268, "Hydro": 579, "Other": 663},
+        "data": data,
+    }
+
+
+def supply_demand_json(now: datetime) -> dict:
+    """``supply-demand.json``: today's 5-minute demand so far plus the hourly forecast."""
+    today = _local(now).date()
+    s, e = day_bounds(today)
+    rows, t = [], s
+    while t < e:
+        actual = t <= now
+        rows.append({"timestamp": _local(t).isoformat(), "epoch": int(t.timestamp() * 1000),
+                     "demand": round(load_mw("SYSTEM", t, 5), 2), "capacity": 85000.0, "available": 80000.0,
+                     "forecast": 0 if actual else 1})
+        t += timedelta(minutes=5)
+    forecast, t = [], s
+    while t < e:
+        d, he, rep = hour_label(t)
+        forecast.append({"deliveryDate": d.isoformat(), "hourEnding": he, "dstFlag": rep,
+                         "availCapGen": 80000.0, "forecastedDemand": round(load_mw("SYSTEM", t), 2),
+                         "timestamp": _local(t).isoformat(), "epoch": int(t.timestamp() * 1000)})
+        t += timedelta(hours=1)
+    return {"lastUpdated": _local(now).isoformat(timespec="seconds"), "data": rows, "forecast": forecast}
+
+
+def _dashboard(req: Request, name: str) -> Response:
+    now = req.sim.now()
+    if req.sim.fire("ercot_stale_dashboard"):
+        now -= timedelta(minutes=5)  # the CDN still serves the copy of five minutes ago
+    builders = {"fuel-mix.json": fuel_mix_json, "supply-demand.json": supply_demand_json}
+    if name not in builders:
+        if name in ("fuelMix.json", "systemWidePrices.json"):  # old names redirect
+            return Response(302, b"", "text/html", {"Location": f"/ercot/www{DASHBOARDS}fuel-mix.json"})
+        return Response(404, b"<html><body>Page not found</body></html>", "text/html")
+    body = json.dumps(builders[name](now), separators=(",", ":")).encode()
+    return Response(200, body, "application/json", {"Cache-Control": "max-age=60"})
+
+
+# ------------------------------------------------------------------ IntGenbyFuel workbooks (gridinfo/generation)
+WORKBOOK_FUELS = ["Biomass", "Coal", "Gas", "Gas-CC", "Hydro", "Nuclear", "Other", "Solar", "Wind"]
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def workbook_postings(year: int) -> list[tuple[date, int]]:
+    """(posting date, months covered): the current year's file is re-posted on the 7th of each
+    month with the months completed so far; the final version on 7 January of the next year."""
+    return [(date(year, m + 1, 7) if m < 12 else date(year + 1, 1, 7), m) for m in range(1, 13)]
+
+
+def latest_workbook(year: int, today: date) -> tuple[date, int] | None:
+    posted = [p for p in workbook_postings(year) if p[0] <= today]
+    return posted[-1] if posted else None
+
+
+def workbook_columns(day: date) -> list[tuple[str, datetime | None]]:
+    """The interval columns of one sheet row and the UTC start each holds on ``day`` (None: empty).
+
+    Labels are interval *endings* ``0:15 .. 23:45, 0:00``; on the fall-back day four extra columns
+    ``01:15 (DST) .. 02:00 (DST)`` hold the repeated hour; on the spring-forward day the labels
+    ``2:00 .. 2:45`` are empty (the interval ending at 02:00 CST is labelled 3:00)."""
+    s, e = day_bounds(day)
+    by_label: dict[str, datetime] = {}
+    dst: dict[str, datetime] = {}
+    t = s
+    while t < e:
+        end = _local(t + timedelta(minutes=15))
+        if _repeated(t):
+            dst[f"{end:%H:%M} (DST)"] = t
+        else:
+            # the first pass of the repeated hour ends at the change (01:00 CST on the wall):
+            # it keeps its daylight-time label 2:00 (wall-clock arithmetic on the aware time)
+            wall = end + timedelta(hours=1) if _repeated(t + timedelta(minutes=15)) else end
+            by_label[f"{wall.hour}:{wall.minute:02d}"] = t
+        t += timedelta(minutes=15)
+    labels = [f"{(m // 60) % 24}:{m % 60:02d}" for m in range(15, 24 * 60 + 15, 15)]
+    cols = [(lbl, by_label.get(lbl)) for lbl in labels]
+    return cols + sorted(dst.items())
+
+
+@lru_cache(maxsize=8)
+def workbook_bytes(year: int, months: int) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    summary = wb.create_sheet("Summary")
+    summary.append([f"ERCOT Generation by Fuel Type {year}"])
+    summary.append(["Energy in MWh per 15-minute settlement interval"])
+    base_labels = [lbl for lbl, _ in workbook_columns(date(year, 1, 2))]
+    for m in range(1, months + 1):
+        ws = wb.create_sheet(MONTHS[m - 1])
+        day = date(year, m, 1)
+        days = []
+        while day.month == m:
+            days.append(day)
+            day += timedelta(days=1)
+        extra = sorted({lbl for d in days for lbl, _ in workbook_columns(d) if "(DST)" in lbl})
+        ws.append(["Date", "Fuel", "Settlement Type", "Total", *base_labels, *extra])
+        for d in days:
+            cols = dict(workbook_columns(d))
+            for fuel in WORKBOOK_FUELS:
+                values = []
+                for lbl in [*base_labels, *extra]:
+                    start = cols.get(lbl)
+                    values.append(None if start is None else round(fuel_gen_workbook(fuel, start) / 4, 2))
+                total = round(sum(v for v in values if v is not None), 2)
+                settlement = "FINAL" if (year, m) < (2026, 1) else "INITIAL"
+                ws.append([datetime(d.year, d.month, d.day), fuel, settlement, total, *values])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def fuel_gen_workbook(fuel: str, start: datetime) -> float:
+    mapping = {"Biomass": ("Other", 0.5), "Coal": ("Coal and Lignite", 1.0), "Gas": ("Natural Gas", 0.3),
+               "Gas-CC": ("Natural Gas", 0.7), "Hydro": ("Hydro", 1.0), "Nuclear": ("Nuclear", 1.0),
+               "Other": ("Other", 0.5), "Solar": ("Solar", 1.0), "Wind": ("Wind", 1.0)}
+    src, share = mapping[fuel]
+    return abs(fuel_gen(src, start, 15)) * share
+
+
+def _generation_page(req: Request) -> Response:
+    today = _local(req.sim.now()).date()
+    links = []
+    for year in range(today.year, FIRST_DAY.year - 1, -1):
+        latest = latest_workbook(year, today)
+        if latest:
+            p = latest[0]
+            links.append(f'<li><a href="/files/docs/{p:%Y/%m/%d}/IntGenbyFuel{year}.xlsx" '
+                         f'title="IntGenbyFuel{year}">Fuel Mix Report: {year}</a></li>')
+    html = ("<!DOCTYPE html><html><head><title>Generation | ERCOT</title></head><body>"
+            "<h1>Generation</h1><h2>Fuel Mix Report</h2><ul>" + "".join(links) + "</ul></body></html>")
+    return Response(200, html.encode(), "text/html; charset=utf-8")
+
+
+def _workbook_file(req: Request) -> Response:
+    import re
+
+    m = re.fullmatch(r"/files/docs/(\d{4})/(\d{2})/(\d{2})/IntGenbyFuel(\d{4})\.xlsx", req.path)
+    if not m:
+        return Response(404, b"<html><body>Page not found</body></html>", "text/html")
+    posted, year = date(int(m[1]), int(m[2]), int(m[3])), int(m[4])
+    match = [p for p in workbook_postings(year) if p[0] == posted]
+    if not match or posted > _local(req.sim.now()).date() or year < FIRST_DAY.year:
+        return Response(404, b"<html><body>Page not found</body></html>", "text/html")
+    return Response(200, workbook_bytes(year, match[0][1]),
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    {"Content-Disposition": f'attachment; filename="IntGenbyFuel{year}.xlsx"'})

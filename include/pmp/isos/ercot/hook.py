@@ -7,12 +7,21 @@ Connection ``ercot_default`` (type ``ercot``):
     ``pmp simulate`` for offline runs
   * extra.api_requests_per_minute (default 30, ERCOT's published limit) and
     extra.mis_requests_per_minute (default 120, politeness; MIS documents no limit)
+  * extra.archive_bundles (default false): serve days older than MIS from the API's monthly
+    bundles (``GET /bundle/{emilId}``, one download per product and month) instead of the
+    archive listing + bulk download; months without a bundle fall back to the listing
+  * extra.retry_backoff_seconds (default 2): first back-off of 429/5xx retries, doubling
+
+The same MIS host (``mis_base_url``) serves the dashboard JSON feeds
+(``/api/1/services/read/dashboards/<name>.json``) and the fuel-mix workbooks
+(``/gridinfo/generation`` page, ``/files/docs/...`` files); none of them needs credentials.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +29,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from pmp.connections import mask
-from pmp.http import IsoHttpError, Pacer, new_session, request
+from pmp.http import IsoHttpError, Pacer, new_session, redact_url, request
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +88,7 @@ class ErcotHook(BaseHook):
                 "mis_pacer": Pacer(float(extra.get("mis_requests_per_minute", 120)) or None),
                 "api_pacer": Pacer(float(extra.get("api_requests_per_minute", 30)) or None),
                 "retry_backoff": float(extra.get("retry_backoff_seconds", 2.0)),
+                "bundles": str(extra.get("archive_bundles", "false")).lower() in ("1", "true", "yes"),
             }
         return self._cfg
 
@@ -86,6 +96,10 @@ class ErcotHook(BaseHook):
         if self._session is None:
             self._session = new_session()
         return self._session
+
+    @property
+    def use_bundles(self) -> bool:
+        return bool(self.cfg["bundles"])
 
     @property
     def api_configured(self) -> bool:
@@ -191,3 +205,50 @@ class ErcotHook(BaseHook):
             json={"docIds": [int(d) if str(d).isdigit() else d for d in doc_ids]}, timeout=300,
         )
         return resp.content
+
+    def bundle_list(self, emil_id: str) -> list[dict[str, Any]]:
+        """Monthly bundles of a product (``docId`` negative, ``friendlyName`` ``<STEM>_YYYY-MM``)."""
+        out: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = self.api(
+                "GET", f"bundle/{emil_id.lower()}", what=f"ERCOT API bundle list {emil_id}",
+                params={"page": page} if page > 1 else None,
+            ).json()
+            out.extend(body.get("bundles") or [])
+            if page >= int(body.get("_meta", {}).get("totalPages") or 1):
+                return out
+            page += 1
+
+    def bundle_download(self, emil_id: str, doc_id: str) -> bytes:
+        """One monthly bundle: a zip holding each document's own zip."""
+        resp = self.api(
+            "POST", f"bundle/{emil_id.lower()}/download", what=f"ERCOT API bundle download {emil_id}",
+            json={"docIds": [int(doc_id)]}, timeout=600,
+        )
+        return resp.content
+
+    # -- www.ercot.com: dashboards and the fuel-mix workbooks -------------------------------
+    def _www(self, url: str, what: str, **kwargs: Any) -> Any:
+        return request(self.get_conn(), "GET", url, pacer=self.cfg["mis_pacer"], what=what,
+                       backoff=self.cfg["retry_backoff"], **kwargs)
+
+    def dashboard(self, name: str) -> bytes:
+        """A dashboard feed as published, e.g. ``fuel-mix`` -> the bytes of ``fuel-mix.json``."""
+        url = f"{self.cfg['mis']}/api/1/services/read/dashboards/{name}.json"
+        resp = self._www(url, f"ERCOT dashboard {name}")
+        if not resp.content.lstrip().startswith(b"{"):
+            raise IsoHttpError(f"ERCOT dashboard {name}: not JSON from {redact_url(url)}: {resp.text[:80]!r}")
+        return resp.content
+
+    def fuel_workbooks(self) -> dict[int, str]:
+        """Year -> URL of the latest ``IntGenbyFuelYYYY.xlsx`` listed on the generation page."""
+        url = f"{self.cfg['mis']}/gridinfo/generation"
+        html = self._www(url, "ERCOT generation page").text
+        out: dict[int, str] = {}
+        for href, year in re.findall(r'href="([^"]*?IntGenbyFuel(\d{4})\.xlsx)"', html, re.IGNORECASE):
+            out.setdefault(int(year), href if "://" in href else f"{self.cfg['mis']}/{href.lstrip('/')}")
+        return out
+
+    def download_url(self, url: str) -> bytes:
+        return self._www(url, f"ERCOT download {url.rsplit('/', 1)[-1]}", timeout=300).content
