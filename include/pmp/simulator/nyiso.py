@@ -290,7 +290,8 @@ def _span(fam: Family, day: date) -> tuple[datetime, datetime]:
 
 
 def _regular(fam: Family, t: datetime) -> tuple[datetime, datetime, bool]:
-    return (t + timedelta(minutes=fam.minutes) if fam.stamp == "end" else t), t, True
+    """(interval start, stamp instant, regular) of the scheduled row for the interval starting ``t``."""
+    return t, (t + timedelta(minutes=fam.minutes) if fam.stamp == "end" else t), True
 
 
 @lru_cache(maxsize=128)
@@ -306,9 +307,9 @@ def day_rows(suffix: str, day: date) -> tuple[tuple[datetime, datetime, str, boo
         stamps.append(_regular(fam, t))
         t += step
     stamps += [(x, x, False) for x in _off_schedule(fam, day)]
-    stamps.sort(key=lambda s: s[0])
+    stamps.sort(key=lambda s: s[1])
     out: list[tuple[datetime, datetime, str, bool]] = []
-    for stamp_at, t, regular in stamps:
+    for t, stamp_at, regular in stamps:
         if regular:
             rng = _rng(fam.directory, t.timestamp(), day if fam.schedule == "isolf" else "")
         else:
