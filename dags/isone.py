@@ -1,0 +1,5 @@
+"""ISO-NE DAGs for Airflow, generated from the dataset registry (``include/pmp/isos/isone/datasets.py``)."""
+
+from pmp.factory import build_dags
+
+globals().update(build_dags("isone"))

@@ -1,0 +1,343 @@
+"""ISO-NE adapter: which documents hold a market day, how to get them, and how to read them.
+
+Routes (chosen by the connection's ``extra.source``; see ``hook.py``):
+* ``csv``: ISO Express. Static historical reports (``/static-transform/csv/histRpts/...``) for the
+  LMPs, generated reports (``/transform/csv/...``) for reserves, load and fuel mix, and the page
+  JSON (``/ws/wsclient``) for the load forecast. No account; cookie + Referer; paced.
+* ``ws``: Web Services (``webservices.iso-ne.com/api/v1.1``), JSON, HTTP Basic with the user's account.
+
+ISO-NE has no document list, so discovery builds the document names from ISO-NE's naming and
+publication schedule (``datasets.py``), and asks the ISO (a HEAD, or one Web Services call) whether
+the final publication of a day is out yet.
+
+Prelim and final are two documents (ISO-NE publishes two files: ``lmp_rt_prelim_…``/``lmp_rt_final_…``,
+``5min-rt-prelim/…``/``5min-rt-final/…``), each with its own ``source_id`` and ``published_at``.
+The final's rows replace the prelim's in the warehouse because the loader's upsert keeps the newer
+publication; a prelim loaded (or re-loaded) after the final never overwrites it. Both stay in
+``ingest_log`` (same ``dataset`` and ``market_day``), which is the lineage: see README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import pyarrow as pa
+
+from pmp.isos.isone.hook import IsoneHook
+from pmp.isos.isone.normalize import document_name, is_json, location_table, normalize_payload
+from pmp.isos.isone.records import _GENERATED, TZ_ABBREVIATIONS
+from pmp.registry import DatasetSpec, DocumentRef, FetchedDocument
+from pmp.schema import LMP
+from pmp.staging import raw_key
+from pmp.timeutil import local_day_of, localize, market_day_bounds, zone
+
+log = logging.getLogger(__name__)
+
+TZ = "America/New_York"
+HIST = "/static-transform/csv/histRpts"
+BLOCKS = ("00-04", "04-08", "08-12", "12-16", "16-20", "20-24")
+_BLOCK_DAY = re.compile(r"lmp_5min_(\d{8})_")
+
+
+def _ymd(day: date) -> str:
+    return f"{day:%Y%m%d}"
+
+
+def _due(spec: DatasetSpec, day: date, key: str) -> datetime | None:
+    """A scheduled publication instant from ``params[key] = (days after the market day, "HH:MM")``."""
+    if key not in spec.params:
+        return None
+    days, hhmm = spec.params[key]
+    h, m = (int(x) for x in hhmm.split(":"))
+    return localize(datetime.combine(day + timedelta(days=days), time(h, m)), TZ)
+
+
+def storage_name(name: str, payload: bytes) -> str:
+    """Raw file name: the document name (``/`` -> ``~``) with a digest of its bytes before the extension
+    (see :func:`pmp.isos.isone.normalize.document_name`, which reverses it)."""
+    stem, dot, ext = name.replace("/", "~").rpartition(".")
+    digest = hashlib.sha256(payload).hexdigest()[:12]
+    return f"{stem}@{digest}.{ext}" if dot else f"{name}@{digest}"
+
+
+def report_generated(payload: bytes) -> datetime | None:
+    """The ``Report generated`` stamp of an ISO Express CSV (its publication time), from the head."""
+    head = payload[:2048].decode("utf-8", "replace")
+    m = _GENERATED.search(head)
+    if not m or m.group(2) not in TZ_ABBREVIATIONS:
+        return None
+    return datetime.strptime(m.group(1), "%m/%d/%Y %H:%M:%S").replace(tzinfo=TZ_ABBREVIATIONS[m.group(2)])
+
+
+class IsoneAdapter:
+    iso = "isone"
+    pool = "isone_api"
+    # One request per document, paced (about 10 s apart on ISO Express): 24 documents is a 4-minute task.
+    batch_sizes = {"csv": 24, "ws": 48}
+
+    def __init__(self) -> None:
+        self._locations: dict[date, dict[str, tuple[str, str]]] = {}
+
+    def hook(self) -> IsoneHook:
+        return IsoneHook()
+
+    # -- document names ------------------------------------------------------------------
+    @staticmethod
+    def _ref(route: str, name: str, url: str, day: date, published: datetime | None = None) -> DocumentRef:
+        return DocumentRef(doc_id=f"{route}:{name}", name=name, published_at=published.isoformat() if published else None,
+                           market_day=day.isoformat(), route=route, url=url)
+
+    def _csv_refs(self, spec: DatasetSpec, day: date, stage: str, seen_on: date | None = None) -> list[DocumentRef]:
+        d, ds = _ymd(day), spec.dataset
+        if ds == "lmp_dam":
+            name = f"WW_DALMP_ISO_{d}.csv"
+            return [self._ref("csv", name, f"{HIST}/da-lmp/{name}", day)]
+        if ds == "lmp_rt60m":
+            name = f"lmp_rt_{stage}_{d}.csv"
+            return [self._ref("csv", name, f"{HIST}/rt-lmp/{name}", day)]
+        if ds == "lmp_rt5m":
+            # The 5-minute files carry Location IDs only: the day's DA file (every location's name and
+            # type) travels with them, first, so the blocks can be normalized (normalize.py, _location).
+            da = f"WW_DALMP_ISO_{d}.csv"
+            refs = [self._ref("csv", da, f"{HIST}/da-lmp/{da}", day)]
+            for block in BLOCKS:
+                name = f"5min-rt-{stage}/lmp_5min_{d}_{block}.csv"
+                refs.append(self._ref("csv", name, f"{HIST}/{name}", day))
+            return refs
+        if ds == "as_rt5m":
+            return [self._ref("csv", f"fiveminreserveprice_final_{d}.csv",
+                              f"/transform/csv/fiveminreserveprice?{urlencode({'type': 'final', 'start': d, 'end': d})}",
+                              day)]
+        if ds == "load_actual":
+            return [self._ref("csv", f"fiveminutesystemload_{d}.csv",
+                              f"/transform/csv/fiveminutesystemload?{urlencode({'start': d, 'end': d})}", day)]
+        if ds == "fuel_mix":
+            return [self._ref("csv", f"genfuelmix_{d}.csv", f"/transform/csv/genfuelmix?start={d}", day)]
+        if ds == "load_forecast":
+            form = {"_nstmp_requestType": "systemload", "_nstmp_startDate": f"{day:%m/%d/%Y}",
+                    "_nstmp_endDate": f"{day:%m/%d/%Y}", "_nstmp_forecast": "true", "_nstmp_actual": "false",
+                    "_nstmp_cleared": "false", "_nstmp_priorDay": "false", "_nstmp_inclPumpLoad": "true",
+                    "_nstmp_inclBtmPv": "true"}
+            name = f"wsclient_systemload_{d}_seen{_ymd(seen_on or day)}.json"
+            return [self._ref("csv", name, f"/ws/wsclient?{urlencode(form)}", seen_on or day)]
+        raise KeyError(ds)
+
+    def _ws_refs(self, spec: DatasetSpec, day: date, stage: str, seen_on: date | None = None) -> list[DocumentRef]:
+        d, ds = _ymd(day), spec.dataset
+        published = _due(spec, day, f"{stage}_due")
+        if ds == "lmp_dam":
+            paths = [f"hourlylmp/da/final/day/{d}"]
+        elif ds == "lmp_rt60m":
+            paths = [f"hourlylmp/rt/{stage}/day/{d}"]
+        elif ds == "lmp_rt5m":  # one call per local start hour (23 or 24 of them; 01 holds both on fall-back)
+            start, end = market_day_bounds(day, TZ)
+            hours = sorted({_local_hour(start + timedelta(hours=i)) for i in range(int((end - start) / timedelta(hours=1)))})
+            paths = [f"fiveminutelmp/{stage}/day/{d}/starthour/{h:02d}" for h in hours]
+        elif ds == "as_rt5m":
+            paths = [f"fiveminutereserveprice/final/day/{d}"]
+        elif ds == "load_actual":
+            paths = [f"fiveminutesystemload/day/{d}"]
+        elif ds == "fuel_mix":
+            paths = [f"genfuelmix/day/{d}"]
+        elif ds == "load_forecast":
+            path = f"hourlyloadforecast/all/day/{d}"
+            name = f"{path.replace('/', '_')}_seen{_ymd(seen_on or day)}.json"
+            return [self._ref("ws", name, path, seen_on or day)]
+        else:
+            raise KeyError(ds)
+        return [self._ref("ws", p.replace("/", "_") + ".json", p, day, published) for p in paths]
+
+    def _refs(self, spec: DatasetSpec, route: str, day: date, stage: str, seen_on: date | None = None) -> list[DocumentRef]:
+        return (self._ws_refs if route == "ws" else self._csv_refs)(spec, day, stage, seen_on)
+
+    # -- discovery -----------------------------------------------------------------------
+    @staticmethod
+    def _route(hook: IsoneHook) -> str:
+        if hook.source == "webservices":
+            if not hook.ws_configured:
+                raise RuntimeError(f"connection {hook.isone_conn_id!r} selects extra.source=webservices but has no "
+                                   "login/password (a free ISO-NE account)")
+            return "ws"
+        return "csv"
+
+    def _final_out(self, spec: DatasetSpec, route: str, day: date, hook: IsoneHook) -> bool:
+        """Whether ISO-NE has posted the day's final publication (one cheap call: a HEAD on ISO Express,
+        the last hour on Web Services; ISO-NE posts a day's finals together)."""
+        ref = self._refs(spec, route, day, "final")[-1]
+        if route == "csv":
+            return hook.csv_exists(ref.url or "", report_page=spec.params["report_page"])
+        body = hook.ws_get(ref.url or "")
+        return body is not None and _ws_has_records(body)
+
+    def discover(
+        self, spec: DatasetSpec, start: datetime, end: datetime, *, hook: Any, realtime: bool = False
+    ) -> list[DocumentRef]:
+        route = self._route(hook)
+        if realtime:
+            return self._realtime(spec, route, start, end)
+        days = []
+        day = local_day_of(start, TZ)
+        while market_day_bounds(day, TZ)[0] < end:
+            days.append(day)
+            day += timedelta(days=1)
+        refs: list[DocumentRef] = []
+        for day in days:
+            if spec.dataset == "load_forecast":
+                # The run of issue day D wants the forecasts issued on D: they cover D .. D+horizon.
+                for k in range(spec.params["horizon_days"] + 1):
+                    refs += self._refs(spec, route, day + timedelta(days=k), "final", seen_on=day)
+                continue
+            stages = spec.params["stages"]
+            if len(stages) == 1:
+                refs += self._refs(spec, route, day, stages[0])
+                continue
+            if self._final_out(spec, route, day, hook):
+                refs += self._refs(spec, route, day, "final")
+                continue
+            refs += self._refs(spec, route, day, "prelim")
+            # Near real time the day's final is days away: collect the finals that came out since.
+            for k in range(1, int(spec.params.get("catchup_days", 0)) + 1):
+                earlier = day - timedelta(days=k)
+                if earlier >= spec.first_date and self._final_out(spec, route, earlier, hook):
+                    refs += self._refs(spec, route, earlier, "final")
+        log.info("%s: %d document(s) for %s..%s via %s", spec.key, len(refs), days[0], days[-1], route)
+        return refs
+
+    def _realtime(self, spec: DatasetSpec, route: str, start: datetime, end: datetime) -> list[DocumentRef]:
+        """Intra-day: the generated day reports as they stand now (a new document every 5 minutes)."""
+        if spec.dataset != "load_actual":
+            return []
+        now = datetime.now(UTC)
+        out = []
+        day = local_day_of(start, TZ)
+        while market_day_bounds(day, TZ)[0] < end:
+            complete = market_day_bounds(day, TZ)[1] + spec.publication_lag <= now
+            for ref in self._refs(spec, route, day, "final"):
+                if not complete:
+                    asof = now - timedelta(seconds=now.timestamp() % 300)
+                    stem, _, ext = ref.name.rpartition(".")
+                    ref = replace(ref, doc_id=f"{ref.doc_id}@{asof:%Y%m%dT%H%MZ}",
+                                  name=f"{stem}_asof{asof:%Y%m%dT%H%MZ}.{ext}")
+                out.append(ref)
+            day += timedelta(days=1)
+        return out
+
+    # -- download ------------------------------------------------------------------------
+    def fetch(self, spec: DatasetSpec, refs: list[DocumentRef], *, hook: Any) -> Iterator[FetchedDocument]:
+        for ref in refs:
+            path, _, query = (ref.url or "").partition("?")
+            params = dict(parse_qsl(query))
+            published = ref.published
+            if ref.route == "ws":
+                body = hook.ws_get(ref.url or "")
+                url = hook.ws_url(ref.url or "")
+            elif path == "/ws/wsclient":
+                body = hook.wsclient(params, report_page=spec.params["report_page"])
+                url = hook.www_url(path)
+            else:
+                body = hook.download_csv(path, report_page=spec.params["report_page"], params=params or None)
+                url = hook.www_url(path, params or None)
+                published = report_generated(body) if body else None
+            if body is None:
+                log.warning("%s: %s is not published (404); skipped", spec.key, ref.name)
+                continue
+            incomplete = _incomplete(spec, ref, body)
+            if incomplete:
+                # Not recorded, so the next run asks again (a loaded document is never re-fetched).
+                log.warning("%s: %s %s; skipped until ISO-NE has published it", spec.key, ref.name, incomplete)
+                continue
+            ref = replace(ref, url=url, published_at=published.isoformat() if published else ref.published_at)
+            yield FetchedDocument(ref, storage_name(ref.name, body), body)
+
+    # -- normalize -----------------------------------------------------------------------
+    def normalize(
+        self, spec: DatasetSpec, name: str, payload: bytes, *, published_at: datetime | None = None
+    ) -> pa.Table:
+        locations = None
+        if spec.dataset == "lmp_rt5m" and not is_json(payload):
+            doc = document_name(name)
+            if doc.rsplit("/", 1)[-1].startswith("WW_DALMP_ISO_"):
+                # The day's location table (see _csv_refs): remembered for the blocks, no 5-minute rows.
+                table = location_table(payload, name)
+                m = re.search(r"(\d{8})", doc)
+                if m:
+                    self._locations[datetime.strptime(m.group(1), "%Y%m%d").date()] = table
+                return LMP.empty()
+            m = _BLOCK_DAY.search(doc)
+            if m:
+                locations = self._location_table(spec, datetime.strptime(m.group(1), "%Y%m%d").date())
+        return normalize_payload(spec.dataset, name, payload, published_at, locations)
+
+    def _location_table(self, spec: DatasetSpec, day: date) -> dict[str, tuple[str, str]]:
+        """The day's DA location table: from this process, or the raw stage (it was fetched with the
+        blocks in an earlier run and is not re-staged)."""
+        if day not in self._locations:
+            try:
+                from pmp.staging import open_store
+
+                store = open_store()
+                keys = [k for k in store.list(raw_key(spec.iso, spec.dataset, day, ""))
+                        if k.rsplit("/", 1)[-1].startswith(f"WW_DALMP_ISO_{_ymd(day)}")]
+                if keys:
+                    self._locations[day] = location_table(store.get(keys[-1]), keys[-1].rsplit("/", 1)[-1])
+            except Exception as exc:  # no stage configured (e.g. ``pmp normalize``): core locations only
+                log.info("no staged location table for %s (%s)", day, exc)
+        return self._locations.get(day, {})
+
+
+def _incomplete(spec: DatasetSpec, ref: DocumentRef, body: bytes) -> str | None:
+    """Why a downloaded document is not (yet) the whole publication, or None.
+
+    Quirk: generated ISO Express reports and Web Services answer 200 for days not (fully) published
+    yet - with no data rows, ``""``, or the intervals published so far. A day report of a daily run
+    must reach the end of its day (load) or its last half hour (fuel-mix snapshots are irregular);
+    real-time documents (``_asof``) are partial by design.
+    """
+    if is_json(body):
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return None  # malformed: the normalize task names the problem
+        empty = (not doc[0].get("data", {}).get("forecast")) if isinstance(doc, list) and doc and isinstance(
+            doc[0], dict) else not _ws_has_records(body)
+    else:
+        empty = b'\n"D",' not in body
+    if empty:
+        return "has no data yet"
+    if spec.dataset not in ("load_actual", "fuel_mix") or "_asof" in ref.name:
+        return None
+    try:
+        table = normalize_payload(spec.dataset, ref.name, body)
+    except ValueError:
+        return None  # the normalize task reports it, naming file, line and field
+    day_end = market_day_bounds(date.fromisoformat(ref.market_day), TZ)[1]
+    last = max(table.column("interval_start").to_pylist())
+    if spec.dataset == "load_actual" and last + timedelta(minutes=5) < day_end:
+        return f"ends at {last.isoformat()}, before the end of the day"
+    if spec.dataset == "fuel_mix" and last < day_end - timedelta(minutes=30):
+        return f"has no snapshot after {last.isoformat()}"
+    return None
+
+
+def _local_hour(t: datetime) -> int:
+    return t.astimezone(zone(TZ)).hour
+
+
+def _ws_has_records(body: bytes) -> bool:
+    try:
+        doc = json.load(io.BytesIO(body))
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and any(v not in ("", None, {}) for v in doc.values())
+
+
+ADAPTER = IsoneAdapter()

@@ -1,0 +1,222 @@
+"""ISO-NE hook: ISO Express CSVs (session cookie + Referer) and Web Services JSON (HTTP Basic).
+
+Connection ``isone_default`` (type ``isone``):
+  * extra.source: ``"csv"`` (default: ISO Express, no account needed) or ``"webservices"`` (the
+    Web Services API for the same datasets; needs login/password)
+  * login / password: the user's free ISO-NE account (Web Services only)
+  * extra.www_base_url (default https://www.iso-ne.com) and extra.ws_base_url (default
+    https://webservices.iso-ne.com/api/v1.1): point them at ``pmp simulate`` for offline runs
+  * extra.min_request_interval_seconds (default 10: ISO Express puts hammering clients behind a 403
+    wall; a third party paced 9-11 s) and extra.ws_min_request_interval_seconds (default 1)
+  * extra.retry_backoff_seconds (default 20): back-off unit after a 403 wall (20, 40, 60 s, ...) and
+    for 429/5xx retries
+  * extra.max_attempts (default 4): attempts per document through 403 walls and non-CSV answers
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from airflow.sdk import BaseHook
+
+from pmp.connections import mask
+from pmp.http import IsoHttpError, Pacer, new_session, redact_url, request
+from pmp.isos.isone.records import is_complete_csv
+
+log = logging.getLogger(__name__)
+
+WWW_BASE_URL = "https://www.iso-ne.com"
+WS_BASE_URL = "https://webservices.iso-ne.com/api/v1.1"
+# Any ISO Express report page sets the session cookie and serves as the Referer of the downloads.
+DEFAULT_REPORT_PAGE = "/isoexpress/web/reports/pricing/-/tree/lmps-da-hourly"
+SOURCES = ("csv", "webservices")
+
+
+class IsoneHook(BaseHook):
+    conn_name_attr = "isone_conn_id"
+    default_conn_name = "isone_default"
+    conn_type = "isone"
+    hook_name = "ISO New England (ISO Express and Web Services)"
+
+    def __init__(self, isone_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.isone_conn_id = isone_conn_id
+        self._session: Any = None
+        self._warm_page: str | None = None
+        self._cfg: dict[str, Any] | None = None
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "port", "host"],
+            "relabeling": {"login": "Web Services username (email)", "password": "Web Services password"},
+            "placeholders": {
+                "extra": json.dumps({"source": "csv", "www_base_url": WWW_BASE_URL, "ws_base_url": WS_BASE_URL,
+                                     "min_request_interval_seconds": 10})
+            },
+        }
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def cfg(self) -> dict[str, Any]:
+        if self._cfg is None:
+            conn = self.get_connection(self.isone_conn_id)
+            extra = conn.extra_dejson or {}
+            mask(conn.password)
+            source = str(extra.get("source") or "csv").lower()
+            if source not in SOURCES:
+                raise ValueError(f"connection {self.isone_conn_id!r}: extra.source must be one of {SOURCES}, "
+                                 f"not {source!r}")
+            www_interval = float(extra.get("min_request_interval_seconds", 10))
+            ws_interval = float(extra.get("ws_min_request_interval_seconds", 1))
+            self._cfg = {
+                "source": source,
+                "www": (extra.get("www_base_url") or WWW_BASE_URL).rstrip("/"),
+                "ws": (extra.get("ws_base_url") or WS_BASE_URL).rstrip("/"),
+                "username": conn.login,
+                "password": conn.password,
+                "www_pacer": Pacer(60.0 / www_interval if www_interval > 0 else None),
+                "ws_pacer": Pacer(60.0 / ws_interval if ws_interval > 0 else None),
+                "backoff": float(extra.get("retry_backoff_seconds", 20.0)),
+                "max_attempts": int(extra.get("max_attempts", 4)),
+            }
+        return self._cfg
+
+    @property
+    def source(self) -> str:
+        """The route the adapter uses: ``csv`` (ISO Express) or ``webservices``."""
+        return self.cfg["source"]
+
+    @property
+    def ws_configured(self) -> bool:
+        return bool(self.cfg["username"] and self.cfg["password"])
+
+    def get_conn(self) -> Any:
+        if self._session is None:
+            self._session = new_session()
+        return self._session
+
+    # -- ISO Express ---------------------------------------------------------------------
+    def _warm_up(self, page: str) -> str:
+        """Open a report page: it sets the session cookie, and its URL is the Referer of the download."""
+        url = self.cfg["www"] + page
+        if self._warm_page != page:
+            request(self.get_conn(), "GET", url, pacer=self.cfg["www_pacer"], what="ISO Express report page",
+                    backoff=self.cfg["backoff"])
+            self._warm_page = page
+        return url
+
+    def _reset_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+        self._session, self._warm_page = None, None
+
+    def _express(self, method: str, path: str, *, what: str, report_page: str, expect_csv: bool,
+                 params: dict[str, str] | None = None, data: dict[str, str] | None = None) -> bytes | None:
+        """One ISO Express request through the session/Referer dance.
+
+        403 (the wall, or a lost session) -> back off 1x, 2x, 3x ``retry_backoff_seconds`` with a new
+        session each time. A 200 that is not what was asked for (an HTML page instead of the CSV, or a
+        CSV cut off before its trailer) is retried the same way and never returned. 404 -> None (not
+        published yet). 429/5xx/connection errors are retried by :func:`pmp.http.request`.
+        """
+        c = self.cfg
+        url = c["www"] + path
+        problem = ""
+        for attempt in range(1, c["max_attempts"] + 1):
+            referer = self._warm_up(report_page)
+            try:
+                resp = request(self.get_conn(), method, url, params=params, data=data, pacer=c["www_pacer"],
+                               what=what, backoff=c["backoff"], headers={"Referer": referer})
+            except IsoHttpError as exc:
+                if exc.status == 404:
+                    return None
+                if exc.status != 403:
+                    raise
+                problem = "HTTP 403 (ISO Express access wall)"
+            else:
+                ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                body = resp.content
+                if not expect_csv:
+                    if ctype == "application/json":
+                        return body
+                    problem = f"HTTP 200 with {ctype or 'no content type'} instead of JSON"
+                elif ctype != "text/csv" or not body.lstrip(b"\xef\xbb\xbf").startswith((b'"C"', b'"H"')):
+                    problem = f"HTTP 200 with {ctype or 'no content type'} instead of CSV"
+                elif not is_complete_csv(body):
+                    problem = 'a CSV cut off before its "T" trailer'
+                else:
+                    return body
+            delay = c["backoff"] * attempt
+            log.warning("%s: %s from %s (attempt %d/%d); new session in %.1fs", what, problem, redact_url(url),
+                        attempt, c["max_attempts"], delay)
+            self._reset_session()
+            time.sleep(delay)
+        raise IsoHttpError(f"{what}: giving up after {c['max_attempts']} attempts on {redact_url(url)} "
+                           f"(last: {problem})", 403 if "403" in problem else None)
+
+    def download_csv(self, path: str, *, report_page: str = DEFAULT_REPORT_PAGE,
+                     params: dict[str, str] | None = None) -> bytes | None:
+        """An ISO Express CSV (bytes exactly as served), or None when it is not published (404)."""
+        return self._express("GET", path, params=params, what=f"ISO Express {path.rsplit('/', 1)[-1]}",
+                             report_page=report_page, expect_csv=True)
+
+    def csv_exists(self, path: str, *, report_page: str = DEFAULT_REPORT_PAGE) -> bool:
+        """Whether a static ISO Express report is published (a HEAD, so nothing is downloaded)."""
+        c = self.cfg
+        for attempt in range(1, c["max_attempts"] + 1):
+            referer = self._warm_up(report_page)
+            try:
+                request(self.get_conn(), "HEAD", c["www"] + path, pacer=c["www_pacer"], backoff=c["backoff"],
+                        what=f"ISO Express HEAD {path.rsplit('/', 1)[-1]}", headers={"Referer": referer})
+                return True
+            except IsoHttpError as exc:
+                if exc.status == 404:
+                    return False
+                if exc.status != 403 or attempt == c["max_attempts"]:
+                    raise
+            self._reset_session()
+            time.sleep(c["backoff"] * attempt)
+        return False  # pragma: no cover - the loop returns or raises
+
+    def wsclient(self, form: dict[str, str], *, report_page: str) -> bytes | None:
+        """``POST /ws/wsclient`` (the JSON behind ISO Express pages, e.g. the system load forecast)."""
+        return self._express("POST", "/ws/wsclient", data=form, report_page=report_page, expect_csv=False,
+                             what=f"ISO Express wsclient {form.get('_nstmp_requestType', '')}")
+
+    # -- Web Services --------------------------------------------------------------------
+    def ws_get(self, path: str) -> bytes | None:
+        """A Web Services resource as JSON bytes (``path`` below ``/api/v1.1``); None on 404."""
+        c = self.cfg
+        if not self.ws_configured:
+            raise IsoHttpError(
+                f"ISO-NE Web Services need login and password (a free ISO-NE account) on connection "
+                f"{self.isone_conn_id!r}"
+            )
+        url = f"{c['ws']}/{path.lstrip('/')}"
+        try:
+            resp = request(self.get_conn(), "GET", url, pacer=c["ws_pacer"], what=f"ISO-NE Web Services {path}",
+                           backoff=c["backoff"], auth=(c["username"], c["password"]),
+                           headers={"Accept": "application/json"})
+        except IsoHttpError as exc:
+            if exc.status == 404:
+                return None
+            if exc.status == 401:
+                raise IsoHttpError(f"ISO-NE Web Services {path}: HTTP 401 from {redact_url(url)}: the login/password "
+                                   f"of connection {self.isone_conn_id!r} were refused", 401) from None
+            raise
+        ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise IsoHttpError(f"ISO-NE Web Services {path}: HTTP 200 with {ctype or 'no content type'} "
+                               f"instead of JSON from {redact_url(url)}")
+        return resp.content
+
+    def ws_url(self, path: str) -> str:
+        return f"{self.cfg['ws']}/{path.lstrip('/')}"
+
+    def www_url(self, path: str, params: dict[str, str] | None = None) -> str:
+        return self.cfg["www"] + path + (f"?{urlencode(params)}" if params else "")

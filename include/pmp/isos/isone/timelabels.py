@@ -1,0 +1,86 @@
+"""ISO-NE time labels -> UTC interval starts. One function per labelling convention ISO-NE uses.
+
+* :func:`hour_ending` - hourly files: ``Date`` + ``Hour Ending`` ``01``..``24``, ``02X`` for the
+  repeated fall-back hour; on the spring-forward day the hour after 01:00 EST ends at 03:00 EDT and
+  is labelled ``03`` (``02`` does not occur).
+* :class:`LocalClock` - 5-minute and snapshot files: local wall-clock times **without offset**. The
+  repeated fall-back hour is told apart only by order: per entity (location, zone, fuel) the first
+  occurrence of an ambiguous time is daylight time, the second standard time (the files are in
+  time order; gridstatus infers it the same way, per location).
+* :func:`offset_instant` - Web Services ``BeginDate``/``CreationDate``: explicit UTC offsets,
+  unambiguous.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable
+from datetime import UTC, date, datetime, time
+
+from pmp.timeutil import TimeLabelError, localize
+from pmp.timeutil import hour_ending_start as _hour_ending_start
+
+TZ = "America/New_York"  # ISO-NE publishes Eastern prevailing time everywhere
+
+_HE = re.compile(r"(\d{1,2})(X?)")
+
+
+def _ambiguous(day: date, hour: int) -> bool:
+    try:
+        localize(datetime.combine(day, time(hour)), TZ)
+    except TimeLabelError as exc:
+        return "ambiguous" in str(exc)
+    return False
+
+
+def _skipped(day: date, hour: int) -> bool:
+    try:
+        localize(datetime.combine(day, time(hour)), TZ)
+    except TimeLabelError as exc:
+        return "does not exist" in str(exc)
+    return False
+
+
+def hour_ending(day: date, label: str) -> datetime:
+    """UTC start of the hour labelled ``label`` on local ``day``. Raises :class:`TimeLabelError`."""
+    m = _HE.fullmatch(label.strip())
+    if not m:
+        raise TimeLabelError(f"hour ending {label!r} is not 01..24 or 02X")
+    he, repeated = int(m.group(1)), bool(m.group(2))
+    if repeated and (he != 2 or not _ambiguous(day, 1)):
+        raise TimeLabelError(f"hour ending {label!r} on {day}: only 02X on a fall-back day carries an X")
+    if he == 2 and _skipped(day, 2):
+        # ISO-NE labels the spring-forward day 01, 03, 04, ...: an 02 would duplicate the 03.
+        raise TimeLabelError(f"hour ending 02 does not exist on {day} (spring forward: 01 is followed by 03)")
+    return _hour_ending_start(day, he, TZ, repeated)
+
+
+class LocalClock:
+    """Offset-free local times in file order -> UTC, resolving the repeated hour per entity by order."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[Hashable, datetime], int] = {}
+        self._cache: dict[tuple[datetime, int], datetime] = {}
+
+    def instant(self, entity: Hashable, naive: datetime) -> datetime:
+        occurrence = self._seen.get((entity, naive), 0)
+        self._seen[(entity, naive)] = occurrence + 1
+        key = (naive, occurrence)
+        if key not in self._cache:
+            self._cache[key] = self._convert(entity, naive, occurrence)
+        return self._cache[key]
+
+    @staticmethod
+    def _convert(entity: Hashable, naive: datetime, occurrence: int) -> datetime:
+        ambiguous = _ambiguous(naive.date(), naive.hour)
+        if occurrence > (1 if ambiguous else 0):
+            raise TimeLabelError(f"{naive:%m/%d/%Y %H:%M:%S} occurs {occurrence + 1} times for {entity!r}")
+        return localize(naive, TZ, repeated=bool(occurrence) if ambiguous else None)
+
+
+def offset_instant(value: str) -> datetime:
+    """``2024-11-03T01:05:00.000-05:00`` -> UTC. A value without an offset is an error."""
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        raise TimeLabelError(f"{value!r} has no UTC offset")
+    return dt.astimezone(UTC)
