@@ -155,12 +155,13 @@ def _lbmp_rows(locations: Callable[[], list[tuple[str, int]]], kind: str) -> Cal
         energy = int(2600 * _shape(start) + rng.gauss(0, 250 if kind == "RT" else 120))
         if rng.random() < 0.004:
             energy *= 6  # scarcity spike
+        label = fam.label(stamp_at)
         out = []
         for name, ptid in locations():
             loss = int(energy * (_seed("loss", name) % 900 - 300) / 10_000)
             congestion = 0 if rng.random() < 0.7 else -int(abs(rng.gauss(0, 300)) * (2 if name == "N.Y.C." else 1))
             lbmp = energy + loss - congestion  # NYISO: LBMP = energy + losses - congestion (sign quirk)
-            out.append(fam.line([*fam.label(stamp_at), name, str(ptid), _cents(lbmp), _cents(loss),
+            out.append(fam.line([*label, name, str(ptid), _cents(lbmp), _cents(loss),
                                  _cents(congestion)], 2))
         return out
 
@@ -170,32 +171,34 @@ def _lbmp_rows(locations: Callable[[], list[tuple[str, int]]], kind: str) -> Cal
 def _as_rows(fam: Family, day: date, stamp_at: datetime, start: datetime, rng: random.Random) -> list[str]:
     regions = {r: (int(abs(rng.gauss(300, 250))), int(abs(rng.gauss(40, 60)))) for r in ("W", "E", "NYC", "LI")}
     reg_capacity, movement = int(abs(rng.gauss(900, 300))), int(abs(rng.gauss(20, 10)))
+    label = fam.label(stamp_at)
     out = []
     for name, ptid in ZONES:
         spin, nsync = regions[RESERVE_REGION[name]]
         prices = [spin, nsync, min(nsync, spin), reg_capacity] + ([movement] if len(fam.header) > 8 else [])
-        out.append(fam.line([*fam.label(stamp_at), name, str(ptid), *map(_cents, prices)], 3))
+        out.append(fam.line([*label, name, str(ptid), *map(_cents, prices)], 3))
     return out
 
 
 def _pal_rows(integrated: bool) -> Callable:
     def rows(fam: Family, day: date, stamp_at: datetime, start: datetime, rng: random.Random) -> list[str]:
-        out = []
+        out, label, shape = [], fam.label(stamp_at), _shape(start)
         for name, ptid in ZONES:
-            v = ZONE_LOAD[name] * _shape(start) * (1 + rng.gauss(0, 0.01))
-            out.append(fam.line([*fam.label(stamp_at), name, str(ptid), _trim(v, 4 if integrated else 1)], 3))
+            v = ZONE_LOAD[name] * shape * (1 + rng.gauss(0, 0.01))
+            out.append(fam.line([*label, name, str(ptid), _trim(v, 4 if integrated else 1)], 3))
         return out
 
     return rows
 
 
 def _fuel_rows(fam: Family, day: date, stamp_at: datetime, start: datetime, rng: random.Random) -> list[str]:
-    return [fam.line([*fam.label(stamp_at), fuel, f"{FUEL_MW[fuel] * _shape(start) * (1 + rng.gauss(0, 0.02)):.1f}"], 0)
-            for fuel in FUELS]
+    label, shape = fam.label(stamp_at), _shape(start)
+    return [fam.line([*label, fuel, f"{FUEL_MW[fuel] * shape * (1 + rng.gauss(0, 0.02)):.1f}"], 0) for fuel in FUELS]
 
 
 def _isolf_rows(fam: Family, day: date, stamp_at: datetime, start: datetime, rng: random.Random) -> list[str]:
-    zones = [round(ZONE_LOAD[z.upper()] * _shape(start) * (1 + rng.gauss(0, 0.02))) for z in ISOLF_COLUMNS]
+    shape = _shape(start)
+    zones = [round(ZONE_LOAD[z.upper()] * shape * (1 + rng.gauss(0, 0.02))) for z in ISOLF_COLUMNS]
     return [fam.line([*fam.label(stamp_at), *map(str, zones), str(sum(zones))], 1)]
 
 
