@@ -161,13 +161,13 @@ def num(v: float) -> str:
 
 def lmp(kind: str, loc_id: int, start: datetime, stage: str = "final") -> tuple[float, float, float, float]:
     """(LMP, energy, congestion, loss) for a location and interval. ``kind``: DA, RT60 or RT5.
-    Final real-time prices differ from the prelim ones in about one interval in eight."""
+    Final real-time prices differ from the prelim ones in about one interval in four."""
     loc = local(start)
     shape = 34 + 16 * math.sin((loc.hour + loc.minute / 60 - 9) / 24 * 2 * math.pi)
     energy = shape + 8 * _u("day", start.date()) - 4 + (_u(kind, "e", start.timestamp()) - 0.5) * 6
     if _u("spike", kind, start.timestamp()) > 0.996:
         energy *= 6
-    if stage == "final" and kind != "DA" and _u("revise", kind, start.timestamp()) > 0.875:
+    if stage == "final" and kind != "DA" and _u("revise", kind, start.timestamp()) > 0.75:
         energy += (_u("adj", kind, start.timestamp()) - 0.5) * 3
     congestion = 0.0
     if _u("cong", loc_id, start.timestamp() // 3600) > 0.8:

@@ -4,9 +4,9 @@
   repeated fall-back hour; on the spring-forward day the hour after 01:00 EST ends at 03:00 EDT and
   is labelled ``03`` (``02`` does not occur).
 * :class:`LocalClock` - 5-minute and snapshot files: local wall-clock times **without offset**. The
-  repeated fall-back hour is told apart only by order: per entity (location, zone, fuel) the first
-  occurrence of an ambiguous time is daylight time, the second standard time (the files are in
-  time order; gridstatus infers it the same way, per location).
+  repeated fall-back hour is told apart only by order: per entity (location, zone, fuel) the series
+  steps back in wall-clock time where standard time begins (the files are in time order; gridstatus
+  infers it the same way, per location).
 * :func:`offset_instant` - Web Services ``BeginDate``/``CreationDate``: explicit UTC offsets,
   unambiguous.
 """
@@ -56,26 +56,35 @@ def hour_ending(day: date, label: str) -> datetime:
 
 
 class LocalClock:
-    """Offset-free local times in file order -> UTC, resolving the repeated hour per entity by order."""
+    """Offset-free local times in file order -> UTC, resolving the repeated hour per entity by order.
+
+    Within one entity's series, a time in the ambiguous hour is daylight time until the series steps
+    *back* in wall-clock time (01:55 -> 01:00, or 01:58:40 -> 01:02:27 for irregular snapshots); from
+    then on that day's ambiguous times are standard time. A time seen twice in the same pass is a
+    duplicate.
+    """
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[Hashable, datetime], int] = {}
-        self._cache: dict[tuple[datetime, int], datetime] = {}
+        self._last: dict[Hashable, datetime] = {}
+        self._second: set[tuple[Hashable, date]] = set()
+        self._seen: set[tuple[Hashable, datetime, bool]] = set()
+        self._cache: dict[tuple[datetime, bool], datetime] = {}
 
     def instant(self, entity: Hashable, naive: datetime) -> datetime:
-        occurrence = self._seen.get((entity, naive), 0)
-        self._seen[(entity, naive)] = occurrence + 1
-        key = (naive, occurrence)
+        prev = self._last.get(entity)
+        self._last[entity] = naive
+        repeated = False
+        if _ambiguous(naive.date(), naive.hour):
+            if prev is not None and prev.date() == naive.date() and naive <= prev:
+                self._second.add((entity, naive.date()))
+            repeated = (entity, naive.date()) in self._second
+        if (entity, naive, repeated) in self._seen:
+            raise TimeLabelError(f"{naive:%m/%d/%Y %H:%M:%S} occurs twice for {entity!r}")
+        self._seen.add((entity, naive, repeated))
+        key = (naive, repeated)
         if key not in self._cache:
-            self._cache[key] = self._convert(entity, naive, occurrence)
+            self._cache[key] = localize(naive, TZ, repeated=repeated)
         return self._cache[key]
-
-    @staticmethod
-    def _convert(entity: Hashable, naive: datetime, occurrence: int) -> datetime:
-        ambiguous = _ambiguous(naive.date(), naive.hour)
-        if occurrence > (1 if ambiguous else 0):
-            raise TimeLabelError(f"{naive:%m/%d/%Y %H:%M:%S} occurs {occurrence + 1} times for {entity!r}")
-        return localize(naive, TZ, repeated=bool(occurrence) if ambiguous else None)
 
 
 def offset_instant(value: str) -> datetime:
