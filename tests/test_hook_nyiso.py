@@ -30,7 +30,7 @@ def test_listing_and_download(use_simulator) -> None:
     assert NOW - timedelta(minutes=5) < today.last_updated <= NOW
     payload, modified = hook.download(today.url, "pal")
     assert modified == today.last_updated and payload.startswith(b'"Time Stamp","Time Zone","Name"')
-    archive, _ = hook.download(hook.monthly_url("pal", "pal", date(2024, 10, 9)), "pal archive")
+    archive, _ = hook.download(hook.monthly_url("damlbmp", "damlbmp_zone", date(2024, 10, 9)), "DAM archive")
     assert len(zipfile.ZipFile(io.BytesIO(archive)).namelist()) == 31
 
 

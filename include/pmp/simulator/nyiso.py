@@ -357,6 +357,12 @@ def content(fam: Family, day: date, now: datetime) -> tuple[str, datetime] | Non
     return fam.header_line() + CRLF + "".join(line + CRLF for line in lines), modified
 
 
+def modified_at(fam: Family, day: date, now: datetime) -> datetime:
+    """The daily file's last modification at ``now`` (it must exist by then)."""
+    final = final_time(fam, day)
+    return final if final <= now else max(r[0] for r in day_rows(fam.suffix, day) if r[0] <= now)
+
+
 def final_content(fam: Family, day: date) -> str:
     text = content(fam, day, final_time(fam, day))
     assert text is not None
@@ -423,10 +429,8 @@ def plist(fam: Family, now: datetime) -> str:
     for i in range(-1, csv_days() + 1):
         d = today - timedelta(days=i)
         if daily_listed(fam, d, now):
-            text = content(fam, d, now)
-            assert text is not None
             rows.append(f'<TR><TD><A HREF="csv/{fam.directory}/{fam.daily_name(d)}">{d:%m-%d-%Y}</A></TD>'
-                        f"<TD>{_updated(text[1])}</TD></TR>")
+                        f"<TD>{_updated(modified_at(fam, d, now))}</TD></TR>")
     zips = []
     month = today.replace(day=1)
     while month >= FIRST_DAY:

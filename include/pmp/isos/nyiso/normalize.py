@@ -446,6 +446,18 @@ def _lmp(ctx: _Ctx) -> pa.Table:
 _AS_KEYS = {"time", "tz", "name", "ptid"}
 
 
+def _repeat(f: Csv, seen: dict, key: tuple[str, datetime], line: int, cells: list[str]) -> bool:
+    """True for an exact repeat of an earlier row (skipped); a repeat with other values is an error."""
+    previous = seen.get(key)
+    if previous is None:
+        seen[key] = (line, cells)
+        return False
+    if previous[1] != cells:
+        raise NormalizeError(f.path, line, None, f"{key[0]!r} at this time listed again (line {previous[0]}) "
+                                                  "with other values")
+    return True
+
+
 def _ancillary(ctx: _Ctx) -> pa.Table:
     """Wide AS prices -> one row per (region, product). ``product`` is NYISO's own column name
     without its unit (e.g. ``10 Min Spinning Reserve``; ``NYCA Regulation Movement`` is $/MW);
@@ -460,13 +472,12 @@ def _ancillary(ctx: _Ctx) -> pa.Table:
     clock = _Clock(f, "time")
     ti, zi, ni = f.index("time"), f.index("tz"), f.index("name")
     rows = _Rows(("market", "region", "product", "clearing_price"))
-    seen: set[tuple[str, datetime]] = set()
+    seen: dict[tuple[str, datetime], tuple[int, list[str]]] = {}
     for line, cells in f.rows:
         instant = clock.with_zone(line, cells[ti], cells[zi], f.headers[zi])
         interval = _interval(ctx, stamp, clock, line, cells[ti], instant)
-        if interval is None or (cells[ni], interval[0]) in seen:
+        if interval is None or _repeat(f, seen, (cells[ni], interval[0]), line, cells):
             continue
-        seen.add((cells[ni], interval[0]))
         for i, product in products:
             price = _number(f, line, f.columns[i], cells[i])
             rows.add(*interval, market=market, region=cells[ni], product=product, clearing_price=_float(price))
@@ -560,17 +571,16 @@ def _fuel_mix(ctx: _Ctx) -> pa.Table:
     stamp, clock = STAMPS["fuel_mix"], _Clock(f, "time")
     ti, zi, fi, vi = f.index("time"), f.index("tz"), f.index("fuel"), f.index("gen_mw")
     rows = _Rows(("fuel", "generation_mw"))
-    seen: set[tuple[str, datetime]] = set()
+    seen: dict[tuple[str, datetime], tuple[int, list[str]]] = {}
     for line, cells in f.rows:
         instant = clock.with_zone(line, cells[ti], cells[zi], f.headers[zi])
         interval = _interval(ctx, stamp, clock, line, cells[ti], instant)
-        if interval is None or (cells[fi], interval[0]) in seen:
+        if interval is None or _repeat(f, seen, (cells[fi], interval[0]), line, cells):
             continue
         value = _number(f, line, "gen_mw", cells[vi])
         if value is None:
             ctx.dropped_empty += 1
             continue
-        seen.add((cells[fi], interval[0]))
         rows.add(*interval, fuel=cells[fi], generation_mw=float(value))
     return ctx.finish(FUEL_MIX, rows)
 
