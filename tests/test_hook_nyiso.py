@@ -132,3 +132,11 @@ def test_day_missing_from_partial_archive_fails_the_fetch(use_simulator) -> None
                                 url=hook.monthly_url("realtime", "realtime_gen", date(2024, 11, 5)))
     with pytest.raises(PayloadError, match="partial"):
         list(ADAPTER.fetch(spec, [today], hook=hook))
+
+
+def test_a_day_with_a_file_missing_is_not_discovered_half(use_simulator) -> None:
+    use_simulator(now=NOW)
+    spec = registry.get("nyiso", "lmp_rt5m")
+    start = datetime(2024, 12, 2, 5, tzinfo=UTC)  # no daily CSV and no December archive yet
+    with pytest.raises(RuntimeError, match="20241202realtime_zone.csv is not published yet"):
+        ADAPTER.discover(spec, start, start + timedelta(days=1), hook=ADAPTER.hook())

@@ -84,6 +84,11 @@ class NyisoAdapter:
                     refs.append(_ref(family, day, csv, "csv"))
                 elif (archive := listed.get(family.monthly_name(day).lower())) is not None:
                     refs.append(_ref(family, day, archive, "zip"))
+                else:
+                    # A day is loaded whole or not at all: with one of its files missing (say the
+                    # generator file) the check would count fewer entities and call the day complete.
+                    raise RuntimeError(f"{spec.key}: {family.daily_name(day)} is not published yet "
+                                       f"(neither listed on {family.page}list nor archived)")
         log.info("%s: %d document(s) for %s..%s (%s)", spec.key, len(refs), days[0], days[-1],
                  ", ".join(sorted({r.route for r in refs})) or "none listed")
         return sorted(refs, key=lambda r: (r.market_day, r.name, r.doc_id))

@@ -142,6 +142,7 @@ class _Clock:
         self.header = f.headers[self.col]
         self._naive: dict[str, datetime] = {}
         self._seen: dict[tuple[str, str], int] = {}
+        self._utc: dict[tuple[str, str], datetime] = {}  # unambiguous labels, converted once
 
     def naive(self, line: int, label: str) -> datetime:
         value = self._naive.get(label)
@@ -161,6 +162,14 @@ class _Clock:
         return NormalizeError(self.f.path, line, self.header, message)
 
     def with_zone(self, line: int, label: str, zone_label: str, tz_header: str) -> datetime:
+        cached = self._utc.get((label, zone_label))
+        if cached is not None:
+            return cached
+        value = self._with_zone(line, label, zone_label, tz_header)
+        self._utc[(label, zone_label)] = value
+        return value
+
+    def _with_zone(self, line: int, label: str, zone_label: str, tz_header: str) -> datetime:
         naive = self.naive(line, label)
         offset = OFFSETS.get(zone_label.upper())
         if offset is None:
@@ -172,13 +181,17 @@ class _Clock:
         raise self._fail(line, f"{label} {zone_label} is not a time in Eastern prevailing time")
 
     def by_order(self, line: int, label: str, series: str) -> datetime:
+        cached = self._utc.get((label, ""))
+        if cached is not None:
+            return cached
         naive = self.naive(line, label)
         first = naive.replace(tzinfo=EASTERN, fold=0)
         second = naive.replace(tzinfo=EASTERN, fold=1)
         if first.astimezone(UTC).astimezone(EASTERN).replace(tzinfo=None) != naive:
             raise self._fail(line, f"{label} does not exist in Eastern time (spring-forward gap)")
         if first.utcoffset() == second.utcoffset():
-            return first.astimezone(UTC)
+            self._utc[(label, "")] = first.astimezone(UTC)
+            return self._utc[(label, "")]
         key = (series, label)
         n = self._seen.get(key, 0)
         self._seen[key] = n + 1
