@@ -241,6 +241,12 @@ def load_mw(zone: str, start: datetime, step_minutes: int = 60) -> float:
     return ZONE_BASE.get(zone, 60000.0) * (shape + noise) * (0.9 + 0.2 * _u("load-day", zone, loc.date()))
 
 
+@lru_cache(maxsize=8192)
+def _zone_loads(t: datetime) -> tuple[float, ...]:
+    """Hourly weather-zone loads (shared by the overlapping forecast vintages)."""
+    return tuple(load_mw(z, t) for z in WEATHER_ZONES)
+
+
 def _as_dam_rows(key: datetime) -> Iterator[str]:
     day = _local(key).date()
     s, e = day_bounds(day)
@@ -315,9 +321,10 @@ def _forecast_rows(key: datetime) -> Iterator[str]:
     t = first
     while t < last:
         d, he, rep = hour_label(t)
+        base = _zone_loads(t)
         for m in models:
             bias = 1 + (_u("bias", m, key.timestamp()) - 0.5) * 0.06
-            values = [round(load_mw(z, t) * bias, 2) for z in WEATHER_ZONES]
+            values = [round(v * bias, 2) for v in base]
             cells = ",".join(fmt(v) for v in [*values, round(sum(values), 2)])
             yield f"{d:%m/%d/%Y},{he:02d}:00,{cells},{m},{'Y' if m == in_use else 'N'},{'Y' if rep else 'N'}"
         t += timedelta(hours=1)
@@ -828,7 +835,8 @@ def workbook_columns(day: date) -> list[tuple[str, datetime | None]]:
 
 
 @lru_cache(maxsize=8)
-def workbook_bytes(year: int, months: int) -> bytes:
+def workbook_bytes(year: int, months: int, first: int = 1) -> bytes:
+    """The workbook as posted with ``months`` months (tests may start at month ``first``)."""
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
@@ -836,7 +844,7 @@ def workbook_bytes(year: int, months: int) -> bytes:
     summary.append([f"ERCOT Generation by Fuel Type {year}"])
     summary.append(["Energy in MWh per 15-minute settlement interval"])
     base_labels = [lbl for lbl, _ in workbook_columns(date(year, 1, 2))]
-    for m in range(1, months + 1):
+    for m in range(first, months + 1):
         ws = wb.create_sheet(MONTHS[m - 1])
         day = date(year, m, 1)
         days = []

@@ -20,6 +20,7 @@ import json
 import re
 import zipfile
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -121,6 +122,7 @@ def normalize_dashboard(name: str, payload: bytes, published_at: datetime | None
 _LABEL = re.compile(r"^(\d{1,2}):(\d{2})(\s*\(DST\))?$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=65536)
 def workbook_interval_start(day: date, label: str) -> datetime | None:
     """UTC start of the 15-minute interval a workbook column holds on ``day``; None when the label
     does not exist that day.

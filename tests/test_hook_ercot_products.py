@@ -1,0 +1,123 @@
+"""ErcotHook's bundle, dashboard, workbook and archive-paging calls against the simulator over real
+HTTP: token refresh after an hour, 30 requests/min with 429 back-off, secrets never leaked."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import zipfile
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pmp.http import IsoHttpError
+from pmp.isos.ercot import hook as hook_module
+from pmp.isos.ercot.hook import ErcotHook
+
+NOW = datetime(2024, 11, 5, 18, tzinfo=UTC)
+
+
+def calls(sim, needle: str) -> list[str]:
+    return [p for _, p in sim.requests if needle in p]
+
+
+def test_bundle_list_and_download(use_simulator) -> None:
+    sim = use_simulator(now=NOW)
+    hook = ErcotHook()
+    bundles = hook.bundle_list("NP4-188-CD")
+    march = next(b for b in bundles if b["friendlyName"] == "DAMCPCNP4188_2024-03")
+    payload = hook.bundle_download("NP4-188-CD", str(march["docId"]))
+    outer = zipfile.ZipFile(io.BytesIO(payload))
+    assert len(outer.namelist()) == 31 and all(n.endswith("DAMCPCNP4188.csv.zip") for n in outer.namelist())
+    assert len(calls(sim, "oauth2")) == 1
+
+
+def test_archive_listing_follows_pages(use_simulator) -> None:
+    """Sixty days of hourly forecast vintages are 1,440 documents: two pages of 1,000."""
+    sim = use_simulator()
+    listed = ErcotHook().archive_list("NP3-565-CD", "2024-01-01T00:00:00", "2024-02-29T23:59:59")
+    assert len(listed) == 60 * 24 and len({a["docId"] for a in listed}) == len(listed)
+    pages = calls(sim, "/archive/np3-565-cd")
+    assert len(pages) == 2 and "page=2" in pages[1]
+
+
+def test_token_refreshed_after_one_hour(use_simulator, monkeypatch) -> None:
+    """The hook logs in again before the id_token's hour is up (it cannot be refreshed), and a 401
+    for an expired token triggers one re-login."""
+    sim = use_simulator(now=NOW)
+    clock = {"t": 1000.0}
+
+    class FakeTime:
+        @staticmethod
+        def monotonic() -> float:
+            return clock["t"]
+
+        @staticmethod
+        def time() -> float:
+            return 1.7e9 + clock["t"]
+
+    monkeypatch.setattr(hook_module, "time", FakeTime)
+    hook = ErcotHook()
+    hook.bundle_list("NP4-188-CD")
+    clock["t"] += 3000  # 50 minutes: still valid
+    hook.bundle_list("NP4-188-CD")
+    assert len(calls(sim, "oauth2")) == 1
+    clock["t"] += 400  # 56 minutes: within the 5-minute margin, log in again first
+    hook.bundle_list("NP4-188-CD")
+    assert len(calls(sim, "oauth2")) == 2
+    sim.set_now(NOW + timedelta(hours=2))  # the server now sees the token as expired -> 401 -> re-login
+    assert hook.bundle_list("NP4-188-CD")
+    assert len(calls(sim, "oauth2")) == 3
+
+
+def test_rate_limit_429_on_bundle_download_is_retried(use_simulator) -> None:
+    from pmp.simulator.ercot import REPORTS, bundle_id
+
+    sim = use_simulator(now=NOW)
+    sim.set_faults({"rate_limit": 2})  # first calls of the minute: "Try again in 1 seconds"
+    payload = ErcotHook().bundle_download("NP6-345-CD", str(bundle_id(REPORTS[13101], (2024, 2))))
+    assert zipfile.ZipFile(io.BytesIO(payload)).namelist()
+    assert len(calls(sim, "/bundle/np6-345-cd/download")) == 3  # two 429s, then the zip
+
+
+def test_client_pacing_keeps_under_30_requests_per_minute(use_simulator, monkeypatch) -> None:
+    """With the connection's default pacing (30/min) the hook waits between API calls instead of
+    tripping the simulator's limit; the waits are recorded instead of slept."""
+    use_simulator(now=NOW, extra={"ercot_default": {"api_requests_per_minute": 30}})
+    slept: list[float] = []
+    monkeypatch.setattr("pmp.http.time.sleep", slept.append)
+    hook = ErcotHook()
+    for _ in range(4):
+        hook.bundle_list("NP4-188-CD")
+    # one call every 2 s: the n-th extra call waits until 2n s after the first (sleeps are not real)
+    assert len(slept) == 3 and all(abs(s - 2 * (i + 1)) < 0.5 for i, s in enumerate(slept))
+
+
+def test_dashboard_and_fuel_workbooks(use_simulator) -> None:
+    sim = use_simulator(now=NOW)
+    hook = ErcotHook()
+    doc = json.loads(hook.dashboard("fuel-mix"))
+    assert sorted(doc["data"]) == ["2024-11-04", "2024-11-05"]
+    books = hook.fuel_workbooks()
+    assert sorted(books) == list(range(2019, 2025))
+    assert books[2024].startswith(sim.url + "/ercot/www/files/docs/2024/10/07/")
+    march = books[2024].replace("/2024/10/07/", "/2024/04/07/")  # an earlier posting (January-March)
+    assert hook.download_url(march)[:2] == b"PK"
+    with pytest.raises(IsoHttpError, match="HTTP 404"):
+        hook.dashboard("no-such-feed")
+
+
+def test_bundle_errors_never_leak_credentials(use_simulator, monkeypatch, caplog) -> None:
+    from conftest import ercot_conn
+
+    sim = use_simulator(now=NOW)
+    conn = ercot_conn(sim.url)
+    conn["extra"]["subscription_key"] = "wrong-key-789"
+    monkeypatch.setenv("AIRFLOW_CONN_ERCOT_DEFAULT", json.dumps(conn))
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(IsoHttpError) as err:
+        ErcotHook().bundle_list("NP4-188-CD")
+    text = str(err.value) + caplog.text
+    assert "HTTP 401" in str(err.value) and "subscription key" in str(err.value)
+    assert "wrong-key-789" not in text and "sim-pass" not in text
