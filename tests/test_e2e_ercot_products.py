@@ -83,15 +83,19 @@ def test_as_dam_fall_back_day_via_mis_twice_identical(env, dagbag) -> None:
     assert (docs, revision) == (1, 1)
 
 
-def test_as_dam_2019_day_via_api_archive_has_no_ecrs(env, dagbag) -> None:
-    """History beyond MIS: a 2019 day through the archive listing + bulk download (ECRS did not
-    exist yet: four products)."""
-    s, day = spec("as_dam"), date(2019, 1, 2)
-    sim = env["sim"]()  # wall clock: 2019 is long out of MIS
+def test_as_dam_spring_day_and_2019_01_01_via_api_archive(env, dagbag) -> None:
+    """History beyond MIS through the archive listing + bulk download: the 23-hour 2024-03-10 and
+    the first day of the history, 2019-01-01 (ECRS did not exist yet: four products)."""
+    s = spec("as_dam")
+    sim = env["sim"]()  # wall clock: both days are long out of MIS
+    run_daily(dagbag, s, SPRING)
+    by = assert_exact(day_rows(env["dsn"], s, SPRING), s, SPRING, ["product"], 60)
+    assert len(by) == 5
+    day = date(2019, 1, 1)
     run_daily(dagbag, s, day)
     by = assert_exact(day_rows(env["dsn"], s, day), s, day, ["product"], 60)
     assert set(by) == {("REGUP",), ("REGDN",), ("RRS",), ("NSPIN",)}
-    assert any(p.endswith("/archive/np4-188-cd/download") for p in paths(sim))
+    assert paths(sim).count("/ercot/api/api/public-reports/archive/np4-188-cd/download") == 2
     assert any("/oauth2/v2.0/token" in p for p in paths(sim))
 
 
@@ -155,6 +159,20 @@ def test_as_dam_spring_2019_via_monthly_bundles(env, dagbag) -> None:
     run_daily(dagbag, s, date(2019, 3, 20))
     assert not any(x.endswith("/download") for x in paths(sim)[before:])
     assert_day_complete(env["dsn"], s, date(2019, 3, 20))
+
+
+def test_load_actual_spring_day_via_api_archive(env, dagbag) -> None:
+    s = spec("load_actual")
+    sim = env["sim"]()
+    run_daily(dagbag, s, SPRING)
+    rows = day_rows(env["dsn"], s, SPRING)
+    assert len(assert_exact(rows, s, SPRING, ["area"], 60)) == 9
+    assert list(assert_exact(rows, s, SPRING, ["area"], 15)) == [("SYSTEM",)]
+    check = assert_day_complete(env["dsn"], s, SPRING)
+    assert {(r.minutes, r.intervals, r.entities) for r in check.resolutions} == {(60.0, 23, 9), (15.0, 92, 1)}
+    p = paths(sim)  # one bulk download per report
+    assert p.count("/ercot/api/api/public-reports/archive/np6-345-cd/download") == 1
+    assert p.count("/ercot/api/api/public-reports/archive/np6-235-cd/download") == 1
 
 
 def test_load_actual_failure_mid_run_loads_nothing_then_rerun_succeeds(env, dagbag) -> None:
