@@ -1,0 +1,245 @@
+"""CAISO hook: OASIS (``SingleZip`` / ``GroupZip``) and the Today's Outlook CSVs.
+
+Connection ``caiso_default`` (type ``caiso``); CAISO needs no credentials. Extras:
+  * ``oasis_base_url`` (default https://oasis.caiso.com) and ``www_base_url`` (default
+    https://www.caiso.com): point them at ``pmp simulate`` for offline runs;
+  * ``min_request_interval_seconds`` (default 5): OASIS allows one request per 5 seconds and
+    answers HTTP 429 beyond that. The limiter is shared by every hook in every process on the
+    machine (a lock file), on top of the ``caiso_oasis`` Airflow pool (1 slot);
+  * ``www_min_request_interval_seconds`` (default 1): politeness towards www.caiso.com;
+  * ``retry_backoff_seconds`` (default 5), ``max_attempts`` (default 5), ``groupzip_max_polls``
+    (default 24): retries of 429/5xx/transient OASIS errors and GroupZip's "still processing";
+  * ``verify_ssl`` (default true) and ``proxy_url`` (optional, may hold proxy credentials: they are
+    masked and never appear in errors or logs).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from airflow.sdk import BaseHook
+
+from pmp.connections import mask
+from pmp.http import IsoHttpError, Pacer, new_session, redact_url, request
+from pmp.isos.caiso.oasis import (
+    GROUPZIP_PROCESSING,
+    TRANSIENT,
+    OasisErrorInfo,
+    check_window,
+    csv_members,
+    oasis_error,
+    request_time,
+)
+from pmp.payload import is_zip
+
+log = logging.getLogger(__name__)
+
+OASIS_BASE_URL = "https://oasis.caiso.com"
+WWW_BASE_URL = "https://www.caiso.com"
+OASIS_PATH = "/oasisapi"
+
+
+class OasisError(IsoHttpError):
+    """OASIS answered with an error file (HTTP 200, XML inside the zip) that retrying will not fix."""
+
+    def __init__(self, what: str, info: OasisErrorInfo, url: str) -> None:
+        super().__init__(f"{what}: {info} ({redact_url(url)})", 200)
+        self.code = info.code
+        self.info = info
+
+
+class IntervalLimiter(Pacer):
+    """At most one request per ``interval`` seconds for every hook on this machine.
+
+    Threads share it through a lock, processes through an exclusive lock on a small file holding
+    the time of the last request (Airflow runs each task in its own process; the pool keeps CAISO
+    tasks to one at a time, this keeps the gap between two tasks' requests >= the interval too).
+    """
+
+    def __init__(self, interval: float, name: str) -> None:
+        super().__init__(None)
+        self.min_interval = max(0.0, interval)
+        self.path = Path(tempfile.gettempdir()) / f"pmp-{name}.pace"
+        self._thread_lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.min_interval:
+            return
+        with self._thread_lock, open(self.path, "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
+            fh.seek(0)
+            try:
+                last = float(fh.read() or 0)
+            except ValueError:
+                last = 0.0
+            delay = last + self.min_interval - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(repr(time.time()).encode())
+            fh.flush()
+
+
+def _limiter_name(prefix: str, base_url: str) -> str:
+    return f"{prefix}-{hashlib.sha256(base_url.encode()).hexdigest()[:12]}"
+
+
+class CaisoHook(BaseHook):
+    conn_name_attr = "caiso_conn_id"
+    default_conn_name = "caiso_default"
+    conn_type = "caiso"
+    hook_name = "CAISO (OASIS and Today's Outlook)"
+
+    def __init__(self, caiso_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.caiso_conn_id = caiso_conn_id
+        self._session: Any = None
+        self._cfg: dict[str, Any] | None = None
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "port", "host", "login", "password"],
+            "relabeling": {},
+            "placeholders": {
+                "extra": json.dumps({"oasis_base_url": OASIS_BASE_URL, "www_base_url": WWW_BASE_URL,
+                                     "min_request_interval_seconds": 5})
+            },
+        }
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def cfg(self) -> dict[str, Any]:
+        if self._cfg is None:
+            conn = self.get_connection(self.caiso_conn_id)
+            extra = conn.extra_dejson or {}
+            proxy = extra.get("proxy_url") or None
+            if proxy:
+                mask(proxy, urlsplit(proxy).password)
+            mask(conn.password)
+            oasis = (extra.get("oasis_base_url") or OASIS_BASE_URL).rstrip("/")
+            www = (extra.get("www_base_url") or WWW_BASE_URL).rstrip("/")
+            self._cfg = {
+                "oasis": oasis,
+                "www": www,
+                "oasis_pacer": IntervalLimiter(float(extra.get("min_request_interval_seconds", 5)),
+                                               _limiter_name("caiso-oasis", oasis)),
+                "www_pacer": IntervalLimiter(float(extra.get("www_min_request_interval_seconds", 1)),
+                                             _limiter_name("caiso-www", www)),
+                "backoff": float(extra.get("retry_backoff_seconds", 5.0)),
+                "max_attempts": int(extra.get("max_attempts", 5)),
+                "groupzip_max_polls": int(extra.get("groupzip_max_polls", 24)),
+                "verify": bool(extra.get("verify_ssl", True)),
+                "proxy": proxy,
+                "extra": extra,
+            }
+        return self._cfg
+
+    def get_conn(self) -> Any:
+        if self._session is None:
+            self._session = new_session()
+            self._session.verify = self.cfg["verify"]
+            if self.cfg["proxy"]:
+                self._session.proxies = {"http": self.cfg["proxy"], "https": self.cfg["proxy"]}
+        return self._session
+
+    # -- OASIS -----------------------------------------------------------------------------
+    def oasis_url(self, endpoint: str, params: Mapping[str, str]) -> str:
+        """The request URL (OASIS takes ``:`` and ``,`` unescaped, as its documentation shows them)."""
+        return f"{self.cfg['oasis']}{OASIS_PATH}/{endpoint}?{urlencode(dict(params), safe=':,')}"
+
+    @staticmethod
+    def single_zip_params(queryname: str, version: str, start: datetime, end: datetime,
+                          **params: str) -> dict[str, str]:
+        check_window(start, end)
+        return {"queryname": queryname, "startdatetime": request_time(start),
+                "enddatetime": request_time(end), "version": str(version), **params, "resultformat": "6"}
+
+    @staticmethod
+    def group_zip_params(groupid: str, version: str, start: datetime, end: datetime) -> dict[str, str]:
+        check_window(start, end)
+        return {"groupid": groupid, "startdatetime": request_time(start), "enddatetime": request_time(end),
+                "version": str(version), "resultformat": "6"}
+
+    def single_zip(self, queryname: str, version: str, start: datetime, end: datetime, **params: str) -> bytes | None:
+        """A zip of CSV for one query window, or None when OASIS has no data for it."""
+        query = self.single_zip_params(queryname, version, start, end, **params)
+        return self.get_oasis("SingleZip", query, what=f"CAISO OASIS {queryname}")
+
+    def group_zip(self, groupid: str, version: str, start: datetime, end: datetime) -> bytes | None:
+        """GroupZip bundle (e.g. ``DAM_LMP_GRP``), polling while OASIS prepares it (error 1015)."""
+        query = self.group_zip_params(groupid, version, start, end)
+        return self.get_oasis("GroupZip", query, what=f"CAISO OASIS GroupZip {groupid}")
+
+    def get_oasis(self, endpoint: str, query: Mapping[str, str], *, what: str) -> bytes | None:
+        """One OASIS request, answered with raw zip bytes (None = OASIS error 1000/1001, no data).
+
+        HTTP 429 (the "Acceptable Use Policy Violation" page), 5xx and connection errors are retried
+        by :func:`pmp.http.request` with the limiter's interval between attempts. HTTP 200 answers
+        are inspected: an XML error file means no data (1000/1001), "GroupZip still processing"
+        (1015, polled again), a transient failure (1003/1010, retried) or a clear failure
+        (:class:`OasisError`, e.g. 1004 window too long, 1017 too many nodes).
+        """
+        c = self.cfg
+        url = self.oasis_url(endpoint, query)
+        polls = transient = 0
+        while True:
+            resp = request(
+                self.get_conn(), "GET", url, pacer=c["oasis_pacer"], what=what,
+                backoff=c["backoff"], max_attempts=c["max_attempts"], timeout=300,
+            )
+            payload = resp.content
+            if not is_zip(payload):
+                body = payload[:120].decode("utf-8", "replace").replace("\n", " ")
+                raise IsoHttpError(f"{what}: expected a zip from {redact_url(url)}, got "
+                                   f"{resp.headers.get('Content-Type', '?')}: {body!r}", resp.status_code)
+            err = oasis_error(payload)
+            if err is None:
+                if not csv_members(payload):
+                    raise IsoHttpError(f"{what}: zip from {redact_url(url)} holds no CSV (resultformat=6?)")
+                return payload
+            if err.no_data:
+                log.info("%s: %s for %s..%s", what, err, query.get("startdatetime"), query.get("enddatetime"))
+                return None
+            if err.code == GROUPZIP_PROCESSING and polls < c["groupzip_max_polls"]:
+                polls += 1
+                delay = c["backoff"]
+            elif err.code in TRANSIENT and transient < c["max_attempts"] - 1:
+                transient += 1
+                delay = c["backoff"] * 2 ** (transient - 1)
+            else:
+                raise OasisError(what, err, url)
+            log.info("%s: %s; asking again in %.1fs", what, err, delay)
+            time.sleep(delay)
+
+    # -- Today's Outlook ----------------------------------------------------------------------
+    def outlook_url(self, name: str, day: date | None) -> str:
+        folder = f"history/{day:%Y%m%d}" if day else "current"
+        return f"{self.cfg['www']}/outlook/{folder}/{name}.csv"
+
+    def outlook(self, name: str, day: date | None) -> bytes:
+        """``fuelsource`` / ``demand`` CSV of a past day (``history/YYYYMMDD``) or of today
+        (``current``). The ``?_=`` cache buster is required: CloudFront serves stale copies of an
+        unchanged URL."""
+        c = self.cfg
+        resp = request(
+            self.get_conn(), "GET", self.outlook_url(name, day), params={"_": int(time.time() * 1000)},
+            pacer=c["www_pacer"], what=f"CAISO Outlook {name}", backoff=c["backoff"],
+            max_attempts=c["max_attempts"],
+        )
+        ctype = resp.headers.get("Content-Type", "")
+        if "html" in ctype.lower() or not resp.content.strip():
+            raise IsoHttpError(f"CAISO Outlook {name}: no CSV at {redact_url(resp.url)} ({ctype or 'empty'})")
+        return resp.content
