@@ -31,6 +31,7 @@ def _looks_like_xml(data: bytes) -> bool:
 
 
 def _read_csv(path: str, data: bytes, required: Iterable[str]) -> pd.DataFrame:
+    """One CSV member as strings (cleaned later, once per document, in :func:`read_members`)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -41,17 +42,13 @@ def _read_csv(path: str, data: bytes, required: Iterable[str]) -> pd.DataFrame:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise NormalizeError(path, None, None, f"malformed CSV ({exc})") from exc
-    df = df.fillna("")  # blank lines (kept so line numbers stay exact) read as NaN
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise NormalizeError(path, 1, missing[0], f"missing column; header is {list(df.columns)}")
-    for col in df.columns:
-        df[col] = df[col].str.strip()
     df[FILE] = path
-    df[LINE] = range(2, len(df) + 2)  # header is line 1
-    blank = (df.drop(columns=[FILE, LINE]) == "").all(axis=1)
-    return df[~blank]
+    df[LINE] = range(2, len(df) + 2)  # header is line 1; blank lines are kept so numbers stay exact
+    return df
 
 
 def read_members(name: str, payload: bytes, required: tuple[str, ...]) -> pd.DataFrame:
@@ -59,7 +56,7 @@ def read_members(name: str, payload: bytes, required: tuple[str, ...]) -> pd.Dat
 
     An XML member is an OASIS error report: 1000/1001 ("no data") contribute no rows, any other
     code is a :class:`NormalizeError` naming the code; an XML data report (a request without
-    ``resultformat=6``) is refused.
+    ``resultformat=6``) is refused. Values are stripped and blank lines dropped.
     """
     frames = []
     try:
@@ -76,7 +73,12 @@ def read_members(name: str, payload: bytes, required: tuple[str, ...]) -> pd.Dat
         raise NormalizeError(name, None, None, str(exc)) from exc
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=str) for c in (*required, FILE)} | {LINE: pd.Series(dtype=int)})
-    return pd.concat(frames, ignore_index=True)
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    values = [c for c in df.columns if c not in (FILE, LINE)]
+    df[values] = df[values].fillna("")  # blank lines, and columns a member lacks
+    for col in values:
+        df[col] = df[col].str.strip()
+    return df[(df[values] != "").any(axis=1)]
 
 
 def fail_first(df: pd.DataFrame, bad: pd.Series, field: str, message: str) -> None:
