@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -59,25 +57,27 @@ def test_normalize_raw_files_of_the_fall_back_day(tmp_path: Path, capsys, datase
         assert sources == {f"5min-rt-final/lmp_5min_20241103_{b}.csv" for b in sim.BLOCKS}
 
 
-def test_normalize_bad_file_exits_nonzero_naming_file_line_field(tmp_path: Path) -> None:
+def test_normalize_bad_file_exits_nonzero_naming_file_line_field(tmp_path: Path, capsys) -> None:
     name, data = sim.all_csv_documents("lmp_rt60m", FALL, NOW)[0]
     lines = data.decode().split("\n")
     i = next(k for k, line in enumerate(lines) if '"02X"' in line)  # the repeated fall-back hour
     lines[i] = lines[i].replace('"02X"', '"02Y"')
     bad = tmp_path / name
     bad.write_text("\n".join(lines))
-    out = subprocess.run([sys.executable, "-m", "pmp.cli", "normalize", "--iso", "isone", "--dataset", "lmp_rt60m",
-                          str(bad), "--out", str(tmp_path / "x.parquet")], capture_output=True, text=True)
-    assert out.returncode == 2
-    assert f"{name}, line {i + 1}, field 'Hour Ending': hour ending '02Y' is not 01..24 or 02X" in out.stderr
-    assert not (tmp_path / "x.parquet").exists()
+    out = tmp_path / "x.parquet"
+    assert main(["normalize", "--iso", "isone", "--dataset", "lmp_rt60m", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{name}, line {i + 1}, field 'Hour Ending': hour ending '02Y' is not 01..24 or 02X" in err
+    assert not out.exists()
 
 
-def test_normalize_five_minute_files_without_their_location_table(tmp_path: Path) -> None:
+def test_normalize_five_minute_files_without_their_location_table(tmp_path: Path, capsys, monkeypatch) -> None:
     """Core locations (hub, zones, interfaces) are known; a node id without its DA file is an error."""
-    path = raw_files(tmp_path, "lmp_rt5m")[1]
-    out = subprocess.run([sys.executable, "-m", "pmp.cli", "normalize", "--iso", "isone", "--dataset", "lmp_rt5m",
-                          path, "--out", str(tmp_path / "x.parquet")], capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin", "PMP_STAGING_URL": (tmp_path / "none").as_uri() + "/"})
-    assert out.returncode == 2, (path, out.stdout, out.stderr[-500:])
-    assert "field 'Location ID': location id '321' has no name" in out.stderr
+    monkeypatch.setenv("PMP_STAGING_URL", (tmp_path / "empty-stage").as_uri() + "/")  # nothing staged either
+    day = date(2024, 6, 1)
+    name, data = sim.all_csv_documents("lmp_rt5m", day, NOW)[0]
+    path = tmp_path / storage_name(f"5min-rt-final/{name}", data)
+    path.write_bytes(data)
+    assert main(["normalize", "--iso", "isone", "--dataset", "lmp_rt5m", str(path), "--out",
+                 str(tmp_path / "x.parquet")]) == 2
+    assert "field 'Location ID': location id '321' has no name" in capsys.readouterr().err
