@@ -1,10 +1,9 @@
 """``pmp normalize --iso caiso`` on raw payloads exactly as the adapter downloads them (OASIS zips,
-Outlook CSVs) for both DST days, and on OASIS error answers."""
+Outlook CSVs) for the 25-hour 2024-11-03 (both DST days: test_normalize_caiso_dst), and on OASIS
+error answers."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,15 +20,15 @@ from pmp.simulator import caiso as sim
 from pmp.timeutil import market_day_bounds
 
 TZ = "America/Los_Angeles"
-SPRING, FALL = date(2024, 3, 10), date(2024, 11, 3)
-# rows per entity and day: (23-hour day, 25-hour day), and entities
+FALL = date(2024, 11, 3)
+# rows per entity on the 25-hour day, and entities
 EXPECTED = {
-    "lmp_dam": ((23, 25), len(sim.apnodes())),
-    "lmp_rt15m": ((92, 100), len(sim.apnodes())),
-    "lmp_rt5m": ((276, 300), len(sim.apnodes())),
-    "as_dam": ((23, 25), 36),
-    "as_rt15m": ((92, 100), 36),
-    "fuel_mix": ((276, 300), 13),
+    "lmp_dam": (25, len(sim.apnodes())),
+    "lmp_rt15m": (100, len(sim.apnodes())),
+    "lmp_rt5m": (300, len(sim.apnodes())),
+    "as_dam": (25, 36),
+    "as_rt15m": (100, 36),
+    "fuel_mix": (300, 13),
 }
 
 
@@ -52,7 +51,7 @@ def raw_days(tmp_path_factory) -> dict[tuple[str, date], list[Path]]:
         try:
             hook = CaisoHook()
             for spec in registry.datasets("caiso"):
-                for day in (SPRING, FALL):
+                for day in (FALL,):
                     folder = tmp_path_factory.mktemp(f"{spec.dataset}-{day:%m%d}")
                     start, end = market_day_bounds(day, TZ)
                     refs = ADAPTER.discover(spec, start, end, hook=hook)
@@ -72,7 +71,7 @@ def raw_days(tmp_path_factory) -> dict[tuple[str, date], list[Path]]:
     return out
 
 
-@pytest.mark.parametrize("day", [SPRING, FALL])
+@pytest.mark.parametrize("day", [FALL])
 @pytest.mark.parametrize("dataset", [s.dataset for s in registry.datasets("caiso")])
 def test_normalize_raw_payloads_of_a_dst_day(raw_days, tmp_path: Path, capsys, dataset: str, day: date) -> None:
     files = raw_days[(dataset, day)]
@@ -83,20 +82,19 @@ def test_normalize_raw_payloads_of_a_dst_day(raw_days, tmp_path: Path, capsys, d
     assert table.schema.equals(TABLES[spec.table].arrow, check_metadata=False)
     assert f"{table.num_rows} rows" in capsys.readouterr().out
     rows = table.to_pylist()
-    long = 1 if day == FALL else 0
     if dataset in EXPECTED:
         per_entity, entities = EXPECTED[dataset]
         key = {"lmp": ("location",), "ancillary_services": ("region", "product"), "fuel_mix": ("fuel",)}[spec.table]
         counts = Counter(tuple(r[k] for k in key) for r in rows)
-        assert len(counts) == entities and set(counts.values()) == {per_entity[long]}
+        assert len(counts) == entities and set(counts.values()) == {per_entity}
     elif dataset == "load_actual":
         res = Counter((r["interval_end"] - r["interval_start"]).seconds // 60 for r in rows)
-        assert res == {60: (23, 25)[long] * len(sim.TAC_AREAS), 5: (276, 300)[long]}
+        assert res == {60: 25 * len(sim.TAC_AREAS), 5: 300}
     else:
         models = Counter(r["model"] for r in rows)
         areas = len(sim.TAC_AREAS)
-        # issued on the DST day: RTD every 5 minutes and RTPD every 15 minutes of the 23/25 hours
-        assert models["RTM_RTD"] == (276, 300)[long] * areas and models["RTM_RTPD"] == (92, 100)[long] * areas
+        # issued on the DST day: RTD every 5 minutes and RTPD every 15 minutes of the 25 hours
+        assert models["RTM_RTD"] == 300 * areas and models["RTM_RTPD"] == 100 * areas
         assert {models[m] for m in ("DAM", "2DA", "7DA")} == {24 * areas}  # targets: normal days
     sources = {r["source"] for r in rows}
     assert sources == {f.name[:-len(".0123456789ab.zip")] + ".zip" if f.suffix == ".zip"
@@ -120,14 +118,13 @@ def test_normalize_oasis_error_answers(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "x.parquet").exists()
 
 
-def test_normalize_bad_outlook_file_names_file_line_field(tmp_path: Path) -> None:
-    """One subprocess, as a user runs it: exit status 2 and the message on stderr."""
+def test_normalize_bad_outlook_file_names_file_line_field(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "outlook_fuelsource_20240310.csv"
     bad.write_text("Time,Solar,Wind\r\n00:00,1,2\r\n00:05,1,2\r\n02:05,3,4\r\n")  # 02:05 did not exist that day
-    res = subprocess.run([sys.executable, "-m", "pmp.cli", "normalize", "--iso", "caiso", "--dataset", "fuel_mix",
-                          str(bad), "--out", str(tmp_path / "x.parquet")], capture_output=True, text=True)
-    assert res.returncode == 2
-    assert "outlook_fuelsource_20240310.csv, line 4, field 'Time': 02:05 does not exist on 2024-03-10" in res.stderr
+    assert main(["normalize", "--iso", "caiso", "--dataset", "fuel_mix", str(bad), "--out",
+                 str(tmp_path / "x.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "outlook_fuelsource_20240310.csv, line 4, field 'Time': 02:05 does not exist on 2024-03-10" in err
     assert not (tmp_path / "x.parquet").exists()
 
 

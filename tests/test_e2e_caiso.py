@@ -190,9 +190,8 @@ def test_download_then_catalog_shows_complete_days(env, capsys) -> None:
     from pmp.cli import main
 
     env["start"]()
-    for dataset in ("fuel_mix", "load_actual"):
-        assert main(["download", "--iso", "caiso", "--dataset", dataset, "--start", "2024-11-02",
-                     "--end", "2024-11-04", "--quiet"]) == 0
+    assert main(["download", "--iso", "caiso", "--dataset", "load_actual", "--start", "2024-11-02",
+                 "--end", "2024-11-04", "--quiet"]) == 0
     capsys.readouterr()
     assert main(["catalog", "--iso", "caiso", "--days"]) == 0
     text = capsys.readouterr().out
@@ -202,10 +201,8 @@ def test_download_then_catalog_shows_complete_days(env, capsys) -> None:
             current = line.split()[1]
         elif current:
             found[(current, line.split()[0])] = line
-    for dataset in ("fuel_mix", "load_actual"):
-        for day, hours in (("2024-11-02", 24), ("2024-11-03", 25), ("2024-11-04", 24)):
-            line = found[(dataset, day)]
-            assert f"{hours} h" in line and line.endswith("complete") and "INCOMPLETE" not in line, line
-            assert f"{hours * 12}/{hours * 12}x5min" in line
-            if dataset == "load_actual":
-                assert f"{hours}/{hours}x60min" in line
+    for day, hours in (("2024-11-02", 24), ("2024-11-03", 25), ("2024-11-04", 24)):
+        line = found[("load_actual", day)]  # both resolutions: hourly by TAC area, 5-minute system
+        assert f"{hours} h" in line and line.endswith("complete") and "INCOMPLETE" not in line, line
+        assert f"{hours}/{hours}x60min intervals, {len(sim_caiso.TAC_AREAS)} entities" in line
+        assert f"{hours * 12}/{hours * 12}x5min intervals, 1 entities" in line

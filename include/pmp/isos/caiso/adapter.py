@@ -27,18 +27,18 @@ import io
 import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
-
-import pyarrow as pa
 
 from pmp.isos.caiso.datasets import POOL, TZ
 from pmp.isos.caiso.hook import CaisoHook
-from pmp.isos.caiso.normalize import normalize_payload
 from pmp.isos.caiso.oasis import PT, trade_day_windows
 from pmp.isos.caiso.outlook import DEMAND_COLUMN
 from pmp.registry import DatasetSpec, DocumentRef, FetchedDocument
 from pmp.timeutil import local_day_of, market_day_bounds
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class CaisoAdapter:
         return CaisoHook()
 
     # -- discovery ------------------------------------------------------------------------
-    def _oasis_ref(self, spec: DatasetSpec, hook: CaisoHook, start: datetime, end: datetime, *,
+    def _oasis_ref(self, hook: CaisoHook, start: datetime, end: datetime, *,
                    queryname: str, version: str, market_run_id: str, tag: str = "",
                    market_day: date | None = None, **query: str) -> DocumentRef:
         params = hook.single_zip_params(queryname, version, start, end, market_run_id=market_run_id, **query)
@@ -125,16 +125,16 @@ class CaisoAdapter:
             refs.extend(self._forecast_refs(spec, hook, day))
         elif "per_product" in p:
             for product in p["per_product"]:
-                refs.append(self._oasis_ref(spec, hook, start, end, market_run_id=p["market_run_id"], tag=product,
+                refs.append(self._oasis_ref(hook, start, end, market_run_id=p["market_run_id"], tag=product,
                                             anc_type=product, **common, **p["query"]))
         elif p["window"] == "hour":
             t = start
             while t < end:
-                refs.append(self._oasis_ref(spec, hook, t, t + HOUR, market_run_id=p["market_run_id"],
+                refs.append(self._oasis_ref(hook, t, t + HOUR, market_run_id=p["market_run_id"],
                                             market_day=day, **common, **p["query"]))
                 t += HOUR
         else:
-            refs.append(self._oasis_ref(spec, hook, start, end, market_run_id=p["market_run_id"], **common,
+            refs.append(self._oasis_ref(hook, start, end, market_run_id=p["market_run_id"], **common,
                                         **p["query"]))
         return refs
 
@@ -155,7 +155,7 @@ class CaisoAdapter:
                 w0 = _floor(start + timedelta(minutes=lead) + timedelta(minutes=step) - timedelta(seconds=1), step)
                 w1 = _floor(end + timedelta(minutes=lead) + timedelta(minutes=step) - timedelta(seconds=1), step)
                 query = {"execution_type": execution}
-            refs.append(self._oasis_ref(spec, hook, w0, w1, queryname=p["queryname"], version=p["version"],
+            refs.append(self._oasis_ref(hook, w0, w1, queryname=p["queryname"], version=p["version"],
                                         market_run_id=run_id, tag=execution or "", market_day=day, **query))
         return refs
 
@@ -189,7 +189,7 @@ class CaisoAdapter:
         hour = _floor(lo, 60)
         while hour < cut:
             w1 = min(hour + HOUR, cut)
-            refs.append(self._oasis_ref(spec, hook, hour, w1, queryname=spec.params["queryname"],
+            refs.append(self._oasis_ref(hook, hour, w1, queryname=spec.params["queryname"],
                                         version=spec.params["version"], market_run_id=run_id, tag=tag, **query))
             hour += HOUR
         return refs
@@ -243,6 +243,8 @@ class CaisoAdapter:
     def normalize(
         self, spec: DatasetSpec, name: str, payload: bytes, *, published_at: datetime | None = None
     ) -> pa.Table:
+        from pmp.isos.caiso.normalize import normalize_payload  # pandas: not on the DAG-parse path
+
         return normalize_payload(spec.dataset, name, payload)
 
 

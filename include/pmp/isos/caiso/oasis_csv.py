@@ -127,7 +127,7 @@ def gmt_intervals(df: pd.DataFrame, minutes: int | pd.Series) -> tuple[pd.Series
     length = (end - start).dt.total_seconds() / 60
     expected = minutes if isinstance(minutes, pd.Series) else pd.Series(float(minutes), index=df.index)
     what = "interval length" if isinstance(minutes, pd.Series) else f"{minutes} minutes"
-    fail_first(df, length != expected, "INTERVALENDTIME_GMT", f"interval is not the product's {what}")
+    fail_first(df, length != expected, "INTERVALENDTIME_GMT", f"interval length is not the product's {what}")
     if "OPR_DT" in df.columns:
         local_day = start.dt.tz_convert(TZ).dt.strftime("%Y-%m-%d")
         fail_first(df, local_day != df["OPR_DT"], "OPR_DT", "trade date is not the Pacific date of the GMT start")
