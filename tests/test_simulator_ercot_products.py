@@ -123,6 +123,9 @@ def test_bundles_list_and_download_in_the_real_layout(sim) -> None:
         inner = zipfile.ZipFile(io.BytesIO(outer.read(n)))
         assert inner.namelist() == [n.removesuffix(".zip")]
         assert CONSTRUCTED.match(n.removesuffix(".zip"))[2].startswith("202403")
+    again = requests.post(f"{sim.url}{API}/bundle/np6-345-cd/download", headers=h, json={"docIds": [b["docId"]]},
+                          timeout=60)
+    assert again.content == r.content  # a document is the same bytes on every download
     future = requests.post(f"{sim.url}{API}/bundle/np6-345-cd/download", headers=h,
                            json={"docIds": [ercot.bundle_id(ercot.REPORTS[13101], (2024, 11))]}, timeout=30)
     assert future.status_code == 400 and future.json()["status"] == "BAD_REQUEST"
@@ -165,6 +168,9 @@ def test_generation_page_and_fuel_workbooks(sim) -> None:
     assert links[2024] == "/files/docs/2024/10/07/IntGenbyFuel2024.xlsx"  # re-posted monthly (Jan..Sep)
     assert links[2023] == "/files/docs/2024/01/07/IntGenbyFuel2023.xlsx"  # final version
     r = requests.get(f"{sim.url}/ercot/www/files/docs/2024/04/07/IntGenbyFuel2024.xlsx", timeout=60)
+    ercot.workbook_bytes.cache_clear()  # regenerated: still the same bytes (raw files are immutable)
+    assert requests.get(f"{sim.url}/ercot/www/files/docs/2024/04/07/IntGenbyFuel2024.xlsx", timeout=60).content \
+        == r.content
     wb = load_workbook(io.BytesIO(r.content), read_only=True)
     assert wb.sheetnames == ["Summary", "Jan", "Feb", "Mar"]
     head = next(wb["Mar"].iter_rows(values_only=True))

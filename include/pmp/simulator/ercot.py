@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import re
 import secrets
 import time
 import zipfile
@@ -671,11 +672,30 @@ def bundle_docs(report: Report, month: tuple[int, int]) -> list[Doc]:
 
 
 def bundle_zip(report: Report, month: tuple[int, int]) -> bytes:
-    """A zip of zips: one member per document, named by its constructed name (``cdr....csv.zip``)."""
+    """A zip of zips: one member per document, named by its constructed name (``cdr....csv.zip``).
+    Byte for byte the same on every download (member times are the documents' posting times)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         for d in bundle_docs(report, month):
-            zf.writestr(d.constructed + ".zip", d.zip_bytes())
+            p = _local(d.posted)
+            zf.writestr(zipfile.ZipInfo(d.constructed + ".zip", (p.year, p.month, p.day, p.hour, p.minute, p.second)),
+                        d.zip_bytes())
+    return buf.getvalue()
+
+
+def _fixed_zip(data: bytes, when: datetime) -> bytes:
+    """Rewrite an xlsx (a zip) with fixed member times and document-property times, so the same
+    posting is the same bytes on every download (openpyxl stamps the wall clock)."""
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "docProps/core.xml":
+                body = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(<)", rb"\g<1>" + stamp.encode() + rb"\g<2>",
+                              body)
+            out.writestr(zipfile.ZipInfo(info.filename, when.timetuple()[:6]), body, zipfile.ZIP_DEFLATED)
     return buf.getvalue()
 
 
@@ -865,7 +885,8 @@ def workbook_bytes(year: int, months: int, first: int = 1) -> bytes:
                 ws.append([datetime(d.year, d.month, d.day), fuel, settlement, total, *values])
     buf = io.BytesIO()
     wb.save(buf)
-    return buf.getvalue()
+    posted = next(p for p, m in workbook_postings(year) if m == months)
+    return _fixed_zip(buf.getvalue(), datetime(posted.year, posted.month, posted.day, 8, 0, 0))
 
 
 def fuel_gen_workbook(fuel: str, start: datetime) -> float:
@@ -891,8 +912,6 @@ def _generation_page(req: Request) -> Response:
 
 
 def _workbook_file(req: Request) -> Response:
-    import re
-
     m = re.fullmatch(r"/files/docs/(\d{4})/(\d{2})/(\d{2})/IntGenbyFuel(\d{4})\.xlsx", req.path)
     if not m:
         return Response(404, b"<html><body>Page not found</body></html>", "text/html")
