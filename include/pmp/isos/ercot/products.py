@@ -47,7 +47,9 @@ DATASETS: tuple[DatasetSpec, ...] = (
         iso="ercot", dataset="load_actual", table="load", kind="actual",
         title="ERCOT actual load by weather zone (hourly) and system-wide demand (15-minute)",
         source="NP6-345-CD, NP6-235-CD",
-        # NP6-345-CD for day D is posted at about 05:50 on D+1
+        # NP6-345-CD for day D is posted at about 05:50 on D+1: a run that starts at midnight
+        # stops with "not published yet" (the pipeline waits at most 30 minutes) and succeeds
+        # when re-run after 06:00
         timezone=TZ, interval_minutes=60, first_date=date(2019, 1, 1), pool=POOL,
         publication_lag=timedelta(hours=6),
         params={"reports": (LOAD_WEATHER_ZONE, SYSTEM_DEMAND)},
@@ -56,9 +58,10 @@ DATASETS: tuple[DatasetSpec, ...] = (
         iso="ercot", dataset="load_forecast", table="load", kind="forecast",
         title="ERCOT seven-day load forecast by model and weather zone (every hourly vintage)",
         source="NP3-565-CD",
-        # the day is the issue day: one vintage posted every hour (23 / 25 on DST days)
+        # the day is the issue day: one vintage posted every hour at about HH:30 (23 / 25 on DST
+        # days), so the last one of the day is out before midnight
         timezone=TZ, interval_minutes=60, first_date=date(2019, 1, 1), pool=POOL,
-        completeness="vintages", vintage_minutes=60, publication_lag=timedelta(minutes=35),
+        completeness="vintages", vintage_minutes=60, publication_lag=timedelta(minutes=5),
         params=LOAD_FORECAST,
     ),
     DatasetSpec(
