@@ -17,7 +17,8 @@ from pmp.simulator.server import Request, Simulator
 NOW = datetime(2024, 11, 20, tzinfo=UTC)
 FALL = date(2024, 11, 3)
 PER_DAY = {"lmp_dam": 25 * 21, "lmp_rt60m": 25 * 21, "lmp_rt5m": 300 * 21, "as_rt5m": 300 * 4 * 3,
-           "load_actual": 300, "fuel_mix": len(sim.fuel_snapshots(FALL)) * len(sim.FUELS), "load_forecast": 25}
+           "load_actual": 300, "load_forecast": 25,  # fuel mix: the 5-minute intervals with a snapshot
+           "fuel_mix": len({int(t.timestamp()) // 300 for t in sim.fuel_snapshots(FALL)}) * len(sim.FUELS)}
 
 
 def raw_files(tmp_path: Path, dataset: str) -> list[str]:

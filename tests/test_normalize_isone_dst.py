@@ -108,19 +108,27 @@ def test_fall_back_repeat_and_spring_gap_in_the_hourly_labels(day: date) -> None
         assert labels[:3] == ["01", "03", "04"] and len(labels) == 23
 
 
+def floor5(t: datetime) -> datetime:
+    return datetime.fromtimestamp(int(t.timestamp()) // 300 * 300, UTC)
+
+
 @pytest.mark.parametrize("fmt", ["csv", "ws"])
 @pytest.mark.parametrize("day", DAYS, ids=str)
-def test_fuel_mix_snapshots_tile_the_day(day: date, fmt: str) -> None:
+def test_fuel_mix_snapshots_become_five_minute_intervals(day: date, fmt: str) -> None:
     rows = (csv_rows if fmt == "csv" else ws_rows)("fuel_mix", day)
     start, end = market_day_bounds(day, TZ)
     snapshots = sim.fuel_snapshots(day)
+    last_in: dict[datetime, datetime] = {}
+    for t in snapshots:  # irregular instants; the last one in a 5-minute interval is its value
+        last_in[floor5(t)] = t
     groups = by_entity(rows, ("fuel",))
     assert set(k[0] for k in groups) == {f for f, _ in sim.FUELS}
     for (fuel,), group in groups.items():
         group.sort(key=lambda r: r["interval_start"])
-        assert [r["interval_start"] for r in group] == snapshots, fuel  # every irregular instant, in order
-        assert all(a["interval_end"] == b["interval_start"] for a, b in zip(group, group[1:], strict=False))
-        assert group[-1]["interval_end"] == end and group[0]["interval_start"] >= start
+        assert [r["interval_start"] for r in group] == sorted(last_in), fuel
+        assert all(r["interval_end"] - r["interval_start"] == timedelta(minutes=5) for r in group)
+        assert [r["generation_mw"] for r in group] == [sim.fuel_mw(fuel, last_in[r["interval_start"]]) for r in group]
+        assert start <= group[0]["interval_start"] and group[-1]["interval_end"] <= end
     if day.month == 11:  # both passes through 01:xx are there: EDT (05:xx UTC) and EST (06:xx UTC)
         hours = {r["interval_start"].hour for r in rows if r["interval_start"].date() == day}
         assert {5, 6} <= hours

@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from pmp.isos.isone.hook import IsoneHook
 from pmp.isos.isone.normalize import document_name, is_json, location_table, normalize_payload
-from pmp.isos.isone.records import _GENERATED, TZ_ABBREVIATIONS
+from pmp.isos.isone.records import generated_at
 from pmp.registry import DatasetSpec, DocumentRef, FetchedDocument
 from pmp.schema import LMP
 from pmp.staging import raw_key
@@ -72,10 +72,7 @@ def storage_name(name: str, payload: bytes) -> str:
 def report_generated(payload: bytes) -> datetime | None:
     """The ``Report generated`` stamp of an ISO Express CSV (its publication time), from the head."""
     head = payload[:2048].decode("utf-8", "replace")
-    m = _GENERATED.search(head)
-    if not m or m.group(2) not in TZ_ABBREVIATIONS:
-        return None
-    return datetime.strptime(m.group(1), "%m/%d/%Y %H:%M:%S").replace(tzinfo=TZ_ABBREVIATIONS[m.group(2)])
+    return generated_at(head.split('"H"', 1)[0])
 
 
 class IsoneAdapter:

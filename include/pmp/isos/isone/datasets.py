@@ -73,10 +73,10 @@ DATASETS: tuple[DatasetSpec, ...] = (
     ),
     DatasetSpec(
         iso="isone", dataset="fuel_mix", table="fuel_mix",
-        title="ISO-NE generation by fuel (snapshots, each held until the next)",
+        title="ISO-NE generation by fuel (snapshots, in the 5-minute interval they fall in)",
         source="genfuelmix (Generation Fuel Mix)",
-        # Snapshots come at irregular instants (about every 5-10 minutes), so a day has no fixed
-        # interval count: completeness is "the day has rows"; 5 is the nominal cadence.
+        # Snapshots come at irregular instants (about every 5-10 minutes), so not every 5-minute
+        # interval has one: completeness is "the day has rows".
         timezone=TZ, interval_minutes=5, first_date=FIRST, pool=POOL, publication_lag=timedelta(minutes=5),
         completeness="rows",
         params={"report_page": "/isoexpress/web/reports/operations/-/tree/gen-fuel-mix", "stages": ("final",)},

@@ -12,7 +12,7 @@ JSON with ``{`` or ``[``). Every ISO-NE quirk is handled in one named place:
 * :func:`pmp.isos.isone.locations.canonical_name` - ``.H.INTERNALHUB`` vs ``.H.INTERNAL_HUB``.
 * :func:`_records` - Web Services send one record as an object and an empty day as ``""``.
 * :func:`_floor_five` - Web Services reserve ``BeginDate`` sometimes lands seconds past the mark.
-* :func:`_tile` - fuel-mix snapshots come at irregular instants: each holds until the next one.
+* :func:`_snapshot_intervals` - fuel-mix snapshots come at irregular instants: 5-minute intervals.
 * :func:`document_name` - raw storage names carry a content digest; ``source`` is the document name.
 """
 
@@ -30,10 +30,10 @@ import pyarrow as pa
 from pmp.errors import NormalizeError
 from pmp.isos.isone import records
 from pmp.isos.isone.locations import CORE, canonical_name
-from pmp.isos.isone.timelabels import TZ, LocalClock, hour_ending, offset_instant
+from pmp.isos.isone.timelabels import LocalClock, hour_ending, offset_instant
 from pmp.payload import leaf_name
 from pmp.schema import ANCILLARY_SERVICES, FUEL_MIX, LMP, LOAD, TableSchema, conform
-from pmp.timeutil import TimeLabelError, local_day_of, market_day_bounds
+from pmp.timeutil import TimeLabelError
 
 ISO = "ISONE"
 LMP_MARKETS = {"lmp_dam": ("DAM", 60), "lmp_rt60m": ("RT60M", 60), "lmp_rt5m": ("RT5M", 5)}
@@ -141,7 +141,8 @@ def _report_day(r: records.Report, name: str) -> date:
 
 def _floor_five(t: datetime) -> datetime:
     """Quirk (gridstatus, Web Services reserve prices): ``BeginDate`` sometimes reads ``:01``/``:02``
-    past the 5-minute mark. Floored in UTC (Eastern offsets are whole hours)."""
+    past the 5-minute mark. Floored in UTC (Eastern offsets are whole hours). Also used for the
+    fuel-mix snapshot instants (:func:`_snapshot_intervals`)."""
     epoch = int(t.timestamp())
     return datetime.fromtimestamp(epoch - epoch % 300, UTC)
 
@@ -402,26 +403,26 @@ def _load_forecast_json(path: str, doc: Any, source: str) -> pa.Table:
 
 
 # ------------------------------------------------------------------ fuel mix
-def _tile(instants: list[datetime], fuels: list[str], day_end: datetime) -> list[datetime]:
-    """Quirk: generation by fuel is published as snapshots at irregular instants (seconds apart to
-    ten minutes apart, reference and gridstatus). Each snapshot holds until the same fuel's next one;
-    the day's last holds until the end of the report's market day."""
-    ends: list[datetime] = [day_end] * len(instants)
-    last: dict[str, int] = {}
+def _snapshot_intervals(instants: list[datetime], fuels: list[str]) -> list[int]:
+    """Quirk: generation by fuel is published as snapshots at irregular instants (seconds to ten
+    minutes apart, reference and gridstatus). Like ERCOT's SCED timestamps, a snapshot stands for the
+    5-minute interval it falls in (floored in UTC); when two fall in one interval (ISO-NE sometimes
+    posts two a few seconds apart) the later one is the interval's value. Returns the rows to keep."""
+    keep: dict[tuple[str, datetime], int] = {}
     for i in sorted(range(len(instants)), key=lambda k: instants[k]):
-        prev = last.get(fuels[i])
-        if prev is not None:
-            ends[prev] = instants[i]
-        last[fuels[i]] = i
-    return ends
+        keep[(fuels[i], _floor_five(instants[i]))] = i
+    return sorted(keep.values())
 
 
-def _fuel_table(starts: list[datetime], fuels: list[str], values: list, day_end: datetime,
-                published: datetime | None, source: str) -> pa.Table:
-    n = len(starts)
+def _fuel_table(instants: list[datetime], fuels: list[str], values: list, published: datetime | None,
+                source: str) -> pa.Table:
+    rows = _snapshot_intervals(instants, fuels)
+    starts = [_floor_five(instants[i]) for i in rows]
+    n = len(rows)
     return _table(FUEL_MIX, {
-        "interval_start": starts, "interval_end": _tile(starts, fuels, day_end), "iso": [ISO] * n, "fuel": fuels,
-        "generation_mw": values, "published_at": [published] * n, "source": [source] * n,
+        "interval_start": starts, "interval_end": [s + timedelta(minutes=5) for s in starts], "iso": [ISO] * n,
+        "fuel": [fuels[i] for i in rows], "generation_mw": [values[i] for i in rows],
+        "published_at": [published] * n, "source": [source] * n,
     })
 
 
@@ -441,8 +442,7 @@ def _fuel_csv(r: records.Report, name: str, source: str, published: datetime | N
             raise r.error(i, r.names[c_time], msg) from None
         fuels.append(fuel)
         values.append(_csv_number(r, i, c_mw))
-    day_end = market_day_bounds(_report_day(r, name), TZ)[1]
-    return _fuel_table(starts, fuels, values, day_end, published, source)
+    return _fuel_table(starts, fuels, values, published, source)
 
 
 def _fuel_json(path: str, doc: Any, source: str, published: datetime | None) -> pa.Table:
@@ -451,8 +451,7 @@ def _fuel_json(path: str, doc: Any, source: str, published: datetime | None) -> 
     fuels = [str(_json_field(path, i, rec, "FuelCategory")).strip() for i, rec in enumerate(recs)]
     values = [_json_number(path, i, rec, "GenMw") for i, rec in enumerate(recs)]
     _unique(path, zip(fuels, starts, strict=True), lambda i: (None, f"record {i}: fuel and instant"))
-    day_end = market_day_bounds(local_day_of(min(starts), TZ), TZ)[1] if starts else datetime.max.replace(tzinfo=UTC)
-    return _fuel_table(starts, fuels, values, day_end, published, source)
+    return _fuel_table(starts, fuels, values, published, source)
 
 
 # ------------------------------------------------------------------ entry point

@@ -72,10 +72,7 @@ class Report:
     @property
     def generated(self) -> datetime | None:
         """``Report generated`` as an aware instant (None when absent or in an unknown zone)."""
-        m = self._comment(_GENERATED)
-        if not m or m.group(2) not in TZ_ABBREVIATIONS:
-            return None
-        return datetime.strptime(m.group(1), "%m/%d/%Y %H:%M:%S").replace(tzinfo=TZ_ABBREVIATIONS[m.group(2)])
+        return next((t for t in map(generated_at, self.comments) if t), None)
 
     # -- data ----------------------------------------------------------------------------
     def column(self, name: str, *aliases: str) -> int:
@@ -137,6 +134,14 @@ def parse(path: str, data: bytes) -> Report:
     if report.trailer is None:
         raise NormalizeError(path, last, None, 'no "T" trailer: the file is truncated')
     return report
+
+
+def generated_at(text: str) -> datetime | None:
+    """The ``Report generated: 03/16/2026 13:07:54 EDT`` stamp in ``text`` as an aware instant."""
+    m = _GENERATED.search(text)
+    if not m or m.group(2) not in TZ_ABBREVIATIONS:
+        return None
+    return datetime.strptime(m.group(1), "%m/%d/%Y %H:%M:%S").replace(tzinfo=TZ_ABBREVIATIONS[m.group(2)])
 
 
 def is_complete_csv(data: bytes) -> bool:
