@@ -105,8 +105,13 @@ class IsoneHook(BaseHook):
         """Open a report page: it sets the session cookie, and its URL is the Referer of the download."""
         url = self.cfg["www"] + page
         if self._warm_page != page:
-            request(self.get_conn(), "GET", url, pacer=self.cfg["www_pacer"], what="ISO Express report page",
-                    backoff=self.cfg["backoff"])
+            try:
+                request(self.get_conn(), "GET", url, pacer=self.cfg["www_pacer"], what="ISO Express report page",
+                        backoff=self.cfg["backoff"])
+            except IsoHttpError as exc:
+                if exc.status == 404:  # a wrong page path is a configuration error, not "not published"
+                    raise IsoHttpError(f"ISO Express report page {page}: HTTP 404", None) from None
+                raise
             self._warm_page = page
         return url
 
@@ -128,8 +133,8 @@ class IsoneHook(BaseHook):
         url = c["www"] + path
         problem = ""
         for attempt in range(1, c["max_attempts"] + 1):
-            referer = self._warm_up(report_page)
             try:
+                referer = self._warm_up(report_page)
                 resp = request(self.get_conn(), method, url, params=params, data=data, pacer=c["www_pacer"],
                                what=what, backoff=c["backoff"], headers={"Referer": referer})
             except IsoHttpError as exc:
@@ -169,8 +174,8 @@ class IsoneHook(BaseHook):
         """Whether a static ISO Express report is published (a HEAD, so nothing is downloaded)."""
         c = self.cfg
         for attempt in range(1, c["max_attempts"] + 1):
-            referer = self._warm_up(report_page)
             try:
+                referer = self._warm_up(report_page)
                 request(self.get_conn(), "HEAD", c["www"] + path, pacer=c["www_pacer"], backoff=c["backoff"],
                         what=f"ISO Express HEAD {path.rsplit('/', 1)[-1]}", headers={"Referer": referer})
                 return True
