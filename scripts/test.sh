@@ -5,6 +5,16 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
+# Rust first: `cargo test` compiles the dependencies the wheel build (in setup.sh) then reuses.
+echo "[test] cargo test + clippy (rust_operators)"
+(
+  cd rust_operators
+  mkdir -p ../.pmp/logs
+  cargo test --release --locked >../.pmp/logs/cargo-test.log 2>&1 || { tail -40 ../.pmp/logs/cargo-test.log; exit 1; }
+  grep -E "^test result" ../.pmp/logs/cargo-test.log
+  cargo clippy --release --locked --all-targets --features python -q -- -D warnings
+)
+
 scripts/setup.sh
 
 started=()

@@ -16,8 +16,11 @@ use chrono::{NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 
 use crate::columns::{Col, Header};
+use crate::csvread::{for_each_record, Record};
 use crate::error::{BulkError, Place, Result};
-use crate::table::{LmpRows, Run};
+use arrow_array::RecordBatch;
+
+use crate::table::{FileConstants, LmpRows};
 use crate::timeconv::{floor_minutes, hour_ending_start, localize, MICROS};
 
 /// ERCOT publishes Central prevailing time everywhere.
@@ -76,9 +79,18 @@ impl Dataset {
 /// One file's rows plus what was rejected (only when not strict).
 #[derive(Debug, Default)]
 pub struct Parsed {
-    pub rows: LmpRows,
+    /// The file's rows in the `lmp` columns (see [`crate::table::lmp_batch_schema`]).
+    pub batch: Option<RecordBatch>,
+    /// The `source` value of the rows: the CSV's file name.
+    pub source: String,
     pub rejected: usize,
     pub errors: Vec<BulkError>,
+}
+
+impl Parsed {
+    pub fn rows(&self) -> usize {
+        self.batch.as_ref().map_or(0, RecordBatch::num_rows)
+    }
 }
 
 /// A row's local time label before it is placed on the UTC timeline.
@@ -88,6 +100,13 @@ enum Label {
     HourEnding(NaiveDate, u8, bool, u8),
     /// SCED run start, already in UTC microseconds.
     Instant(i64),
+}
+
+/// The last distinct labels seen in a file (rows repeat them for every location).
+#[derive(Default)]
+struct Memo {
+    date: Option<(Vec<u8>, NaiveDate)>,
+    sced: Option<(Vec<u8>, bool, i64)>,
 }
 
 struct Row<'a> {
@@ -111,41 +130,40 @@ pub fn parse_file(
     if text.trim().is_empty() {
         return Err(BulkError::at(place, None, None, "empty file"));
     }
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(data);
-    let fields: Vec<String> = reader
-        .headers()
-        .map_err(|e| BulkError::at(place, Some(1), None, format!("malformed CSV header ({e})")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let header = Header::new(place, &fields, dataset.required())?;
-    let cols = Cols::new(&header);
-
     let mut out = Parsed::default();
-    let mut labels: Vec<(Label, u64)> = Vec::new();
-    let mut record = csv::ByteRecord::new();
-    let mut sced_cache: Option<(Vec<u8>, bool, i64)> = None;
-    let mut rows = LmpRows::default();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line());
-                reject(&mut out, strict, BulkError::at(place, line, None, format!("malformed CSV ({e})")))?;
-                continue;
-            }
+    let mut header: Option<(Header, Cols, usize)> = None;
+    // rows are about 40 bytes: size the columns once
+    let estimate = data.len() / 40 + 1;
+    let mut labels: Vec<(Label, u64)> = Vec::with_capacity(estimate);
+    let mut memo = Memo::default();
+    let mut rows = LmpRows::with_capacity(estimate, data.len() / 3);
+    for_each_record(data, |record| {
+        let Some((header, cols, width)) = &header else {
+            let fields: Vec<String> =
+                (0..record.len()).map(|i| String::from_utf8_lossy(record.get(i)).trim().to_string()).collect();
+            let h = Header::new(place, &fields, dataset.required())?;
+            let cols = Cols::new(&h);
+            header = Some((h, cols, fields.len()));
+            return Ok(());
+        };
+        let line = record.line;
+        if record.len() != *width {
+            let err = format!("malformed CSV: {} fields, the header has {width}", record.len());
+            return reject(&mut out, strict, BulkError::at(place, Some(line), None, err));
         }
-        let line = record.position().map_or(0, |p| p.line());
-        match parse_row(dataset, &cols, &header, place, &record, line, &mut sced_cache) {
+        match parse_row(dataset, cols, header, place, &record, line, &mut memo) {
             Ok(row) => {
                 labels.push((row.label, line));
                 push_location(&mut rows, row.location, row.location_type);
                 rows.lmp.push(row.price);
+                Ok(())
             }
-            Err(err) => reject(&mut out, strict, err)?,
+            Err(err) => reject(&mut out, strict, err),
         }
-    }
+    })?;
+    let Some((_, cols, _)) = header else {
+        return Err(BulkError::at(place, None, None, "empty file"));
+    };
     rewrite_25_hour_days(&mut labels);
     let minutes = dataset.minutes();
     let mut cache: HashMap<Label, i64> = HashMap::new();
@@ -173,15 +191,13 @@ pub fn parse_file(
         rows.start.push(start);
         rows.end.push(start + minutes * 60 * MICROS);
     }
-    let n = rows.start.len();
-    rows.runs.push(Run {
-        rows: n,
+    out.source = place.leaf().to_string();
+    out.batch = Some(rows.into_batch(&FileConstants {
         iso: "ERCOT",
         market: dataset.market(),
         published_at: published_at.or_else(|| published_from_name(place)),
-        source: place.leaf().to_string(),
-    });
-    out.rows = rows;
+        source: &out.source,
+    }));
     Ok(out)
 }
 
@@ -231,8 +247,9 @@ impl Cols {
     }
 }
 
-fn field(record: &csv::ByteRecord, index: usize) -> &[u8] {
-    record.get(index).unwrap_or(b"")
+/// A field with surrounding whitespace removed (DAM prices carry a leading space: `, 28.4`).
+fn field<'r>(record: &Record<'r>, index: usize) -> &'r [u8] {
+    record.get(index).trim_ascii()
 }
 
 fn bad(place: &Place<'_>, line: u64, header: &Header, col: Col, message: &str, value: &[u8]) -> BulkError {
@@ -249,9 +266,9 @@ fn parse_row<'r>(
     cols: &Cols,
     header: &Header,
     place: &Place<'_>,
-    record: &'r csv::ByteRecord,
+    record: &Record<'r>,
     line: u64,
-    sced_cache: &mut Option<(Vec<u8>, bool, i64)>,
+    memo: &mut Memo,
 ) -> Result<Row<'r>> {
     let repeated = match cols.repeated {
         Some(i) => parse_flag(field(record, i))
@@ -261,8 +278,16 @@ fn parse_row<'r>(
     let label = match dataset {
         Dataset::LmpDam | Dataset::LmpRt15m => {
             let raw_date = field(record, cols.date.unwrap_or(0));
-            let date = parse_date(raw_date)
-                .ok_or_else(|| bad(place, line, header, Col::DeliveryDate, "not a MM/DD/YYYY date", raw_date))?;
+            let date = match &memo.date {
+                Some((k, d)) if k.as_slice() == raw_date => *d,
+                _ => {
+                    let d = parse_date(raw_date).ok_or_else(|| {
+                        bad(place, line, header, Col::DeliveryDate, "not a MM/DD/YYYY date", raw_date)
+                    })?;
+                    memo.date = Some((raw_date.to_vec(), d));
+                    d
+                }
+            };
             let hour_col = if dataset == Dataset::LmpDam { Col::HourEnding } else { Col::DeliveryHour };
             let raw_hour = field(record, cols.hour.unwrap_or(0));
             let he = parse_hour_ending(raw_hour)
@@ -280,7 +305,7 @@ fn parse_row<'r>(
         }
         Dataset::LmpRt5m => {
             let raw = field(record, cols.sced.unwrap_or(0));
-            match sced_cache {
+            match &memo.sced {
                 Some((k, r, v)) if k.as_slice() == raw && *r == repeated => Label::Instant(*v),
                 _ => {
                     let naive = parse_timestamp(raw).ok_or_else(|| {
@@ -289,7 +314,7 @@ fn parse_row<'r>(
                     let start = localize(TZ, naive, repeated)
                         .map(|t| floor_minutes(t, 5))
                         .map_err(|e| BulkError::at(place, Some(line), Some("sced_timestamp"), e.to_string()))?;
-                    *sced_cache = Some((raw.to_vec(), repeated, start));
+                    memo.sced = Some((raw.to_vec(), repeated, start));
                     Label::Instant(start)
                 }
             }
@@ -305,10 +330,12 @@ fn parse_row<'r>(
 /// Quirk: ERCOT flags the *second* (standard-time) copy of the repeated hour with `Y`.
 /// The API spells the flag as a boolean.
 fn parse_flag(raw: &[u8]) -> Option<bool> {
-    match raw.to_ascii_uppercase().as_slice() {
-        b"Y" | b"TRUE" => Some(true),
-        b"N" | b"FALSE" => Some(false),
-        _ => None,
+    if raw.eq_ignore_ascii_case(b"Y") || raw.eq_ignore_ascii_case(b"TRUE") {
+        Some(true)
+    } else if raw.eq_ignore_ascii_case(b"N") || raw.eq_ignore_ascii_case(b"FALSE") {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -471,6 +498,18 @@ mod tests {
         chrono::Utc.with_ymd_and_hms(y, m, d, h, mi, s).unwrap().timestamp() * MICROS
     }
 
+    fn col<T: arrow_array::Array + Clone + 'static>(p: &Parsed, i: usize) -> T {
+        p.batch.as_ref().unwrap().column(i).as_any().downcast_ref::<T>().unwrap().clone()
+    }
+
+    fn starts(p: &Parsed) -> Vec<i64> {
+        col::<arrow_array::TimestampMicrosecondArray>(p, 0).values().to_vec()
+    }
+
+    fn ends(p: &Parsed) -> Vec<i64> {
+        col::<arrow_array::TimestampMicrosecondArray>(p, 1).values().to_vec()
+    }
+
     fn parse(dataset: Dataset, csv: &str) -> Result<Parsed> {
         parse_file(dataset, &Place { archive: "t.csv", member: None }, csv.as_bytes(), None, true)
     }
@@ -483,10 +522,10 @@ mod tests {
              09/29/2026,01:00,7RNCHSLR_ALL, 28.4,N\n09/29/2026,24:00,HB_NORTH, 29,N\n",
         )
         .unwrap();
-        assert_eq!(p.rows.start, vec![utc(2026, 9, 29, 5, 0, 0), utc(2026, 9, 30, 4, 0, 0)]);
-        assert_eq!(p.rows.end[0] - p.rows.start[0], 3600 * MICROS);
-        assert_eq!(p.rows.lmp, vec![28.4, 29.0]);
-        assert_eq!(p.rows.type_valid, vec![false, false]);
+        assert_eq!(starts(&p), vec![utc(2026, 9, 29, 5, 0, 0), utc(2026, 9, 30, 4, 0, 0)]);
+        assert_eq!(ends(&p)[0] - starts(&p)[0], 3600 * MICROS);
+        assert_eq!(col::<arrow_array::Float64Array>(&p, 6).values().to_vec(), vec![28.4, 29.0]);
+        assert_eq!(arrow_array::Array::null_count(&col::<arrow_array::StringArray>(&p, 5)), 2);
     }
 
     #[test]
@@ -497,9 +536,8 @@ mod tests {
              11/03/2024,2,1,LZ_NORTH,LZ,20,N\n11/03/2024,2,1,LZ_NORTH,LZEW,21,N\n11/03/2024,2,4,LZ_NORTH,LZ,22,Y\n",
         )
         .unwrap();
-        assert_eq!(p.rows.start, vec![utc(2024, 11, 3, 6, 0, 0), utc(2024, 11, 3, 6, 0, 0), utc(2024, 11, 3, 7, 45, 0)]);
-        let batch = p.rows.into_batch();
-        let loc = batch.column(4).as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+        assert_eq!(starts(&p), vec![utc(2024, 11, 3, 6, 0, 0), utc(2024, 11, 3, 6, 0, 0), utc(2024, 11, 3, 7, 45, 0)]);
+        let loc = col::<arrow_array::StringArray>(&p, 4);
         assert_eq!(loc.iter().flatten().collect::<Vec<_>>(), vec!["LZ_NORTH", "LZ_NORTH_EW", "LZ_NORTH"]);
     }
 
@@ -511,7 +549,7 @@ mod tests {
         }
         let p = parse(Dataset::LmpDam, &csv).unwrap();
         let expected: Vec<i64> = (0..25).map(|i| utc(2024, 11, 3, 5, 0, 0) + i * 3600 * MICROS).collect();
-        assert_eq!(p.rows.start, expected);
+        assert_eq!(starts(&p), expected);
     }
 
     #[test]
@@ -522,8 +560,8 @@ mod tests {
              11/03/2024 01:07:13,N,HB_NORTH,30.1\n11/03/2024 01:07:13,Y,HB_NORTH,30.2\n",
         )
         .unwrap();
-        assert_eq!(p.rows.start, vec![utc(2024, 11, 3, 6, 5, 0), utc(2024, 11, 3, 7, 5, 0)]);
-        assert_eq!(p.rows.end[1] - p.rows.start[1], 300 * MICROS);
+        assert_eq!(starts(&p), vec![utc(2024, 11, 3, 6, 5, 0), utc(2024, 11, 3, 7, 5, 0)]);
+        assert_eq!(ends(&p)[1] - starts(&p)[1], 300 * MICROS);
     }
 
     #[test]
@@ -549,7 +587,7 @@ mod tests {
                    09/29/2026,01:00,A,1\n09/29/2026,01:00,B,\n09/29/2026,01:00,C,3\n";
         let p = parse_file(Dataset::LmpDam, &Place { archive: "t.csv", member: None }, csv.as_bytes(), None, false)
             .unwrap();
-        assert_eq!((p.rows.len(), p.rejected), (2, 1));
+        assert_eq!((p.rows(), p.rejected), (2, 1));
         assert!(p.errors[0].to_string().contains("line 3"));
     }
 

@@ -5,6 +5,7 @@
 //! interpreter overhead). Modules, in data-path order:
 //!
 //! * [`archive`]: walk nested zips in parallel, members in archive order;
+//! * [`csvread`]: CSV records from memory (`csv_core`, one parser per thread);
 //! * [`columns`]: schema evolution (column spellings) in one place;
 //! * [`ercot`]: ERCOT layouts and their quirks -> `lmp` rows;
 //! * [`timeconv`]: local labels -> UTC (DST rules of `pmp.timeutil`);
@@ -14,6 +15,7 @@
 
 pub mod archive;
 pub mod columns;
+pub mod csvread;
 pub mod ercot;
 pub mod error;
 pub mod process;

@@ -8,7 +8,9 @@ use rayon::prelude::*;
 use crate::archive::{walk, Visit};
 use crate::ercot::{parse_file, Dataset, Parsed};
 use crate::error::{BulkError, Result};
-use crate::table::LmpRows;
+use arrow_array::RecordBatch;
+
+use crate::table::lmp_schema;
 use crate::writer::write_parquet;
 
 /// One input file: a plain CSV, a zip, or a zip of zips.
@@ -63,6 +65,8 @@ pub struct Stats {
     /// else the input's name), i.e. what a revision of that document must replace.
     pub source_per_input: Vec<String>,
     pub seconds: f64,
+    /// Wall time of the phases: read and parse (parallel), assemble the columns, write Parquet.
+    pub phase_seconds: [f64; 3],
 }
 
 /// Read `inputs`, normalize them as `dataset` and write one Parquet file at `out`.
@@ -84,44 +88,45 @@ pub fn process(inputs: &[Input], dataset: &str, out: &Path, options: &Options) -
         })
         .collect::<Result<_>>()?;
 
+    let t_parsed = Instant::now();
     let mut stats = Stats::default();
-    let total: usize = per_input
-        .iter()
-        .flatten()
-        .map(|v| if let Visit::Leaf(p) = v { p.rows.len() } else { 0 })
-        .sum();
-    let mut rows = LmpRows {
-        start: Vec::with_capacity(total),
-        end: Vec::with_capacity(total),
-        lmp: Vec::with_capacity(total),
-        type_valid: Vec::with_capacity(total),
-        ..LmpRows::default()
-    };
-    for (input, visits) in inputs.iter().zip(per_input) {
+    let mut batches: Vec<&RecordBatch> = Vec::new();
+    for (input, visits) in inputs.iter().zip(&per_input) {
         let mut input_rows = 0;
-        let mut sources: Vec<String> = Vec::new();
+        let mut sources: Vec<&str> = Vec::new();
         for visit in visits {
             match visit {
                 Visit::Leaf(parsed) => {
                     stats.files += 1;
-                    for run in &parsed.rows.runs {
-                        if !sources.contains(&run.source) {
-                            sources.push(run.source.clone());
+                    stats.rejected_rows += parsed.rejected;
+                    for err in &parsed.errors {
+                        if stats.errors.len() < 20 {
+                            stats.errors.push(err.to_string());
                         }
                     }
-                    stats.rejected_rows += parsed.rejected;
-                    stats.errors.extend(parsed.errors.iter().map(ToString::to_string).take(20 - stats.errors.len().min(20)));
-                    input_rows += parsed.rows.len();
-                    rows.extend(&parsed.rows);
+                    if !sources.contains(&parsed.source.as_str()) {
+                        sources.push(&parsed.source);
+                    }
+                    input_rows += parsed.rows();
+                    batches.extend(parsed.batch.as_ref().filter(|b| b.num_rows() > 0));
                 }
                 Visit::Skipped(_) => stats.skipped_members += 1,
             }
         }
+        stats.rows += input_rows;
         stats.rows_per_input.push(input_rows);
-        stats.source_per_input.push(if sources.len() == 1 { sources.remove(0) } else { input.display_name() });
+        stats.source_per_input.push(match sources.as_slice() {
+            [one] => one.to_string(),
+            _ => input.display_name(),
+        });
     }
-    stats.rows = rows.len();
-    write_parquet(&rows.into_batch(), out)?;
+    let t_assembled = Instant::now();
+    write_parquet(&batches, &lmp_schema(), out)?;
     stats.seconds = t0.elapsed().as_secs_f64();
+    stats.phase_seconds = [
+        (t_parsed - t0).as_secs_f64(),
+        (t_assembled - t_parsed).as_secs_f64(),
+        t_assembled.elapsed().as_secs_f64(),
+    ];
     Ok(stats)
 }

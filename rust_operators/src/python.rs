@@ -71,6 +71,11 @@ fn process<'py>(
     dict.set_item("rows_per_input", stats.rows_per_input)?;
     dict.set_item("source_per_input", stats.source_per_input)?;
     dict.set_item("seconds", stats.seconds)?;
+    let phases = PyDict::new(py);
+    for (name, secs) in ["parse", "assemble", "write"].iter().zip(stats.phase_seconds) {
+        phases.set_item(name, secs)?;
+    }
+    dict.set_item("phase_seconds", phases)?;
     Ok(dict)
 }
 

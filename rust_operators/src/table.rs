@@ -1,19 +1,26 @@
 //! The standard `lmp` table: explicit Arrow schema (the same as `pmp.schema.LMP`) and column buffers.
+//!
+//! Each file's rows become one Arrow batch in the parallel phase. Columns constant within a file
+//! (iso, market, source) are dictionary arrays of one value in memory, so nothing is repeated per
+//! row; the Parquet file declares them as plain strings, exactly the Python normalizer's schema.
 
 use std::sync::Arc;
 
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, DictionaryArray, Float64Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-/// Column order and types of `pmp.schema.LMP` (nullability included).
-pub fn lmp_schema() -> SchemaRef {
-    let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    Arc::new(Schema::new(vec![
-        Field::new("interval_start", ts(), false),
-        Field::new("interval_end", ts(), false),
-        Field::new("iso", DataType::Utf8, false),
-        Field::new("market", DataType::Utf8, false),
+fn utc() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn lmp_fields(constant: DataType) -> Vec<Field> {
+    vec![
+        Field::new("interval_start", utc(), false),
+        Field::new("interval_end", utc(), false),
+        Field::new("iso", constant.clone(), false),
+        Field::new("market", constant.clone(), false),
         Field::new("location", DataType::Utf8, false),
         Field::new("location_type", DataType::Utf8, true),
         Field::new("lmp", DataType::Float64, true),
@@ -21,9 +28,19 @@ pub fn lmp_schema() -> SchemaRef {
         Field::new("congestion", DataType::Float64, true),
         Field::new("loss", DataType::Float64, true),
         Field::new("ghg", DataType::Float64, true),
-        Field::new("published_at", ts(), true),
-        Field::new("source", DataType::Utf8, false),
-    ]))
+        Field::new("published_at", utc(), true),
+        Field::new("source", constant, false),
+    ]
+}
+
+/// Column order and types of `pmp.schema.LMP` (nullability included): the file's schema.
+pub fn lmp_schema() -> SchemaRef {
+    Arc::new(Schema::new(lmp_fields(DataType::Utf8)))
+}
+
+/// The same columns in memory, per-file constants dictionary-encoded.
+pub fn lmp_batch_schema() -> SchemaRef {
+    Arc::new(Schema::new(lmp_fields(DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)))))
 }
 
 /// A string column as Arrow lays it out: one byte buffer and offsets (no per-value allocation).
@@ -62,15 +79,6 @@ impl Strings {
         self.len() == 0
     }
 
-    fn extend(&mut self, other: &Strings) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
-        let base = *self.offsets.last().unwrap_or(&0);
-        self.bytes.extend_from_slice(&other.bytes);
-        self.offsets.extend(other.offsets.iter().skip(1).map(|o| o + base));
-    }
-
     fn into_array(mut self) -> StringArray {
         if self.offsets.is_empty() {
             self.offsets.push(0);
@@ -80,8 +88,7 @@ impl Strings {
     }
 }
 
-/// Rows of the `lmp` table from one or more files. Constant columns are run-length: one value
-/// per file (iso, market, published_at, source) expanded when the batch is built.
+/// Rows of the `lmp` table from one file.
 #[derive(Debug, Default, Clone)]
 pub struct LmpRows {
     pub start: Vec<i64>,
@@ -91,20 +98,30 @@ pub struct LmpRows {
     pub location_type: Strings,
     pub type_valid: Vec<bool>,
     pub lmp: Vec<f64>,
-    /// (rows, iso, market, published_at, source) per file, in order.
-    pub runs: Vec<Run>,
 }
 
+/// What is constant over one file's rows.
 #[derive(Debug, Clone)]
-pub struct Run {
-    pub rows: usize,
-    pub iso: &'static str,
-    pub market: &'static str,
+pub struct FileConstants<'a> {
+    pub iso: &'a str,
+    pub market: &'a str,
     pub published_at: Option<i64>,
-    pub source: String,
+    pub source: &'a str,
 }
 
 impl LmpRows {
+    /// Empty columns sized for about `rows` rows and `bytes` bytes of location names.
+    pub fn with_capacity(rows: usize, bytes: usize) -> Self {
+        Self {
+            start: Vec::with_capacity(rows),
+            end: Vec::with_capacity(rows),
+            location: Strings::with_capacity(rows, bytes),
+            location_type: Strings::with_capacity(rows, rows * 2),
+            type_valid: Vec::with_capacity(rows),
+            lmp: Vec::with_capacity(rows),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.start.len()
     }
@@ -113,34 +130,16 @@ impl LmpRows {
         self.start.is_empty()
     }
 
-    /// Append another file's rows (keeps the order).
-    pub fn extend(&mut self, other: &LmpRows) {
-        self.start.extend_from_slice(&other.start);
-        self.end.extend_from_slice(&other.end);
-        self.location.extend(&other.location);
-        self.location_type.extend(&other.location_type);
-        self.type_valid.extend_from_slice(&other.type_valid);
-        self.lmp.extend_from_slice(&other.lmp);
-        self.runs.extend(other.runs.iter().cloned());
-    }
-
-    /// Build the Arrow batch with the `lmp` schema.
-    pub fn into_batch(self) -> RecordBatch {
+    /// The file's batch, in [`lmp_batch_schema`].
+    pub fn into_batch(self, constants: &FileConstants<'_>) -> RecordBatch {
         let n = self.len();
-        let schema = lmp_schema();
         let ts = |v: Vec<i64>| TimestampMicrosecondArray::from(v).with_timezone("UTC");
-        let mut iso = Strings::with_capacity(n, n * 5);
-        let mut market = Strings::with_capacity(n, n * 5);
-        let mut source = Strings::with_capacity(n, n * 64);
-        let mut published = Vec::with_capacity(n);
-        for run in &self.runs {
-            for _ in 0..run.rows {
-                iso.push(run.iso.as_bytes());
-                market.push(run.market.as_bytes());
-                source.push(run.source.as_bytes());
-                published.push(run.published_at);
-            }
-        }
+        // one all-zero key buffer shared by the three one-value dictionaries
+        let keys = Int32Array::new(ScalarBuffer::from(vec![0i32; n]), None);
+        let constant = |value: &str| -> ArrayRef {
+            let values = Arc::new(StringArray::from(vec![value]));
+            Arc::new(DictionaryArray::<Int32Type>::try_new(keys.clone(), values).expect("key 0 of one value"))
+        };
         let valid = self.type_valid.iter().filter(|v| **v).count();
         let location_type: ArrayRef = if valid == 0 {
             Arc::new(StringArray::new_null(n))
@@ -149,22 +148,26 @@ impl LmpRows {
             let mask = (valid < n).then(|| self.type_valid.into());
             Arc::new(StringArray::new(offsets, values, mask))
         };
-        let nulls = || Arc::new(Float64Array::new_null(n)) as ArrayRef;
+        let published: ArrayRef = match constants.published_at {
+            Some(t) => Arc::new(ts(vec![t; n])),
+            None => Arc::new(TimestampMicrosecondArray::new_null(n).with_timezone("UTC")),
+        };
+        let no_component: ArrayRef = Arc::new(Float64Array::new_null(n)); // shared by the four components
         let columns: Vec<ArrayRef> = vec![
             Arc::new(ts(self.start)),
             Arc::new(ts(self.end)),
-            Arc::new(iso.into_array()),
-            Arc::new(market.into_array()),
+            constant(constants.iso),
+            constant(constants.market),
             Arc::new(self.location.into_array()),
             location_type,
             Arc::new(Float64Array::from(self.lmp)),
-            nulls(),
-            nulls(),
-            nulls(),
-            nulls(),
-            Arc::new(TimestampMicrosecondArray::from(published).with_timezone("UTC")),
-            Arc::new(source.into_array()),
+            no_component.clone(),
+            no_component.clone(),
+            no_component.clone(),
+            no_component,
+            published,
+            constant(constants.source),
         ];
-        RecordBatch::try_new(schema, columns).expect("lmp batch matches its schema")
+        RecordBatch::try_new(lmp_batch_schema(), columns).expect("lmp batch matches its schema")
     }
 }
