@@ -118,3 +118,29 @@ def test_dag_file_parses_fast_without_io() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert time.time() - start < 60
+
+
+def test_pmp_dags_selects_which_dags_are_built() -> None:
+    code = ("import os; os.environ['PMP_DAGS'] = 'ercot_lmp_*_daily, nyiso_fuel_mix_*';"
+            "from pmp import registry; from pmp.factory import build_dags;"
+            "print(sorted(k for iso in registry.isos() for k in build_dags(iso)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    built = eval(out.stdout.strip().splitlines()[-1])
+    assert built == sorted(["ercot_lmp_dam_daily", "ercot_lmp_rt15m_daily", "ercot_lmp_rt5m_daily",
+                            "nyiso_fuel_mix_daily", "nyiso_fuel_mix_realtime"])
+
+
+def test_day_published_hours_later_is_rescheduled_not_failed(dagbag) -> None:
+    """A daily run whose documents come out hours after the day (ERCOT actual load, ~6 h) gives its
+    worker back and is rescheduled for the publication time, instead of failing and retrying."""
+    from datetime import UTC, datetime, timedelta
+
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    spec = next(s for s in registry.datasets() if s.publication_lag > timedelta(hours=1))
+    discover = dagbag.dags[spec.daily_dag_id].get_task("discover")
+    end = datetime.now(UTC).replace(microsecond=0)
+    with pytest.raises(AirflowRescheduleException) as exc:
+        discover.python_callable(data_interval_start=end - timedelta(days=1), data_interval_end=end,
+                                 params={"reload": False})
+    assert exc.value.reschedule_date == end + spec.publication_lag

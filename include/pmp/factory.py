@@ -6,6 +6,7 @@ at run time (nothing here touches the network or a database while the file is pa
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from datetime import timedelta
 from typing import Any
@@ -60,8 +61,15 @@ def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
             start = end - timedelta(minutes=int(params["lookback_minutes"]))
         else:
             start, end = data_interval_start, data_interval_end
-        return pipeline.discover(key, start.isoformat(), end.isoformat(), realtime=realtime,
-                                 reload=bool(params.get("reload")))
+        try:
+            return pipeline.discover(key, start.isoformat(), end.isoformat(), realtime=realtime,
+                                     reload=bool(params.get("reload")))
+        except pipeline.NotPublishedYet as exc:
+            # e.g. a load report posted hours after the day: free the worker and the pool slot,
+            # come back when it is due (no retry is used up)
+            from airflow.sdk.exceptions import AirflowRescheduleException
+
+            raise AirflowRescheduleException(exc.ready) from exc
 
     @task(pool=spec.pool, max_active_tis_per_dagrun=2)
     def fetch(batch: list) -> list:
@@ -156,6 +164,13 @@ def build_realtime(spec: DatasetSpec) -> DAG:
     return _realtime()
 
 
+def _selected(dag_id: str) -> bool:
+    """``PMP_DAGS`` (comma-separated glob patterns of DAG ids, default all) chooses which DAGs this
+    deployment builds, e.g. ``PMP_DAGS='ercot_*,caiso_lmp_*'``."""
+    patterns = [p.strip() for p in os.environ.get("PMP_DAGS", "").split(",") if p.strip()]
+    return not patterns or any(fnmatch.fnmatchcase(dag_id, p) for p in patterns)
+
+
 def build_dags(iso: str) -> dict[str, DAG]:
     """All DAGs of one ISO. Only the DAG being executed is built when a worker parses for a task."""
     current = get_parsing_context().dag_id
@@ -165,6 +180,6 @@ def build_dags(iso: str) -> dict[str, DAG]:
         if spec.realtime:
             wanted.append((spec.realtime_dag_id, build_realtime))
         for dag_id, builder in wanted:
-            if current is None or current == dag_id:
+            if (current is None or current == dag_id) and _selected(dag_id):
                 out[dag_id] = builder(spec)
     return out

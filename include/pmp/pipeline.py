@@ -34,6 +34,14 @@ class IncompleteDataError(RuntimeError):
     """The check found missing or extra intervals."""
 
 
+class NotPublishedYet(RuntimeError):
+    """The ISO publishes the window's last documents later: come back at ``ready``."""
+
+    def __init__(self, message: str, ready: datetime) -> None:
+        super().__init__(message)
+        self.ready = ready
+
+
 def _spec(key: str) -> DatasetSpec:
     iso, dataset = key.split(".", 1)
     return registry.get(iso, dataset)
@@ -60,7 +68,9 @@ def _wait_for_publication(spec: DatasetSpec, end: datetime, now: datetime | None
     if ready <= now:
         return
     if ready - now > MAX_WAIT:
-        raise RuntimeError(f"{spec.key}: intervals up to {end.isoformat()} are not published yet")
+        raise NotPublishedYet(
+            f"{spec.key}: intervals up to {end.isoformat()} are published from {ready.isoformat()}", ready
+        )
     log.info("%s: waiting %.0fs for the last documents of the day", spec.key, (ready - now).total_seconds())
     time.sleep((ready - now).total_seconds())
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -156,17 +157,31 @@ class S3Store:
         return sorted(keys)
 
 
+_CLIENTS: dict[tuple[str | None, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def s3_client(conn_id: str | None) -> Any:
-    """boto3 S3 client from an Airflow AWS connection (endpoint_url honoured) or the default chain."""
+    """boto3 S3 client from an Airflow AWS connection (endpoint_url honoured) or the default chain.
+
+    Clients are thread-safe and costly to build (~0.5 s), so one is kept per connection (as
+    configured now) for the life of the process.
+    """
     from pmp.connections import get_connection
 
-    if conn_id and get_connection(conn_id) is not None:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    conn = get_connection(conn_id) if conn_id else None
+    key = (conn_id, conn.get_uri() if conn is not None else os.environ.get("PMP_S3_ENDPOINT", ""))
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            if conn is not None:
+                from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        return S3Hook(aws_conn_id=conn_id).get_conn()
-    import boto3
+                _CLIENTS[key] = S3Hook(aws_conn_id=conn_id).get_conn()
+            else:
+                import boto3
 
-    return boto3.client("s3", endpoint_url=os.environ.get("PMP_S3_ENDPOINT") or None)
+                _CLIENTS[key] = boto3.client("s3", endpoint_url=os.environ.get("PMP_S3_ENDPOINT") or None)
+        return _CLIENTS[key]
 
 
 def open_store(url: str | None = None, conn_id: str | None = None) -> Store:
