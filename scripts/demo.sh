@@ -4,21 +4,24 @@
 #   scheduler, dag-processor) -> `airflow backfill create` for three ERCOT market days (incl. the
 #   2024-11-03 fall-back day) for every ERCOT daily DAG, plus real-time runs -> catalog -> stop.
 #
-#   scripts/demo.sh [--keep] [--from 2024-11-02] [--to 2024-11-04]
+#   scripts/demo.sh [--keep] [--from 2024-11-02] [--to 2024-11-04] [--iso ercot|caiso|nyiso|isone|all]
 #
 # --keep leaves Airflow (UI at http://127.0.0.1:58081), the simulator and the services running.
+# --iso picks the ISO(s) whose DAGs run (default ercot; "all" runs every ISO, which takes longer).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 KEEP=0
 FROM=2024-11-02
 TO=2024-11-04
+ISOS=ercot
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --keep) KEEP=1 ;;
     --from) FROM="$2"; shift ;;
     --to) TO="$2"; shift ;;
-    *) echo "usage: $0 [--keep] [--from YYYY-MM-DD] [--to YYYY-MM-DD]" >&2; exit 2 ;;
+    --iso) ISOS="$2"; shift ;;
+    *) echo "usage: $0 [--keep] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--iso ISO|all]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -28,9 +31,15 @@ TIMEOUT="${PMP_DEMO_TIMEOUT:-1500}"
 log() { echo "[demo] $*"; }
 
 scripts/setup.sh
+started=()  # services this demo starts (and stops again); ones already running are left alone
+for svc in postgres s3; do
+  scripts/services.sh status "$svc" | grep -q running || started+=("$svc")
+done
 scripts/services.sh start
 eval "$(scripts/services.sh env)"
 eval "$(scripts/airflow.sh env)"
+# This Airflow builds only the DAGs the demo runs (the factory's PMP_DAGS selection).
+export PMP_DAGS="$(if [[ $ISOS == all ]]; then echo '*'; else echo "$ISOS" | sed 's/\([a-z]*\)/\1_*/g'; fi)"
 export PMP_STAGING_URL="s3://${PMP_S3_BUCKET:-pmp-staging}/"
 
 cleanup() {
@@ -43,7 +52,7 @@ cleanup() {
   scripts/airflow.sh stop || true
   [[ -f "$PMP_HOME/run/simulator.pid" ]] && kill "$(cat "$PMP_HOME/run/simulator.pid")" 2>/dev/null || true
   rm -f "$PMP_HOME/run/simulator.pid"
-  scripts/services.sh stop || true
+  for svc in "${started[@]}"; do scripts/services.sh stop "$svc" || true; done
 }
 trap cleanup EXIT
 
@@ -55,6 +64,8 @@ if ! curl -fs "http://127.0.0.1:$SIM_PORT/__sim/faults" >/dev/null 2>&1; then
   setsid nohup pmp simulate --host 127.0.0.1 --port "$SIM_PORT" >"$PMP_HOME/logs/simulator.log" 2>&1 &
   echo $! >"$PMP_HOME/run/simulator.pid"
   for _ in $(seq 1 30); do curl -fs "http://127.0.0.1:$SIM_PORT/__sim/faults" >/dev/null 2>&1 && break; sleep 0.5; done
+  curl -fs "http://127.0.0.1:$SIM_PORT/__sim/faults" >/dev/null 2>&1 \
+    || { tail -20 "$PMP_HOME/logs/simulator.log"; log "the ISO simulator did not start"; exit 1; }
 fi
 
 # A fresh Airflow metadata DB per demo run (the warehouse itself is kept): no stale runs or
@@ -65,19 +76,33 @@ airflow db reset --yes >"$PMP_HOME/logs/airflow-db-reset.log" 2>&1 \
   || { tail -20 "$PMP_HOME/logs/airflow-db-reset.log"; exit 1; }
 scripts/airflow.sh start
 
-dag_ids() {  # DAG ids from the registry (log lines filtered out)
-  python -c "from pmp import registry; [print(s.$1) for s in registry.datasets('ercot') if '$1' == 'daily_dag_id' or s.realtime]" \
-    2>/dev/null | grep -E '^[a-z0-9_]+$'
+dag_ids() {  # daily DAGs of datasets that exist on $FROM, and real-time DAGs, of the chosen ISOs
+  python - "$1" "$ISOS" "$FROM" <<'PY' 2>/dev/null | grep -E '^[a-z0-9_]+$'
+import sys
+from datetime import date
+from pmp import registry
+kind, isos, first = sys.argv[1], sys.argv[2], date.fromisoformat(sys.argv[3])
+for s in registry.datasets():
+    if isos != "all" and s.iso not in isos.split(","):
+        continue
+    if kind == "daily" and s.first_date <= first:
+        print(s.daily_dag_id)
+    if kind == "realtime" and s.realtime:
+        print(s.realtime_dag_id)
+PY
 }
-mapfile -t DAILY < <(dag_ids daily_dag_id)
-mapfile -t REALTIME < <(dag_ids realtime_dag_id)
+mapfile -t DAILY < <(dag_ids daily)
+mapfile -t REALTIME < <(dag_ids realtime)
+[[ ${#DAILY[@]} -gt 0 ]] || { log "no DAGs for --iso $ISOS"; exit 2; }
 
 log "waiting for the dag-processor to serialize ${#DAILY[@]} daily and ${#REALTIME[@]} real-time DAGs"
-for _ in $(seq 1 120); do
-  listed=$(airflow dags list -o plain 2>/dev/null | awk '{print $1}' | grep -c '^ercot_.*_\(daily\|realtime\)$' || true)
-  [[ "$listed" -ge $(( ${#DAILY[@]} + ${#REALTIME[@]} )) ]] && break
+ok=0
+for _ in $(seq 1 150); do
+  listed=$(airflow dags list -o plain 2>/dev/null | awk '{print $1}' | grep -cE '_(daily|realtime)$' || true)
+  if [[ "$listed" -ge $(( ${#DAILY[@]} + ${#REALTIME[@]} )) ]]; then ok=1; break; fi
   sleep 2
 done
+[[ $ok == 1 ]] || { log "the dag-processor did not serialize the DAGs (see $PMP_HOME/logs/airflow-dag-processor.log)"; exit 1; }
 
 for d in "${DAILY[@]}" "${REALTIME[@]}"; do airflow dags unpause "$d" >/dev/null; done
 
@@ -95,26 +120,27 @@ done
 
 log "waiting for the backfill and real-time runs (timeout ${TIMEOUT}s)"
 deadline=$(( $(date +%s) + TIMEOUT ))
-python - "$deadline" "${DAILY[@]}" -- "${REALTIME[@]}" <<'PY'
-import json, subprocess, sys, time
-deadline = int(sys.argv[1]); rest = sys.argv[2:]; sep = rest.index("--")
+# Run states straight from the Airflow metadata DB (the CLI's JSON output is mixed with log lines).
+python - "$deadline" "${PMP_AIRFLOW_DB_URL/+psycopg/}" "${DAILY[@]}" -- "${REALTIME[@]}" <<'PY'
+import sys, time
+import psycopg
+deadline, dsn = int(sys.argv[1]), sys.argv[2]
+rest = sys.argv[3:]; sep = rest.index("--")
 daily, realtime = rest[:sep], rest[sep + 1:]
-
-def runs(dag_id):
-    out = subprocess.run(["airflow", "dags", "list-runs", dag_id, "-o", "json"], capture_output=True, text=True)
-    try:
-        return json.loads(out.stdout or "[]")
-    except json.JSONDecodeError:
-        return []
-
+# the demo's runs: the backfills of the daily DAGs and the manual triggers of the real-time DAGs
+query = """SELECT dag_id, run_id, state FROM dag_run
+           WHERE (dag_id = ANY(%s) AND run_type = 'backfill') OR (dag_id = ANY(%s) AND run_type = 'manual')
+           ORDER BY dag_id, run_id"""
 while True:
-    pending, failed, summary = 0, [], []
-    for d in daily + realtime:
-        rs = [r for r in runs(d) if d in realtime or r.get("run_type") == "backfill" or "backfill" in r.get("run_id", "")]
-        states = [r["state"] for r in rs]
-        summary.append(f"{d}: " + ",".join(sorted(states)))
-        pending += sum(s in ("queued", "running") for s in states) + (0 if rs else 1)
-        failed += [f"{d} {r['run_id']}" for r in rs if r["state"] == "failed"]
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(query, (daily, realtime)).fetchall()
+    by_dag = {d: [] for d in daily + realtime}
+    for dag_id, run_id, state in rows:
+        by_dag[dag_id].append((run_id, state))
+    failed = [f"{d} {r}" for d, rs in by_dag.items() for r, s in rs if s == "failed"]
+    pending = sum(1 for rs in by_dag.values() for _, s in rs if s in ("queued", "running"))
+    pending += sum(1 for rs in by_dag.values() if not rs)
+    summary = [f"{d}: " + ", ".join(f"{r.split('__')[-1][:10]} {s}" for r, s in rs) for d, rs in by_dag.items()]
     if failed:
         print("[demo] FAILED runs: " + "; ".join(failed)); sys.exit(1)
     if not pending:
@@ -125,4 +151,8 @@ while True:
 PY
 
 log "catalog"
-pmp catalog --iso ercot --days
+# every dataset's extent, then the demo's market days one by one
+for iso in $(if [[ $ISOS == all ]]; then python -c "from pmp import registry; print(*registry.isos())" 2>/dev/null; else echo "${ISOS//,/ }"; fi); do
+  pmp catalog --iso "$iso"
+  pmp catalog --iso "$iso" --days --start "$FROM" --end "$TO"
+done

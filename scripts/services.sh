@@ -13,6 +13,7 @@ PG_DATA="$PMP_HOME/pg/data"
 S3_PORT="${PMP_S3_PORT:-58333}"
 S3_BASE="${PMP_S3_BASE_PORT:-49333}"  # master=base, volume=+1, filer=+2 (their gRPC: +10000), s3 gRPC=+3
 S3_BUCKET="${PMP_S3_BUCKET:-pmp-staging}"
+PG_PASSWORD="${PMP_PG_PASSWORD:-pmp-local-only}"  # loopback-only local instance
 S3_ACCESS_KEY="${PMP_S3_ACCESS_KEY:-pmp}"
 S3_SECRET_KEY="${PMP_S3_SECRET_KEY:-pmpsecret123}"
 STOP_TIMEOUT="${PMP_STOP_TIMEOUT:-10}"
@@ -78,7 +79,7 @@ install_s3() {
 
 # ---------------------------------------------------------------- postgres
 pg_running() { runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
-psql_admin() { PGPASSWORD=pmp psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U pmp -d postgres -v ON_ERROR_STOP=1 "$@"; }
+psql_admin() { PGPASSWORD="$PG_PASSWORD" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U pmp -d postgres -v ON_ERROR_STOP=1 "$@"; }
 
 start_postgres() {
   install_postgres
@@ -87,7 +88,7 @@ start_postgres() {
   chmod 755 "$PMP_HOME" "$PMP_HOME/pg" 2>/dev/null || true
   if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
     log "initdb $PG_DATA"
-    local pw; pw="$(mktemp)"; echo pmp >"$pw"; chown postgres "$pw"
+    local pw; pw="$(mktemp)"; echo "$PG_PASSWORD" >"$pw"; chown postgres "$pw"
     runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U pmp --pwfile="$pw" -A scram-sha-256 \
       -E UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1 || { cat "$LOGS/initdb.log"; die "initdb failed"; }
     rm -f "$pw"
@@ -117,7 +118,7 @@ EOF
   for db in pmp airflow; do
     psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 || psql_admin -c "CREATE DATABASE $db"
   done
-  PGPASSWORD=pmp psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U pmp -d pmp -c "CREATE EXTENSION IF NOT EXISTS timescaledb" \
+  PGPASSWORD="$PG_PASSWORD" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U pmp -d pmp -c "CREATE EXTENSION IF NOT EXISTS timescaledb" \
     >/dev/null 2>&1 || die "CREATE EXTENSION timescaledb failed (see $PMP_HOME/pg/postgres.log)"
 }
 
@@ -202,8 +203,8 @@ status() {
 
 env_exports() {
   cat <<EOF
-export PMP_PG_DSN='postgresql://pmp:pmp@127.0.0.1:$PG_PORT/pmp'
-export PMP_AIRFLOW_DB_URL='postgresql+psycopg://pmp:pmp@127.0.0.1:$PG_PORT/airflow'
+export PMP_PG_DSN='postgresql://pmp:$PG_PASSWORD@127.0.0.1:$PG_PORT/pmp'
+export PMP_AIRFLOW_DB_URL='postgresql+psycopg://pmp:$PG_PASSWORD@127.0.0.1:$PG_PORT/airflow'
 export PMP_S3_ENDPOINT='http://127.0.0.1:$S3_PORT'
 export PMP_S3_BUCKET='$S3_BUCKET'
 export PMP_S3_ACCESS_KEY='$S3_ACCESS_KEY'

@@ -176,3 +176,17 @@ def airflow_db() -> None:
     from airflow.utils import db
 
     db.resetdb()
+
+
+@pytest.fixture(scope="session")
+def dagbag():
+    """Every DAG of the bundle, parsed once for the session (tests look DAGs up by id)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+@pytest.fixture
+def env(warehouse: str, staging: str, airflow_db: None, use_simulator) -> dict:
+    """End-to-end environment: the warehouse DSN and a simulator starter."""
+    return {"dsn": warehouse, "sim": use_simulator}

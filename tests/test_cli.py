@@ -75,6 +75,20 @@ def test_download_then_catalog(warehouse, staging, use_simulator, capsys) -> Non
         row = next(r for r in catalog.catalog(conn, "ercot") if r.dataset == "lmp_dam")
     assert row.rows == row.entities * (24 + 25 + 24) and row.missing_intervals == 0
     assert json.dumps(row.first_interval.isoformat()) == json.dumps("2024-11-02T05:00:00+00:00")
+    # one market day only
+    assert main(["catalog", "--iso", "ercot", "--days", "--start", "2024-11-03", "--end", "2024-11-03"]) == 0
+    days = [line.split()[0] for line in capsys.readouterr().out.splitlines() if " h " in line]
+    assert days and set(days) == {"2024-11-03"}
+
+
+def test_day_status_tells_unfinished_days_from_incomplete_ones() -> None:
+    from pmp.checks import DayCheck
+
+    assert DayCheck("2024-11-03", 25, 10).status == "complete"
+    assert DayCheck("2024-11-03", 25, 10, problems=["3/100 15min intervals"]).status == \
+        "INCOMPLETE: 3/100 15min intervals"
+    assert DayCheck("2024-11-03", 25, 10, problems=["3/100 15min intervals"], in_progress=True).status == "in progress"
+    assert DayCheck("2024-11-03", 25, 0).status == "INCOMPLETE: no rows"
 
 
 def test_simulate_command_serves_and_stops(tmp_path) -> None:

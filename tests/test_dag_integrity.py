@@ -15,13 +15,6 @@ from pmp import airflow_settings, registry
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(ROOT / "dags"))
-
-
 def test_no_import_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
 

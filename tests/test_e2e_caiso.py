@@ -29,13 +29,6 @@ SPRING, FALL = date(2024, 3, 10), date(2024, 11, 3)
 HOURS = {SPRING: 23, FALL: 25}
 
 
-@pytest.fixture(scope="module")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder="dags")
-
-
 @pytest.fixture
 def env(warehouse, staging, airflow_db, use_simulator, monkeypatch):
     def start(now: datetime | None = NOW):

@@ -25,18 +25,6 @@ PER_DAY = {  # intervals per location: (23 h, 24 h, 25 h)
 }
 
 
-@pytest.fixture(scope="module")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder="dags")
-
-
-@pytest.fixture
-def env(warehouse, staging, airflow_db, use_simulator):
-    return {"dsn": warehouse, "sim": use_simulator}
-
-
 def run_daily(dagbag, dataset: str, day: date, **conf):
     from airflow.sdk import DagRunState
 

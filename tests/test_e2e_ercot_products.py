@@ -21,18 +21,6 @@ SPRING, FALL = date(2024, 3, 10), date(2024, 11, 3)
 AFTER_FALL = datetime(2024, 11, 5, 18, tzinfo=UTC)  # 2024-11-03 is still on MIS
 
 
-@pytest.fixture(scope="module")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder="dags")
-
-
-@pytest.fixture
-def env(warehouse, staging, airflow_db, use_simulator):
-    return {"dsn": warehouse, "sim": use_simulator}
-
-
 def spec(dataset: str):
     return registry.get("ercot", dataset)
 

@@ -31,18 +31,6 @@ def spec(dataset: str) -> registry.DatasetSpec:
     return registry.get("isone", dataset)
 
 
-@pytest.fixture(scope="module")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder="dags")
-
-
-@pytest.fixture
-def env(warehouse, staging, airflow_db, use_simulator):
-    return {"dsn": warehouse, "sim": use_simulator}
-
-
 def per_entity(rows: list[tuple], columns: list[str], entity: tuple[str, ...]) -> dict[tuple, list[dict]]:
     out: dict[tuple, list[dict]] = defaultdict(list)
     for values in rows:

@@ -35,18 +35,6 @@ RUNS = {
 }
 
 
-@pytest.fixture(scope="module")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
-
-
-@pytest.fixture
-def env(warehouse, staging, airflow_db, use_simulator):
-    return {"dsn": warehouse, "sim": use_simulator}
-
-
 def ingest(dsn: str, dataset: str, day: date) -> list[tuple]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(

@@ -31,7 +31,9 @@ class CatalogRow:
         return sum(d.complete for d in self.days)
 
 
-def entry(conn: Any, spec: DatasetSpec, *, with_days: bool = False) -> CatalogRow:
+def entry(
+    conn: Any, spec: DatasetSpec, *, with_days: bool = False, start: date | None = None, end: date | None = None
+) -> CatalogRow:
     cond, params = where(spec)
     table = sql.Identifier(spec.table)
     q = sql.SQL("SELECT min(interval_start), max(interval_end), count(*), count(DISTINCT {e}) FROM {t} WHERE {c}").format(
@@ -51,13 +53,17 @@ def entry(conn: Any, spec: DatasetSpec, *, with_days: bool = False) -> CatalogRo
     days: list[DayCheck] = []
     if first is not None and with_days:
         d0, d1 = local_day_of(first, spec.timezone), local_day_of(last - timedelta(seconds=1), spec.timezone)
+        d0, d1 = max(d0, start or d0), min(d1, end or d1)
         span: list[date] = [d0 + timedelta(days=i) for i in range((d1 - d0).days + 1)]
         days = [d for d in check_days(conn, spec, span) if d.rows]
     return CatalogRow(spec.iso, spec.dataset, first, last, rows, entities, intervals, missing, days)
 
 
-def catalog(conn: Any, iso: str | None = None, *, with_days: bool = False) -> list[CatalogRow]:
-    return [entry(conn, spec, with_days=with_days) for spec in registry.datasets(iso)]
+def catalog(
+    conn: Any, iso: str | None = None, *, with_days: bool = False, start: date | None = None, end: date | None = None
+) -> list[CatalogRow]:
+    """One row per dataset; with ``with_days`` the per-day checks (within ``start``..``end``)."""
+    return [entry(conn, spec, with_days=with_days, start=start, end=end) for spec in registry.datasets(iso)]
 
 
 def _fmt(t: datetime | None) -> str:
@@ -76,6 +82,5 @@ def render(rows: list[CatalogRow]) -> str:
             f"{r.rows:>10} {r.entities:>8} {r.intervals:>9} {r.missing_intervals:>7}"
         )
         for d in r.days:
-            status = "complete" if d.complete else "INCOMPLETE: " + "; ".join(d.problems)
-            lines.append(f"{'':<8} {d.summary()}  {status}")
+            lines.append(f"{'':<8} {d.summary()}  {d.status}")
     return "\n".join(lines)

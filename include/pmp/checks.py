@@ -15,7 +15,7 @@ rule in the registry (``DatasetSpec.completeness``):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from psycopg import sql
@@ -46,14 +46,24 @@ class DayCheck:
     vintages: int | None = None
     expected_vintages: int | None = None
     problems: list[str] = field(default_factory=list)
+    in_progress: bool = False  # the market day has not ended yet
 
     @property
     def complete(self) -> bool:
         return self.rows > 0 and not self.problems
 
+    @property
+    def status(self) -> str:
+        if self.complete:
+            return "complete"
+        if self.in_progress:
+            return "in progress"
+        return "INCOMPLETE: " + ("; ".join(self.problems) or "no rows")
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["complete"] = self.complete
+        d["status"] = self.status
         return d
 
     def summary(self) -> str:
@@ -104,7 +114,7 @@ def check_day(conn: Any, spec: DatasetSpec, day: date) -> DayCheck:
         ).format(t=table, c=cond)
         vintages, rows = conn.execute(q, [*params, start, end]).fetchone()
         check = DayCheck(day.isoformat(), hours, rows, vintages=vintages,
-                         expected_vintages=expected_vintages(spec, hours))
+                         expected_vintages=expected_vintages(spec, hours), in_progress=end > datetime.now(UTC))
         if vintages < check.expected_vintages:
             check.problems.append(f"{vintages}/{check.expected_vintages} forecast vintages issued")
         return check
@@ -113,7 +123,7 @@ def check_day(conn: Any, spec: DatasetSpec, day: date) -> DayCheck:
         " count(DISTINCT {e}), count(*) FROM {t} WHERE {c} AND interval_start >= %s AND interval_start < %s"
         " GROUP BY 1 ORDER BY 1"
     ).format(e=entity_expr(spec), t=table, c=cond)
-    check = DayCheck(day.isoformat(), hours, 0)
+    check = DayCheck(day.isoformat(), hours, 0, in_progress=end > datetime.now(UTC))
     for minutes, intervals, entities, rows in conn.execute(q, [*params, start, end]).fetchall():
         minutes = float(minutes)
         expected = int((end - start).total_seconds() // (minutes * 60))

@@ -92,7 +92,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     from pmp import catalog, db
 
     with db.connect() as conn:
-        rows = catalog.catalog(conn, args.iso, with_days=args.days)
+        rows = catalog.catalog(conn, args.iso, with_days=args.days, start=args.start, end=args.end)
     print(catalog.render(rows))
     return 0
 
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("catalog", help="first/last interval, rows and missing intervals per dataset")
     c.add_argument("--iso")
     c.add_argument("--days", action="store_true", help="one line per market day")
+    c.add_argument("--start", type=_day, help="with --days: first market day shown")
+    c.add_argument("--end", type=_day, help="with --days: last market day shown")
     c.set_defaults(func=cmd_catalog)
 
     a = sub.add_parser("airflow-settings", help="airflow_settings.yaml: print env exports or import")

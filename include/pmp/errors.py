@@ -14,3 +14,11 @@ class NormalizeError(ValueError):
         where = file + (f", line {line}" if line else "") + (f", field {field!r}" if field else "")
         super().__init__(f"{where}: {message}")
         self.file, self.line, self.field = file, line, field
+
+
+def utf8_text(path: str, data: bytes) -> str:
+    """A published text file as text: UTF-8, with or without a byte-order mark."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NormalizeError(path, None, None, f"not UTF-8 text ({exc})") from exc

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from pmp.errors import NormalizeError
+from pmp.errors import NormalizeError, utf8_text
 from pmp.isos.caiso.oasis import TZ, parse_error_xml
 from pmp.payload import PayloadError, iter_members
 
@@ -32,10 +32,7 @@ def _looks_like_xml(data: bytes) -> bool:
 
 def _read_csv(path: str, data: bytes, required: Iterable[str]) -> pd.DataFrame:
     """One CSV member as strings (cleaned later, once per document, in :func:`read_members`)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise NormalizeError(path, None, None, f"not UTF-8 text ({exc})") from exc
+    text = utf8_text(path, data)
     if not text.strip():
         raise NormalizeError(path, None, None, "empty file")
     try:

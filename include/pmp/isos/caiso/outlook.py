@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from pmp.errors import NormalizeError
+from pmp.errors import NormalizeError, utf8_text
 from pmp.isos.caiso.oasis import PT
 from pmp.payload import leaf_name
 
@@ -56,10 +56,7 @@ def outlook_day(path: str) -> date:
 
 
 def read_outlook(path: str, data: bytes, required: tuple[str, ...]) -> OutlookFile:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise NormalizeError(path, None, None, f"not UTF-8 text ({exc})") from exc
+    text = utf8_text(path, data)
     lines = list(csv.reader(io.StringIO(text, newline="")))
     if not lines or not any(f.strip() for f in lines[0]):
         raise NormalizeError(path, None, None, "empty file")

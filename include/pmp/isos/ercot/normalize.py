@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pyarrow as pa
 
-from pmp.errors import NormalizeError
+from pmp.errors import NormalizeError, utf8_text
 from pmp.payload import PayloadError, iter_members, leaf_name
 from pmp.schema import LMP, conform
 from pmp.timeutil import TimeLabelError, floor_minutes, hour_ending_start, localize
@@ -68,10 +68,7 @@ def published_at_from_name(name: str) -> datetime | None:
 
 
 def _read_csv(path: str, data: bytes, required: tuple[str, ...]) -> pd.DataFrame:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise NormalizeError(path, None, None, f"not UTF-8 text ({exc})") from exc
+    text = utf8_text(path, data)
     if not text.strip():
         raise NormalizeError(path, None, None, "empty file")
     try:

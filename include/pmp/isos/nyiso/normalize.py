@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from pmp.errors import NormalizeError
+from pmp.errors import NormalizeError, utf8_text
 from pmp.payload import PayloadError, is_zip, iter_members, leaf_name
 from pmp.schema import ANCILLARY_SERVICES, FUEL_MIX, LMP, LOAD, TableSchema, conform
 
@@ -94,10 +94,7 @@ class Csv:
 def read_csv(path: str, data: bytes) -> Csv:
     """A real CSV parser: NYISO quotes some files and not others, serves CRLF, and some copies
     start with an empty line or lack the final newline."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise NormalizeError(path, None, None, f"not UTF-8 text ({exc})") from exc
+    text = utf8_text(path, data)
     reader = csv.reader(io.StringIO(text, newline=""))
     headers: list[str] | None = None
     header_line = 0
