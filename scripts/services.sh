@@ -9,7 +9,22 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PMP_HOME="${PMP_HOME:-$REPO/.pmp}"
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_PORT="${PMP_PG_PORT:-55432}"
-PG_DATA="$PMP_HOME/pg/data"
+# The cluster runs as the `postgres` user, which must reach its directory: $PMP_HOME/pg when every
+# parent directory lets it through (a checkout under /root or a 0700 temp dir does not), else a
+# directory of its own under /var/lib/postgresql named after this checkout.
+pg_base() {
+  local dir="$PMP_HOME/pg" p="$PMP_HOME"
+  while [[ "$p" != "/" && -n "$p" ]]; do
+    if ! runuser -u postgres -- test -x "$p" 2>/dev/null && [[ -e "$p" ]]; then
+      echo "/var/lib/postgresql/pmp-$(echo -n "$PMP_HOME" | sha256sum | cut -c1-12)"; return
+    fi
+    p="$(dirname "$p")"
+  done
+  echo "$dir"
+}
+PG_BASE="${PMP_PG_BASE:-$(pg_base)}"
+PG_DATA="$PG_BASE/data"
+PG_SOCKET="$PG_BASE/run"
 S3_PORT="${PMP_S3_PORT:-58333}"
 S3_BASE="${PMP_S3_BASE_PORT:-49333}"  # master=base, volume=+1, filer=+2 (their gRPC: +10000), s3 gRPC=+3
 S3_BUCKET="${PMP_S3_BUCKET:-pmp-staging}"
@@ -83,9 +98,9 @@ psql_admin() { PGPASSWORD="$PG_PASSWORD" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -
 
 start_postgres() {
   install_postgres
-  mkdir -p "$PMP_HOME/pg"
-  chown postgres "$PMP_HOME/pg" "$RUN"
-  chmod 755 "$PMP_HOME" "$PMP_HOME/pg" 2>/dev/null || true
+  mkdir -p "$PG_BASE" "$PG_SOCKET"
+  chown postgres "$PG_BASE" "$PG_SOCKET"
+  chmod 755 "$PG_BASE" 2>/dev/null || true
   if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
     log "initdb $PG_DATA"
     local pw; pw="$(mktemp)"; echo "$PG_PASSWORD" >"$pw"; chown postgres "$pw"
@@ -96,7 +111,7 @@ start_postgres() {
 # --- pmp local instance ---
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
-unix_socket_directories = '$RUN'
+unix_socket_directories = '$PG_SOCKET'
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
 max_connections = 100
@@ -111,15 +126,15 @@ EOF
   if pg_running; then
     log "postgres already running on 127.0.0.1:$PG_PORT"
   else
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PMP_HOME/pg/postgres.log" -w -t 60 start >/dev/null 9>&- \
-      || { tail -20 "$PMP_HOME/pg/postgres.log"; die "postgres did not start"; }
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_BASE/postgres.log" -w -t 60 start >/dev/null 9>&- \
+      || { tail -20 "$PG_BASE/postgres.log"; die "postgres did not start"; }
     log "postgres started on 127.0.0.1:$PG_PORT"
   fi
   for db in pmp airflow; do
     psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 || psql_admin -c "CREATE DATABASE $db"
   done
   PGPASSWORD="$PG_PASSWORD" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U pmp -d pmp -c "CREATE EXTENSION IF NOT EXISTS timescaledb" \
-    >/dev/null 2>&1 || die "CREATE EXTENSION timescaledb failed (see $PMP_HOME/pg/postgres.log)"
+    >/dev/null 2>&1 || die "CREATE EXTENSION timescaledb failed (see $PG_BASE/postgres.log)"
 }
 
 stop_postgres() {
