@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,6 +18,7 @@ import requests
 log = logging.getLogger(__name__)
 
 USER_AGENT = "power-market-pipeline/0.1 (+https://github.com/power-market-pipeline)"
+MAX_RETRY_AFTER = 900.0  # seconds: a longer Retry-After fails the attempt (Airflow retries the task later)
 
 
 class IsoHttpError(RuntimeError):
@@ -53,6 +58,49 @@ class Pacer:
             time.sleep(delay)
 
 
+class SharedPacer(Pacer):
+    """At least ``interval`` seconds between two requests of *every* hook on this machine that
+    names the same ``scope`` (e.g. ``"ercot-api https://api.ercot.com"``).
+
+    An Airflow pool bounds how many tasks run at once, not how fast they call: four tasks of a
+    4-slot pool, each pacing itself to the ISO's limit, would together send four times too much.
+    Each task runs in its own process, so the time of the last request lives in a small file
+    under an exclusive lock (threads of one process share a lock too). The time is stamped when
+    the request is *sent*; ``margin`` seconds are added to absorb network jitter between our
+    sending and the ISO's counting. Deployments with several worker machines divide the ISO's
+    limit between them (the connection's rate extra), since a lock file is per machine.
+    """
+
+    def __init__(self, interval: float, scope: str, *, margin: float = 0.0) -> None:
+        super().__init__(None)
+        self.min_interval = max(0.0, interval + margin) if interval > 0 else 0.0
+        digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
+        self.path = Path(tempfile.gettempdir()) / f"pmp-pacer-{digest}"
+        self._thread_lock = threading.Lock()
+
+    @classmethod
+    def per_minute(cls, per_minute: float | None, scope: str, *, margin: float = 0.0) -> SharedPacer:
+        return cls(60.0 / per_minute if per_minute else 0.0, scope, margin=margin)
+
+    def wait(self) -> None:
+        if not self.min_interval:
+            return
+        with self._thread_lock, open(self.path, "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
+            fh.seek(0)
+            try:
+                last = float(fh.read() or 0)
+            except ValueError:
+                last = 0.0
+            delay = last + self.min_interval - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(repr(time.time()).encode())
+            fh.flush()
+
+
 def request(
     session: requests.Session,
     method: str,
@@ -82,6 +130,8 @@ def request(
             resp = session.request(method, url, timeout=timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             last = f"{type(exc).__name__}"
+            if attempt == max_attempts:
+                break
             delay = min(max_backoff, backoff * 2 ** (attempt - 1))
             log.warning("%s: %s on %s (attempt %d/%d), retrying in %.1fs", what, last, safe, attempt,
                         max_attempts, delay)
@@ -93,13 +143,14 @@ def request(
             log.info("%s: 401 from %s, refreshed credentials and retrying", what, safe)
             continue
         if resp.status_code == 429 or resp.status_code >= 500:
-            retry_after = resp.headers.get("Retry-After")
-            try:
-                delay = float(retry_after) if retry_after else backoff * 2 ** (attempt - 1)
-            except ValueError:
-                delay = backoff * 2 ** (attempt - 1)
-            delay = min(max_backoff, max(delay, 0.0))
             last = f"HTTP {resp.status_code}"
+            if attempt == max_attempts:
+                break
+            delay = min(max_backoff, backoff * 2 ** (attempt - 1))
+            try:  # the ISO says when its window reopens: wait that long (a shorter wait burns an attempt)
+                delay = min(MAX_RETRY_AFTER, max(float(resp.headers["Retry-After"]), 0.0))
+            except (KeyError, ValueError):
+                pass
             log.warning("%s: %s from %s (attempt %d/%d), retrying in %.1fs", what, last, safe, attempt,
                         max_attempts, delay)
             sleep(delay)
