@@ -42,6 +42,9 @@ LMP = TableSchema(
         ("market", pa.string(), False),
         ("location", pa.string(), False),
         ("location_type", pa.string(), True),
+        # the ISO's own numeric id where it publishes one (NYISO PTID, ISO-NE Location ID): the
+        # stable identity of a node across renames; NULL where the ISO keys by name only
+        ("location_id", pa.string(), True),
         ("lmp", pa.float64(), True),
         ("energy", pa.float64(), True),
         ("congestion", pa.float64(), True),
@@ -107,8 +110,12 @@ TABLES: dict[str, TableSchema] = {t.name: t for t in (LMP, ANCILLARY_SERVICES, L
 
 
 def conform(table: pa.Table, schema: TableSchema) -> pa.Table:
-    """Select and cast columns into the standard order and types (raises on a missing column)."""
+    """Select and cast columns into the standard order and types. A nullable column the source
+    does not publish may be left out (it becomes NULL); a missing required column raises."""
     missing = [c for c in schema.columns if c not in table.column_names]
-    if missing:
-        raise ValueError(f"normalized table for {schema.name} lacks columns {missing}")
+    required = [c for c in missing if not schema.arrow.field(c).nullable]
+    if required:
+        raise ValueError(f"normalized table for {schema.name} lacks columns {required}")
+    for c in missing:
+        table = table.append_column(schema.arrow.field(c), pa.nulls(table.num_rows, schema.arrow.field(c).type))
     return table.select(schema.columns).cast(schema.arrow)

@@ -498,16 +498,18 @@ mod tests {
         chrono::Utc.with_ymd_and_hms(y, m, d, h, mi, s).unwrap().timestamp() * MICROS
     }
 
-    fn col<T: arrow_array::Array + Clone + 'static>(p: &Parsed, i: usize) -> T {
-        p.batch.as_ref().unwrap().column(i).as_any().downcast_ref::<T>().unwrap().clone()
+    fn col<T: arrow_array::Array + Clone + 'static>(p: &Parsed, name: &str) -> T {
+        let batch = p.batch.as_ref().unwrap();
+        let i = batch.schema().index_of(name).unwrap();
+        batch.column(i).as_any().downcast_ref::<T>().unwrap().clone()
     }
 
     fn starts(p: &Parsed) -> Vec<i64> {
-        col::<arrow_array::TimestampMicrosecondArray>(p, 0).values().to_vec()
+        col::<arrow_array::TimestampMicrosecondArray>(p, "interval_start").values().to_vec()
     }
 
     fn ends(p: &Parsed) -> Vec<i64> {
-        col::<arrow_array::TimestampMicrosecondArray>(p, 1).values().to_vec()
+        col::<arrow_array::TimestampMicrosecondArray>(p, "interval_end").values().to_vec()
     }
 
     fn parse(dataset: Dataset, csv: &str) -> Result<Parsed> {
@@ -524,8 +526,8 @@ mod tests {
         .unwrap();
         assert_eq!(starts(&p), vec![utc(2026, 9, 29, 5, 0, 0), utc(2026, 9, 30, 4, 0, 0)]);
         assert_eq!(ends(&p)[0] - starts(&p)[0], 3600 * MICROS);
-        assert_eq!(col::<arrow_array::Float64Array>(&p, 6).values().to_vec(), vec![28.4, 29.0]);
-        assert_eq!(arrow_array::Array::null_count(&col::<arrow_array::StringArray>(&p, 5)), 2);
+        assert_eq!(col::<arrow_array::Float64Array>(&p, "lmp").values().to_vec(), vec![28.4, 29.0]);
+        assert_eq!(arrow_array::Array::null_count(&col::<arrow_array::StringArray>(&p, "location_type")), 2);
     }
 
     #[test]
@@ -537,7 +539,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(starts(&p), vec![utc(2024, 11, 3, 6, 0, 0), utc(2024, 11, 3, 6, 0, 0), utc(2024, 11, 3, 7, 45, 0)]);
-        let loc = col::<arrow_array::StringArray>(&p, 4);
+        let loc = col::<arrow_array::StringArray>(&p, "location");
         assert_eq!(loc.iter().flatten().collect::<Vec<_>>(), vec!["LZ_NORTH", "LZ_NORTH_EW", "LZ_NORTH"]);
     }
 

@@ -23,6 +23,8 @@ fn lmp_fields(constant: DataType) -> Vec<Field> {
         Field::new("market", constant.clone(), false),
         Field::new("location", DataType::Utf8, false),
         Field::new("location_type", DataType::Utf8, true),
+        // ERCOT publishes no numeric location ids (the Python schema's `location_id`): always null
+        Field::new("location_id", DataType::Utf8, true),
         Field::new("lmp", DataType::Float64, true),
         Field::new("energy", DataType::Float64, true),
         Field::new("congestion", DataType::Float64, true),
@@ -160,6 +162,7 @@ impl LmpRows {
             constant(constants.market),
             Arc::new(self.location.into_array()),
             location_type,
+            Arc::new(StringArray::new_null(n)),
             Arc::new(Float64Array::from(self.lmp)),
             no_component.clone(),
             no_component.clone(),

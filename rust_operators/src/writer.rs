@@ -73,7 +73,7 @@ fn write_to(batches: &[&RecordBatch], file_schema: &SchemaRef, path: &Path) -> R
         props = props.set_column_encoding(column.into(), Encoding::DELTA_BINARY_PACKED);
     }
     // min/max statistics where readers filter (time, location, price), not on constant labels
-    for column in ["iso", "market", "location_type", "source"] {
+    for column in ["iso", "market", "location_type", "location_id", "source"] {
         props = props.set_column_statistics_enabled(column.into(), EnabledStatistics::None);
     }
     let mut props = props.build();
