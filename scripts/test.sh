@@ -5,17 +5,24 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-# Rust first: `cargo test` compiles the dependencies the wheel build (in setup.sh) then reuses.
+# Set-up first: it builds the Rust bulk processor wheel (release). `cargo test` then runs with the
+# same features (plus pyo3 without `extension-module`, so the test binary links libpython), which
+# reuses every compiled dependency of the wheel build instead of compiling them a second time.
+scripts/setup.sh
+
 echo "[test] cargo test + clippy (rust_operators)"
 (
   cd rust_operators
   mkdir -p ../.pmp/logs
-  cargo test --release --locked >../.pmp/logs/cargo-test.log 2>&1 || { tail -40 ../.pmp/logs/cargo-test.log; exit 1; }
+  features=()
+  if ../.venv/bin/python -c 'import sys, sysconfig; sys.exit(0 if sysconfig.get_config_var("Py_ENABLE_SHARED") else 1)'; then
+    features=(--features python)  # a static-only Python cannot link the test binary against libpython
+  fi
+  PYO3_PYTHON="$REPO/.venv/bin/python" cargo test --release --locked "${features[@]}" >../.pmp/logs/cargo-test.log 2>&1 \
+    || { tail -40 ../.pmp/logs/cargo-test.log; exit 1; }
   grep -E "^test result" ../.pmp/logs/cargo-test.log
   cargo clippy --release --locked --all-targets --features python -q -- -D warnings
 )
-
-scripts/setup.sh
 
 started=()
 cleanup() {
