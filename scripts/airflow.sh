@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local Airflow 3 (api-server + scheduler + dag-processor, LocalExecutor) on loopback, with its
+# Local Airflow 3 (api-server + scheduler + dag-processor + triggerer, LocalExecutor) on loopback, with its
 # metadata DB in the local PostgreSQL. Idempotent.
 #   scripts/airflow.sh start|stop|status|env
 set -euo pipefail
@@ -50,7 +50,7 @@ start() {
   airflow db migrate >"$LOGS/airflow-db.log" 2>&1 || { tail -20 "$LOGS/airflow-db.log"; exit 1; }
   log "pools and connections from airflow_settings.yaml"
   pmp airflow-settings import
-  for comp in api-server scheduler dag-processor; do
+  for comp in api-server scheduler dag-processor triggerer; do
     if alive "airflow-$comp"; then log "$comp already running"; continue; fi
     args=("$comp")
     [[ "$comp" == api-server ]] && args+=(--host 127.0.0.1 --port "$API_PORT")
@@ -68,7 +68,7 @@ start() {
 }
 
 stop() {
-  for comp in dag-processor scheduler api-server; do
+  for comp in triggerer dag-processor scheduler api-server; do
     f="$RUN/airflow-$comp.pid"
     [[ -f "$f" ]] || continue
     pid="$(cat "$f")"
@@ -83,7 +83,7 @@ stop() {
 }
 
 status() {
-  for comp in api-server scheduler dag-processor; do
+  for comp in api-server scheduler dag-processor triggerer; do
     if alive "airflow-$comp"; then echo "airflow-$comp: running"; else echo "airflow-$comp: stopped"; fi
   done
 }

@@ -12,10 +12,20 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, CronTriggerTimetable, dag, get_parsing_context, task
+from airflow.sdk import (
+    DAG,
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    CronTriggerTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    dag,
+    get_parsing_context,
+    task,
+)
 from airflow.sdk.definitions.param import Param
 
-from pmp import registry
+from pmp import alerts, registry
 from pmp.registry import DatasetSpec
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -34,6 +44,32 @@ def _catchup() -> bool:
     return os.environ.get("PMP_CATCHUP", "true").lower() not in ("0", "false", "no")
 
 
+def _deadlines() -> bool:
+    """Deadline Alerts are on unless ``PMP_DEADLINES=false``. The test suite turns them off:
+    ``dag.test()`` of Airflow 3.3 fails at the end of a run of a DAG that has ``deadline=``
+    (``'dict' object has no attribute 'hex'`` in ``DagRun.update_state``); the scheduler is fine."""
+    return os.environ.get("PMP_DEADLINES", "true").lower() not in ("0", "false", "no")
+
+
+def _deadline_text(spec: DatasetSpec, *, realtime: bool) -> str:
+    if realtime:
+        return f"a */5 run finishes within {alerts.REALTIME_DEADLINE} of being queued"
+    return (f"the market day is loaded by {alerts.daily_deadline(spec.publication_lag)} after its local "
+            f"midnight (25 h + publication lag {spec.publication_lag} + grace {alerts.DAILY_GRACE})")
+
+
+def deadline(spec: DatasetSpec, *, realtime: bool) -> DeadlineAlert | None:
+    """When a run's intervals must be in the warehouse (see :mod:`pmp.alerts`)."""
+    if not _deadlines():
+        return None
+    if realtime:
+        reference, interval = DeadlineReference.DAGRUN_QUEUED_AT, alerts.REALTIME_DEADLINE
+    else:
+        reference, interval = DeadlineReference.DAGRUN_LOGICAL_DATE, alerts.daily_deadline(spec.publication_lag)
+    kwargs = {"dataset": spec.key, "expectation": _deadline_text(spec, realtime=realtime)}
+    return DeadlineAlert(reference=reference, interval=interval, callback=AsyncCallback(alerts.CALLBACK, kwargs=kwargs))
+
+
 def _doc(spec: DatasetSpec, kind: str) -> str:
     return f"""### {spec.title} — {kind}
 
@@ -43,6 +79,7 @@ def _doc(spec: DatasetSpec, kind: str) -> str:
 * **Pool:** `{spec.pool}` (the ISO API's rate limit)
 
 Tasks: `discover` → `fetch` (mapped per batch) → `stage` → `normalize`{" (Rust bulk processor)" if spec.bulk_processor and kind != "real time" else ""} → `load` → `check`.
+Deadline alert (`pmp.alerts`): {_deadline_text(spec, realtime=kind == "real time")}.
 Raw files are kept under `raw/{spec.iso}/{spec.dataset}/…`, normalized Parquet under
 `normalized/…`; loads are idempotent and a re-run never duplicates. Load history with
 `airflow backfill create --dag-id {spec.daily_dag_id} --from-date … --to-date …`.
@@ -132,6 +169,7 @@ def build_daily(spec: DatasetSpec) -> DAG:
         tags=["pmp", spec.iso, spec.dataset, spec.table, "daily"],
         doc_md=_doc(spec, "daily history"),
         params={"reload": Param(False, type="boolean", description="Re-fetch documents already loaded")},
+        deadline=deadline(spec, realtime=False),
     )
     def _daily() -> None:
         _wire(spec, realtime=False)
@@ -157,6 +195,7 @@ def build_realtime(spec: DatasetSpec) -> DAG:
             "max_lag_minutes": Param(60, type="integer", minimum=5, description="Freshness alert threshold"),
             "reload": Param(False, type="boolean"),
         },
+        deadline=deadline(spec, realtime=True),
     )
     def _realtime() -> None:
         _wire(spec, realtime=True)
