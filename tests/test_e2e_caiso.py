@@ -85,7 +85,11 @@ def check_day(dsn: str, dataset: str, day: date) -> None:
         daily = {r["forecast_issued_at"] for r in recs if r["model"] in ("7DA", "2DA", "DAM")}
         assert daily == {datetime.combine(day, time(9, 10), PT)}  # 09:10 Pacific on the issue day
         rtd = {r["forecast_issued_at"] for r in recs if r["model"] == "RTM_RTD"}
-        assert len(rtd) == HOURS[day] * 12 and result.vintages == HOURS[day] * 12 + 1
+        assert len(rtd) == HOURS[day] * 12
+        # each model's own vintages issued that day: one 09:10 run each, RTPD every 15 and RTD every 5 minutes
+        hours = HOURS[day]
+        assert result.vintages_by_model == {"7DA": (1, 1), "2DA": (1, 1), "DAM": (1, 1),
+                                            "RTM_RTPD": (hours * 4, hours * 4), "RTM_RTD": (hours * 12, hours * 12)}
         targets = {r["model"]: r["interval_start"] for r in recs if r["model"] in ("DAM", "7DA")}
         assert targets["DAM"] >= market_day_bounds(day + timedelta(days=1), TZ)[0]
         assert targets["7DA"] >= market_day_bounds(day + timedelta(days=7), TZ)[0]

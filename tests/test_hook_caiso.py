@@ -121,16 +121,30 @@ def test_429_acceptable_use_page_waits_and_retries(use_simulator, monkeypatch) -
 
 
 def test_client_side_limiter_keeps_oasis_happy_across_hooks(use_simulator, monkeypatch) -> None:
-    """With the limiter at (or above) OASIS' interval no request is ever refused, even from two
-    hook instances (tasks) in a row: the limiter is shared through a lock file."""
+    """With the limiter at exactly OASIS' interval plus the margin, no request is ever refused
+    (max_attempts=1: a 429 would fail), even from two hook instances (tasks) in a row: the limiter
+    is shared through a lock file. The simulator, like OASIS, measures arrivals."""
     monkeypatch.setenv("PMP_SIM_CAISO_MIN_INTERVAL", "0.2")
-    sim = use_simulator(now=NOW, extra={"caiso_default": {"min_request_interval_seconds": 0.25,
-                                                          "max_attempts": 1}})
+    sim = use_simulator(now=NOW, extra={"caiso_default": {"min_request_interval_seconds": 0.2,
+                                                          "request_margin_seconds": 0.05, "max_attempts": 1}})
     for _ in range(2):
         hook = CaisoHook()
         for _ in range(2):
             assert hook.single_zip("SLD_FCST", "1", *DAY, market_run_id="ACTUAL")
     assert len(oasis_calls(sim)) == 4
+
+
+def test_limiter_defaults_to_oasis_interval_plus_margin(monkeypatch) -> None:
+    """Without extras: 5 s (OASIS' one request per 5 s) + 0.5 s for send-vs-arrival jitter."""
+    from conftest import CONNS
+
+    conn = json.loads(json.dumps(CONNS["caiso_default"]))
+    for key in ("min_request_interval_seconds", "request_margin_seconds", "www_min_request_interval_seconds"):
+        conn["extra"].pop(key, None)
+    monkeypatch.setenv("AIRFLOW_CONN_CAISO_DEFAULT", json.dumps(conn))
+    cfg = CaisoHook().cfg
+    assert cfg["oasis_pacer"].min_interval == 5.5
+    assert cfg["www_pacer"].min_interval == 1.0  # politeness towards www.caiso.com, no margin
 
 
 def test_server_errors_retried_then_clear_failure(sim) -> None:

@@ -115,6 +115,30 @@ def test_load_actual_hourly_by_tac_and_5_minute_outlook(day: date) -> None:
     assert {r["area"] for r in five} == {"SYSTEM"}
 
 
+def test_spring_forward_gap_rows_with_forecasts_only_are_dropped() -> None:
+    """A gap-hour row (02:00..02:55 on 2024-03-10) whose forecast columns are filled but whose
+    ``Current demand`` is empty stores nothing, so it must not fail the day; a measured value in
+    that hour still does (it cannot be placed on the timeline)."""
+    from pmp.errors import NormalizeError
+
+    name = f"outlook_demand_{SPRING:%Y%m%d}.csv"
+    plain = sim.outlook_file("demand", SPRING, NOW, trailing_midnight=True).decode()
+    lines = plain.split("\r\n")
+    gap = [i for i, line in enumerate(lines) if line.startswith("02:")]
+    assert len(gap) == 12 and all(lines[i].endswith(",,,") for i in gap)  # the simulator's empty gap hour
+    with_forecasts = list(lines)
+    for i in gap:
+        with_forecasts[i] = lines[i][:5] + ",25000,25100,"  # Day ahead, Hour ahead filled; no Current demand
+    expected = normalize_payload("load_actual", name, plain.encode()).to_pylist()
+    rows = normalize_payload("load_actual", name, "\r\n".join(with_forecasts).encode()).to_pylist()
+    assert rows == expected and len(rows) == 23 * 12
+    measured = list(with_forecasts)
+    measured[gap[6]] = lines[gap[6]][:5] + ",25000,25100,24900"  # 02:30 with a measured value
+    with pytest.raises(NormalizeError) as err:
+        normalize_payload("load_actual", name, "\r\n".join(measured).encode())
+    assert f"line {gap[6] + 1}" in str(err.value) and "'Time'" in str(err.value) and "02:30" in str(err.value)
+
+
 @pytest.mark.parametrize("day", [SPRING, FALL])
 def test_fuel_mix_dst_days(day: date) -> None:
     payload = sim.outlook_file("fuelsource", day, NOW, trailing_midnight=True)

@@ -73,6 +73,14 @@ def test_dam_lmp_matches_the_real_file_shape(sim) -> None:
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {r["LMP_TYPE"] for r in rows} == {"LMP", "MCE", "MCC", "MCL", "MGHG"}
     assert len(rows) == 2 * 24 * 5
+    assert {r["GROUP"] for r in rows if r["LMP_TYPE"] == "LMP"} == {"1"}  # as in the sample and reference rows
+    # grp_type=ALL adds pnodes: reference row "0096WD_7_N001,...,ALL,1,74.63,1" has POS 1, APnodes POS 0
+    r = get(sim, "SingleZip", **day_params(date(2024, 6, 1), queryname="PRC_LMP", version="12", market_run_id="DAM",
+                                           grp_type="ALL"))
+    rows = [row for text in unzip(r).values() for row in csv.DictReader(io.StringIO(text))]
+    pos = {(row["GRP_TYPE"], row["POS"]) for row in rows}
+    assert pos == {("ALL", "1"), ("ALL_APNODES", "0")}
+    assert {row["NODE"] for row in rows if row["GRP_TYPE"] == "ALL"} == {"0096WD_7_N001", "LAPLMG1_7_B2"}
 
 
 def test_real_time_and_as_layouts_differ_from_dam(sim) -> None:
@@ -90,6 +98,8 @@ def test_real_time_and_as_layouts_differ_from_dam(sim) -> None:
     assert next(iter(rt15.values())).splitlines()[0] == head5.replace(",VALUE,", ",PRC,")
     rows5 = [r for t in rt5.values() for r in csv.DictReader(io.StringIO(t))]
     assert {r["OPR_INTERVAL"] for r in rows5} == {str(i) for i in range(1, 13)} and {r["OPR_HR"] for r in rows5} == {"01"}
+    # reference 3.3 RT rows: MCC in GROUP 1, MCE in GROUP 2 (the DAM rows of type LMP carry 1)
+    assert {(r["LMP_TYPE"], r["GROUP"]) for r in rows5} >= {("MCC", "1"), ("MCE", "2")}
     assert all(len(r["VALUE"].split(".")[1]) == 5 for r in rows5)  # 48.94640: fixed five decimals
     rows15 = [r for t in rt15.values() for r in csv.DictReader(io.StringIO(t))]
     assert {r["OPR_INTERVAL"] for r in rows15} == {"1", "2", "3", "4"}

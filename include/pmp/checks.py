@@ -6,9 +6,14 @@ rule in the registry (``DatasetSpec.completeness``):
 * ``intervals``: every interval of the local market day (23, 24 or 25 hours) is present, with one
   row per entity (``DatasetSpec.entity_columns``) per interval. Datasets holding several
   resolutions (e.g. hourly and 5-minute actual load) are checked per resolution; the main one
-  (``interval_minutes``) must be there.
+  (``interval_minutes``) must be there, and so must every ``required_resolutions`` entry.
+  Entities are counted from what is present, so a source that never answered would go unseen:
+  ``expected_entities`` names, per column, the values each resolution must hold (or how many
+  distinct values at least).
 * ``vintages``: forecasts. The day is the *issue* day; the vintages issued that day must all be
-  present (``vintage_minutes`` or ``vintages_per_day``; at least one otherwise).
+  present (``vintage_minutes`` or ``vintages_per_day``; at least one otherwise). With
+  ``model_vintages`` each model is counted on its own (distinct issue times of its rows), since
+  models may share issue times and one model's vintages must not hide another's absence.
 * ``rows``: any rows at all.
 """
 
@@ -47,6 +52,9 @@ class DayCheck:
     expected_vintages: int | None = None
     problems: list[str] = field(default_factory=list)
     in_progress: bool = False  # the market day has not ended yet
+    # ``model_vintages`` datasets: model -> (vintages issued that day, expected); ``vintages`` /
+    # ``expected_vintages`` are then the sums over the listed models
+    vintages_by_model: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -62,6 +70,7 @@ class DayCheck:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["vintages_by_model"] = {m: list(v) for m, v in self.vintages_by_model.items()}  # JSON (XCom)
         d["complete"] = self.complete
         d["status"] = self.status
         return d
@@ -69,6 +78,8 @@ class DayCheck:
     def summary(self) -> str:
         if self.vintages is not None:
             detail = f"{self.vintages}/{self.expected_vintages} vintages"
+            if self.vintages_by_model:
+                detail += " (" + ", ".join(f"{m} {n}/{e}" for m, (n, e) in self.vintages_by_model.items()) + ")"
         else:
             detail = ", ".join(
                 f"{r.intervals}/{r.expected_intervals}x{_minutes(r.minutes)} intervals, {r.entities} entities"
@@ -102,19 +113,61 @@ def expected_vintages(spec: DatasetSpec, hours: int) -> int:
     return spec.vintages_per_day or 1
 
 
+def _check_model_vintages(conn: Any, spec: DatasetSpec, check: DayCheck, start: datetime, end: datetime) -> None:
+    """Each model of ``spec.model_vintages``: the distinct issue times of its own rows."""
+    cond, params = where(spec)
+    q = sql.SQL(
+        "SELECT model, count(DISTINCT forecast_issued_at), count(*) FROM {t} WHERE {c}"
+        " AND forecast_issued_at >= %s AND forecast_issued_at < %s GROUP BY model"
+    ).format(t=sql.Identifier(spec.table), c=cond)
+    found = {model: (vintages, rows) for model, vintages, rows in conn.execute(q, [*params, start, end]).fetchall()}
+    check.rows = sum(rows for _, rows in found.values())
+    for model, rule in spec.model_vintages.items():
+        got, want = found.get(model, (0, 0))[0], rule.expected(check.hours)
+        check.vintages_by_model[model] = (got, want)
+        if got < want:
+            check.problems.append(f"{model}: {got}/{want} forecast vintages issued")
+    check.vintages = sum(n for n, _ in check.vintages_by_model.values())
+    check.expected_vintages = sum(e for _, e in check.vintages_by_model.values())
+
+
+def _check_expected_entities(conn: Any, spec: DatasetSpec, check: DayCheck, start: datetime, end: datetime) -> None:
+    """``spec.expected_entities``: per resolution present, the listed values of a column (or at
+    least that many distinct values) are there."""
+    cond, params = where(spec)
+    for column, want in spec.expected_entities.items():
+        values = list(want) if isinstance(want, tuple) else []
+        q = sql.SQL(
+            "SELECT extract(epoch FROM interval_end - interval_start) / 60, count(DISTINCT {col}),"
+            " coalesce(array_agg(DISTINCT {col}) FILTER (WHERE {col} = ANY(%s::text[])), '{{}}')"
+            " FROM {t} WHERE {c} AND interval_start >= %s AND interval_start < %s GROUP BY 1 ORDER BY 1"
+        ).format(col=sql.Identifier(column), t=sql.Identifier(spec.table), c=cond)
+        for minutes, distinct, present in conn.execute(q, [values, *params, start, end]).fetchall():
+            label = _minutes(float(minutes))
+            if isinstance(want, tuple):
+                missing = [v for v in want if v not in present]
+                if missing:
+                    check.problems.append(f"{label} rows: no {column} {', '.join(missing)}")
+            elif distinct < want:
+                check.problems.append(f"{label} rows: {distinct} distinct {column}, expected at least {want}")
+
+
 def check_day(conn: Any, spec: DatasetSpec, day: date) -> DayCheck:
     start, end = market_day_bounds(day, spec.timezone)
     hours = int((end - start).total_seconds() // 3600)
     cond, params = where(spec)
     table = sql.Identifier(spec.table)
     if spec.completeness == "vintages":
+        check = DayCheck(day.isoformat(), hours, 0, in_progress=end > datetime.now(UTC))
+        if spec.model_vintages:
+            _check_model_vintages(conn, spec, check, start, end)
+            return check
         q = sql.SQL(
             "SELECT count(DISTINCT forecast_issued_at), count(*) FROM {t} WHERE {c}"
             " AND forecast_issued_at >= %s AND forecast_issued_at < %s"
         ).format(t=table, c=cond)
         vintages, rows = conn.execute(q, [*params, start, end]).fetchone()
-        check = DayCheck(day.isoformat(), hours, rows, vintages=vintages,
-                         expected_vintages=expected_vintages(spec, hours), in_progress=end > datetime.now(UTC))
+        check.rows, check.vintages, check.expected_vintages = rows, vintages, expected_vintages(spec, hours)
         if vintages < check.expected_vintages:
             check.problems.append(f"{vintages}/{check.expected_vintages} forecast vintages issued")
         return check
@@ -130,8 +183,13 @@ def check_day(conn: Any, spec: DatasetSpec, day: date) -> DayCheck:
         check.resolutions.append(Resolution(minutes, intervals, expected, entities, rows))
         check.rows += rows
     if spec.completeness == "intervals":
-        if not {spec.interval_minutes, *spec.alt_interval_minutes} & {r.minutes for r in check.resolutions}:
+        present = {r.minutes for r in check.resolutions}
+        if not {spec.interval_minutes, *spec.alt_interval_minutes} & present:
             check.problems.append(f"no {spec.interval_minutes}-minute intervals")
+        for minutes in spec.required_resolutions:
+            problem = f"no {minutes}-minute intervals"
+            if minutes not in present and problem not in check.problems:
+                check.problems.append(problem)
         for r in check.resolutions:
             if r.intervals != r.expected_intervals:
                 check.problems.append(f"{r.intervals}/{r.expected_intervals} {_minutes(r.minutes)} intervals")
@@ -139,6 +197,8 @@ def check_day(conn: Any, spec: DatasetSpec, day: date) -> DayCheck:
                 check.problems.append(
                     f"{r.rows} rows for {r.entities} entities x {r.intervals} {_minutes(r.minutes)} intervals"
                 )
+        if spec.expected_entities and check.rows:
+            _check_expected_entities(conn, spec, check, start, end)
     return check
 
 

@@ -28,6 +28,27 @@ DEFAULT_ENTITY: dict[str, tuple[str, ...]] = {
 }
 
 
+@dataclass(frozen=True)
+class Vintages:
+    """How many vintages of one forecast model a complete issue day holds: a fixed number a day
+    (``per_day``) or one every ``every_minutes`` (so 23- and 25-hour days scale)."""
+
+    per_day: int | None = None
+    every_minutes: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.per_day is None) == (self.every_minutes is None):
+            raise ValueError("Vintages: give exactly one of per_day and every_minutes")
+        if (self.per_day or self.every_minutes or 0) <= 0:
+            raise ValueError("Vintages: the count or the interval must be positive")
+
+    def expected(self, hours: int) -> int:
+        if self.every_minutes:
+            return hours * 60 // self.every_minutes
+        assert self.per_day is not None
+        return self.per_day
+
+
 @dataclass(frozen=True, kw_only=True)
 class DatasetSpec:
     """One (ISO, dataset): where it comes from, where it goes and how a complete day looks."""
@@ -53,11 +74,24 @@ class DatasetSpec:
     publication_lag: timedelta = timedelta(0)
     # Completeness of a market day: "intervals" (every interval of the 23/24/25-hour day, one row
     # per entity each, per resolution present), "vintages" (forecasts: the vintages issued that
-    # day, see ``vintage_minutes`` / ``vintages_per_day``), or "rows" (any rows at all).
+    # day, see ``vintage_minutes`` / ``vintages_per_day`` / ``model_vintages``), or "rows" (any
+    # rows at all). ``expected_entities`` / ``required_resolutions`` add to "intervals".
     completeness: str = "intervals"
     entity: tuple[str, ...] = ()  # default: DEFAULT_ENTITY[table]
     vintage_minutes: int | None = None  # forecasts issued every N minutes (23/25-hour days scale)
     vintages_per_day: int | None = None  # or a fixed number a day
+    # Or per forecast model (``load.model``): each listed model must have its own vintages issued
+    # that day, counted as distinct ``forecast_issued_at`` of that model's rows (models that share
+    # issue times cannot stand in for each other). Models not listed are not checked.
+    model_vintages: Mapping[str, Vintages] = field(default_factory=dict)
+    # "intervals": what must be there besides "every interval of what is present". Each
+    # resolution present must hold, per column, every listed value (a tuple) or at least that
+    # many distinct values (an int), e.g. {"product": ("NR", "RU")}: a product whose request
+    # came back empty is reported instead of the day counting entities from what arrived.
+    expected_entities: Mapping[str, tuple[str, ...] | int] = field(default_factory=dict)
+    # "intervals": resolutions (minutes) that must each be present, e.g. (60, 5) for a dataset
+    # fed by an hourly and a 5-minute source.
+    required_resolutions: tuple[int, ...] = ()
     # The Rust bulk processor (``rust_operators/``) normalizes this dataset in the daily DAGs
     # (``RustBulkProcessOperator``); the Python normalizer stays the reference and the real-time path.
     bulk_processor: bool = False
@@ -68,6 +102,17 @@ class DatasetSpec:
             raise ValueError(f"{self.iso}.{self.dataset}: unknown table {self.table!r}")
         if self.completeness not in ("intervals", "vintages", "rows"):
             raise ValueError(f"{self.iso}.{self.dataset}: unknown completeness {self.completeness!r}")
+        if self.model_vintages and (self.completeness != "vintages" or "model" not in self.schema.columns):
+            raise ValueError(f"{self.key}: model_vintages needs completeness 'vintages' on a table with a model column")
+        if self.model_vintages and (self.vintage_minutes or self.vintages_per_day):
+            raise ValueError(f"{self.key}: give model_vintages or vintage_minutes/vintages_per_day, not both")
+        if (self.expected_entities or self.required_resolutions) and self.completeness != "intervals":
+            raise ValueError(f"{self.key}: expected_entities/required_resolutions need completeness 'intervals'")
+        for column, want in self.expected_entities.items():
+            if column not in self.schema.columns:
+                raise ValueError(f"{self.key}: expected_entities names unknown column {column!r}")
+            if isinstance(want, str) or not (isinstance(want, tuple) or (isinstance(want, int) and want > 0)):
+                raise ValueError(f"{self.key}: expected_entities[{column!r}] must be a tuple of values or a count > 0")
 
     @property
     def key(self) -> str:

@@ -70,6 +70,10 @@ REAL_APNODES = ["AFPR_1_TOT_GEN-APND", "ALAMIT_7_B1-APND", "LAPLMG1_7_B2-APND"]
 PNODES = ["0096WD_7_N001", "LAPLMG1_7_B2"]  # only with grp_type=ALL and in GroupZip
 LMP_TYPES = [("LMP", "LMP_PRC"), ("MCC", "LMP_CONG_PRC"), ("MCE", "LMP_ENE_PRC"), ("MCL", "LMP_LOSS_PRC"),
              ("MGHG", "LMP_GHG_PRC")]
+# GROUP of an LMP_TYPE's rows. Reference 3.3: DAM LMP rows carry 1, RT rows MCC 1 and MCE 2; the
+# rest of the RT order (MCL 3, MGHG 4, LMP 5) and the DAM order after LMP are [assumed].
+LMP_GROUP = {"DAM": {t: i for i, (t, _) in enumerate(LMP_TYPES, start=1)},
+             "RT": {t: i for i, t in enumerate(["MCC", "MCE", "MCL", "MGHG", "LMP"], start=1)}}
 AS_REGIONS = ["AS_CAISO", "AS_CAISO_EXP", "AS_NP26", "AS_NP26_EXP", "AS_SP26", "AS_SP26_EXP"]
 AS_TYPES = {"NR": "NS", "RD": "RD", "RMD": "RMD", "RMU": "RMU", "RU": "RU", "SR": "SP"}
 TAC_AREAS = ["CA ISO-TAC", "MWD-TAC", "PGE-TAC", "SCE-TAC", "SDGE-TAC", "VEA-TAC"]
@@ -346,17 +350,19 @@ def _lmp_build(query: str, minutes: int) -> Callable:
             e = t + timedelta(minutes=minutes)
             hr = opr_hr(t)
             interval = 0 if dam else local(t).minute // minutes + 1
+            groups = LMP_GROUP["DAM" if dam else "RT"]
             for node in nodes:
                 parts = lmp_parts(market if not dam else "DAM", node, t)
                 grp = "ALL_APNODES" if node.endswith("-APND") else "ALL"
-                for group, (lmp_type, item) in enumerate(LMP_TYPES, start=1):
-                    v = parts[lmp_type]
+                pos = "1" if grp == "ALL" else "0"  # reference 3.3: the GRP_TYPE ALL pnode row has POS 1
+                for lmp_type, item in LMP_TYPES:
+                    v, group = parts[lmp_type], groups[lmp_type]
                     if dam:
                         row = [gmt(t), gmt(e), f"{_trade_day(t)}", str(hr), "0", node, node, node, market, lmp_type,
-                               item, node, grp, "0", _fmt_dam(v), str(group)]
+                               item, node, grp, pos, _fmt_dam(v), str(group)]
                     else:
                         row = [gmt(t), gmt(e), f"{_trade_day(t)}", f"{hr:02d}", node, node, node, market, lmp_type,
-                               item, node, grp, "0", _fmt_rt(v), str(interval), str(group)]
+                               item, node, grp, pos, _fmt_rt(v), str(interval), str(group)]
                     by_type[lmp_type].append(row)
         if split:
             return [(lmp_type, header, rows) for lmp_type, rows in by_type.items() if rows]

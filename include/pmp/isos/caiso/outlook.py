@@ -8,7 +8,8 @@ The rows carry only a local ``HH:MM`` label; every quirk of turning that into UT
     the first run is PDT and the second PST (a label seen once is taken as PDT: the day then
     lacks the PST hour and the completeness check reports it, instead of guessing);
   - spring-forward: CAISO keeps the nonexistent 02:00..02:55 rows with empty values; they are
-    dropped, and a value in them is an error (it cannot be placed on the timeline);
+    dropped, and a value in them is an error (it cannot be placed on the timeline). Only the
+    columns that are stored count: demand.csv forecast columns there are ignored (``demand_rows``);
   - a last row labelled ``00:00`` is the next day's midnight: dropped (the next day's file holds it);
   - rows with an empty ``Time`` (trailing filler) are skipped; labels must move forward in time.
 * :data:`FUEL_ALIASES` - older files spell ``Natural gas`` / ``Large hydro``.
@@ -153,10 +154,13 @@ def fuel_rows(f: OutlookFile) -> list[tuple[datetime, str, float | None]]:
 
 
 def demand_rows(f: OutlookFile) -> list[tuple[datetime, float]]:
-    """(interval start, MW) of ``Current demand``; rows without it (future intervals) are skipped."""
+    """(interval start, MW) of ``Current demand``; rows without it (future intervals) are skipped.
+
+    Only ``Current demand`` is stored, so only it decides whether a row has values: a
+    spring-forward gap row (or an unlabelled row) carrying just the forecast columns is dropped
+    like an empty one; a measured value there is still an error, as it cannot be placed in time."""
     col = f.header.index(DEMAND_COLUMN)
-    others = [i for i, h in enumerate(f.header) if h != "Time"]
-    has = [any(fields[i] != "" for i in others) for _, fields in f.rows]
+    has = [fields[col] != "" for _, fields in f.rows]
     out = []
     for (line, fields), start in zip(f.rows, interval_starts(f, has), strict=True):
         value = number(f, line, DEMAND_COLUMN, fields[col])
