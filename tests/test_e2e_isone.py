@@ -7,6 +7,7 @@ Prelim -> final, a failed run, a re-run, the real-time DAG and ``pmp catalog`` a
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
@@ -51,7 +52,15 @@ def ingest_log(dsn: str, dataset: str, day: date) -> list[tuple]:
                                               ("load_forecast", SPRING), ("fuel_mix", FALL)])
 def test_daily_dag_on_a_dst_day(env, dagbag, dataset: str, day: date) -> None:
     s = spec(dataset)
-    env["sim"](now=LATER)
+    simulator = env["sim"](now=LATER)
+    if dataset == "load_forecast":
+        # the real-time DAG's task bodies, run just after each of the day's vintages is issued: each
+        # capture stores the then-newest vintage of every hour through the end of day + 2
+        for issued in sim.forecast_vintages(day):
+            at = issued + timedelta(minutes=5)
+            simulator.set_now(at)
+            pipeline.run_window(s.key, (at - timedelta(hours=3)).isoformat(), at.isoformat(), realtime=True)
+        simulator.set_now(LATER)
     run_daily(dagbag, s, day)
     check = assert_day_complete(env["dsn"], s, day)
     by = "forecast_issued_at" if dataset == "load_forecast" else "interval_start"
@@ -59,15 +68,17 @@ def test_daily_dag_on_a_dst_day(env, dagbag, dataset: str, day: date) -> None:
     cols = s.schema.columns
     start, end = market_day_bounds(day, TZ)
     if dataset == "load_forecast":
-        # ISO Express (the default route) answers each hour's newest vintage, so the day's three
-        # vintages each cover a run of consecutive hours after their issue, without overlap
+        # every vintage issued that day is kept for every hour it forecasts (from the hour after its
+        # issue through the end of day + 2), with the simulator's value for that vintage and hour
         assert check.vintages == 3
-        seen: set = set()
-        for (issued,), group in per_entity(rows, cols, ("forecast_issued_at",)).items():
-            starts = sorted(r["interval_start"] for r in group)
-            assert starts[0] >= issued and all(b - a == timedelta(hours=1) for a, b in zip(starts, starts[1:], strict=False))
-            assert not seen & set(starts)
-            seen |= set(starts)
+        vintages = sim.forecast_vintages(day)
+        stored = per_entity(rows, cols, ("interval_start",))
+        hours = sim.steps(start, market_day_bounds(day + timedelta(days=2), TZ)[1], timedelta(hours=1))
+        assert sorted(stored) == [(h,) for h in hours if any(sim.vintage_covers(v, h) for v in vintages)]
+        for (hour,), group in stored.items():
+            assert {r["forecast_issued_at"]: r["load_mw"] for r in group} == {
+                v: sim.forecast_mw(v, hour) for v in vintages if sim.vintage_covers(v, hour)}
+        assert all(len(stored[(h,)]) == 3 for h in hours if h >= end)  # D+1, D+2: three issue times each
         return
     if dataset == "fuel_mix":  # irregular snapshots, each in the 5-minute interval it falls in
         floored = sorted({datetime.fromtimestamp(int(t.timestamp()) // 300 * 300, UTC) for t in sim.fuel_snapshots(day)})
@@ -80,11 +91,19 @@ def test_daily_dag_on_a_dst_day(env, dagbag, dataset: str, day: date) -> None:
     entity = {"lmp": ("location",), "ancillary_services": ("region", "product"), "load": ("area",)}[s.table]
     groups = per_entity(rows, cols, entity)
     assert groups and all([r["interval_start"] for r in g] == expected for g in groups.values())
+    if s.table == "lmp":  # ISO-NE's Location ID with every name (.H.INTERNAL_HUB 4000, zones, nodes)
+        assert_location_ids(rows, cols)
     if dataset == "lmp_dam":  # the same day again, forcing a re-fetch: identical tables, one revision
         run_daily(dagbag, s, day, reload=True)
         assert day_rows(env["dsn"], s, day) == rows
         (log_row,) = ingest_log(env["dsn"], dataset, day)
         assert log_row[0] == "csv:WW_DALMP_ISO_20240310.csv" and log_row[3] == len(rows) and log_row[4] == 1
+
+
+def assert_location_ids(rows: list[tuple], cols: list[str]) -> None:
+    ids = {name: str(loc_id) for loc_id, name, _typ in sim.locations()}
+    stored = {(r["location"], r["location_id"]) for r in (dict(zip(cols, v, strict=True)) for v in rows)}
+    assert stored == set(ids.items()) and (".H.INTERNAL_HUB", "4000") in stored and (".Z.MAINE", "4001") in stored
 
 
 def test_failed_run_loads_nothing_and_rerun_succeeds(env, dagbag) -> None:
@@ -106,6 +125,7 @@ def test_failed_run_loads_nothing_and_rerun_succeeds(env, dagbag) -> None:
     simulator.set_faults({"isone_bad_price": 0})
     run_daily(dagbag, s, FALL)  # the corrected files have other bytes, so other raw keys: no clash
     assert_day_complete(env["dsn"], s, FALL)
+    assert_location_ids(day_rows(env["dsn"], s, FALL), s.schema.columns)  # from the 5-minute files' Location ID
     assert len(open_store().list("raw/isone/lmp_rt5m/2024/11/03/")) == 14
     logged = ingest_log(env["dsn"], "lmp_rt5m", FALL)
     assert [r[0] for r in logged][0] == "csv:WW_DALMP_ISO_20241103.csv" and logged[0][3] == 0  # location table
@@ -169,23 +189,51 @@ def test_webservices_route_every_dataset(env, dataset: str, day: date) -> None:
     assert all(d["complete"] for d in result["check"]["days"])
     logged = ingest_log(env["dsn"], dataset, day)
     assert logged and all(r[0].startswith("ws:") for r in logged)
+    assert all(r[2] is not None for r in logged)  # every document has a publication time
+    if s.table == "lmp":  # "Location": {"@LocId": "4000", "@LocType": "HUB", "$": ".H.INTERNAL_HUB"}
+        assert_location_ids(day_rows(env["dsn"], s, day), s.schema.columns)
     if dataset == "lmp_rt5m":  # one Web Services call per local start hour: 23 on the spring-forward day
         assert sorted(r[0] for r in logged) == [f"ws:fiveminutelmp_final_day_20240310_starthour_{h:02d}.json"
                                                 for h in range(24) if h != 2]
 
 
-def test_realtime_dag_loads_todays_load(env, dagbag) -> None:
+def test_realtime_dags_load_todays_load_and_forecast(env, dagbag) -> None:
     from airflow.sdk import DagRunState
 
     env["sim"]()  # the simulator on the wall clock
-    dag = dagbag.get_dag(spec("load_actual").realtime_dag_id)
-    dr = dag.test()
-    assert dr.state == DagRunState.SUCCESS, [(ti.task_id, ti.state) for ti in dr.get_task_instances()]
+    for dataset in ("load_actual", "load_forecast"):
+        dr = dagbag.get_dag(spec(dataset).realtime_dag_id).test()
+        assert dr.state == DagRunState.SUCCESS, [(ti.task_id, ti.state) for ti in dr.get_task_instances()]
     with psycopg.connect(env["dsn"]) as conn:
         latest, docs = conn.execute(
             "SELECT max(interval_end), count(DISTINCT source) FROM load WHERE iso='ISONE' AND kind='actual'"
             " AND interval_end > now() - interval '1 day'").fetchone()
+        issued, sources = conn.execute(
+            "SELECT max(forecast_issued_at), array_agg(DISTINCT source) FROM load WHERE iso='ISONE'"
+            " AND kind='forecast' AND interval_start > now() - interval '1 day'").fetchone()
     assert datetime.now(UTC) - latest < timedelta(minutes=15) and docs >= 1
+    # the newest vintage (ISO-NE issues about 04:00, 09:10, 18:15 local), captured by the */5 run
+    assert datetime.now(UTC) - issued < timedelta(hours=11)
+    assert sources and all(src.startswith("wsclient_systemload_") and "_asof" in src for src in sources)
+
+
+def test_a_day_not_published_yet_is_rescheduled_by_a_dag_and_waited_for_by_pmp_download(dagbag) -> None:
+    """RT hourly LMPs are due 30 min after the day: the DAG task must not sleep on the pool slot
+    (``isone_api`` has one, shared with the */5 DAGs) but reschedule; ``pmp download`` waits."""
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    s = spec("lmp_rt60m")
+    discover = dagbag.dags[s.daily_dag_id].get_task("discover")
+    end = datetime.now(UTC).replace(microsecond=0)
+    began = time.monotonic()
+    with pytest.raises(AirflowRescheduleException) as exc:
+        discover.python_callable(data_interval_start=end - timedelta(days=1), data_interval_end=end,
+                                 params={"reload": False})
+    assert exc.value.reschedule_date == end + s.publication_lag and time.monotonic() - began < 5
+    nearly = datetime.now(UTC) - s.publication_lag + timedelta(seconds=1.5)  # due in 1.5 s
+    began = time.monotonic()
+    pipeline._wait_for_publication(s, nearly, max_wait=pipeline.MAX_WAIT)  # what run_window allows
+    assert 1.0 <= time.monotonic() - began < 5
 
 
 def test_download_then_catalog_shows_complete_days(env, capsys) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -38,6 +38,17 @@ def test_csv_download_opens_a_report_page_first_and_reuses_the_session(use_simul
     assert [m for m, p in sim.requests if p.endswith("WW_DALMP_ISO_20241120.csv")] == ["GET", "HEAD"]
 
 
+def test_a_head_answered_with_an_html_page_is_not_published(use_simulator) -> None:
+    """A soft 404 (200 with an HTML page) must not make discovery pick a final that is not there."""
+    sim = use_simulator(now=NOW)
+    sim.set_faults({"isone_html": 1})
+    sleep = RecordedSleep()
+    hook = IsoneHook(sleep=sleep)
+    assert hook.csv_exists(DA) is False
+    assert [m for m, p in sim.requests if p.endswith(DA)] == ["HEAD"] and sleep.waits == []  # no retries
+    assert hook.csv_exists(DA) is True  # the same report, answered as CSV
+
+
 @pytest.mark.parametrize("fault", ["isone_403", "isone_html", "isone_truncated"])
 def test_walls_and_non_csv_answers_are_retried_with_a_new_session(use_simulator, fault: str) -> None:
     sim = use_simulator(now=NOW)
@@ -49,23 +60,47 @@ def test_walls_and_non_csv_answers_are_retried_with_a_new_session(use_simulator,
     assert sum("/isoexpress/web/reports/" in p for p in paths) == 3  # a fresh session after each failure
 
 
+class RecordedSleep:
+    """time.sleep that also records each wait (the hook really waits; nothing is faked)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        time.sleep(seconds)
+
+
 def test_persistent_wall_gives_up_with_a_clear_error(use_simulator) -> None:
-    sim = use_simulator(now=NOW)
+    sim = use_simulator(now=NOW)  # retry_backoff_seconds 0.05 (tests' connection)
     sim.set_faults({"isone_403": -1})
+    sleep = RecordedSleep()
     with pytest.raises(IsoHttpError, match=r"giving up after 4 attempts on http://127\.0\.0\.1/isone/www/.*403") as err:
-        IsoneHook().download_csv(DA)
+        IsoneHook(sleep=sleep).download_csv(DA)
     assert err.value.status == 403
+    assert sleep.waits == pytest.approx([0.05, 0.10, 0.15])  # 1x, 2x, 3x; no wait after the 4th attempt
     sim.set_faults({"isone_html": -1, "isone_403": 0})
     with pytest.raises(IsoHttpError, match="text/html instead of CSV"):
         IsoneHook().download_csv(DA)
 
 
-def test_the_session_wall_of_a_hammering_client_is_waited_out(use_simulator, monkeypatch) -> None:
+def test_the_wall_of_a_hammering_client_is_waited_out(use_simulator, monkeypatch) -> None:
+    """The wall is per client, so a new session alone does not get past it: the back-off does.
+    Burst 4, wall 1.5 s, back-off 0.6 s: the 5th download meets the wall, the retry after 0.6 s still
+    does, the one after 1.2 s more (1.8 s after the wall went up) gets through."""
     monkeypatch.setenv("PMP_SIM_ISONE_BURST", "4")
-    use_simulator(now=NOW)
-    hook = IsoneHook()
-    for _ in range(8):  # more than the burst: the hook backs off and continues on a new session
+    monkeypatch.setenv("PMP_SIM_ISONE_WALL_SECONDS", "1.5")
+    sim = use_simulator(now=NOW, extra={"isone_default": {"retry_backoff_seconds": 0.6}})
+    sleep = RecordedSleep()
+    hook = IsoneHook(sleep=sleep)
+    start = time.monotonic()
+    for _ in range(8):  # twice the burst
         assert hook.download_csv(DA)
+    assert sleep.waits == pytest.approx([0.6, 1.2])
+    assert time.monotonic() - start >= 1.8
+    downloads = [p for p in csv_requests(sim) if p.endswith("WW_DALMP_ISO_20241103.csv")]
+    assert len(downloads) == 8 + 2  # two refused by the wall
+    assert sum("/isoexpress/web/reports/" in p for p in csv_requests(sim)) == 3  # a new session each time
 
 
 def test_pacing_spaces_requests(use_simulator) -> None:
@@ -141,14 +176,17 @@ def test_prelim_until_the_final_is_out_then_the_final_and_catch_up(use_simulator
     spec = registry.get("isone", "lmp_rt60m")
     day = date(2024, 11, 3)
     sim = use_simulator(now=datetime(2024, 11, 4, 6, tzinfo=UTC))  # 01:00 EST the next day
-    # the day's prelim, and the final of 11-01 that came out since (11-02's is due on 11-04 ~10:00)
+    # the day's prelim, and the finals of the 7 days before that came out since: ISO-NE posts a final
+    # about D+2 10:00, so 11-02's is not out yet, 11-01's .. 10-27's are
     assert [r.name for r in ADAPTER.discover(spec, *market_day_bounds(day, TZ), hook=IsoneHook())] == [
-        "lmp_rt_prelim_20241103.csv", "lmp_rt_final_20241101.csv"]
+        "lmp_rt_prelim_20241103.csv", "lmp_rt_final_20241101.csv",
+        *(f"lmp_rt_final_202410{d}.csv" for d in (31, 30, 29, 28, 27))]
     sim.set_now(datetime(2024, 11, 5, 18, tzinfo=UTC))  # final of 11-03 out, 11-04 still prelim
     later = ADAPTER.discover(spec, *market_day_bounds(date(2024, 11, 4), TZ), hook=IsoneHook())
-    assert [(r.name, r.market_day) for r in later] == [("lmp_rt_prelim_20241104.csv", "2024-11-04"),
-                                                       ("lmp_rt_final_20241103.csv", "2024-11-03"),
-                                                       ("lmp_rt_final_20241102.csv", "2024-11-02")]
+    assert [(r.name, r.market_day) for r in later] == [
+        ("lmp_rt_prelim_20241104.csv", "2024-11-04"),
+        *((f"lmp_rt_final_{d:%Y%m%d}.csv", d.isoformat()) for d in (date(2024, 11, 3) - timedelta(days=k)
+                                                                  for k in range(7)))]
     assert [r.name for r in ADAPTER.discover(spec, *market_day_bounds(day, TZ), hook=IsoneHook())] == [
         "lmp_rt_final_20241103.csv"]
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2024, 11, 3, 5, tzinfo=UTC)
 
 
-def lmp_rows(source: str, n_loc: int, n_int: int, price: float, published: datetime, market: str = "DAM"):
+def lmp_rows(source: str, n_loc: int, n_int: int, price: float, published: datetime | None, market: str = "DAM"):
     rows = []
     for i in range(n_int):
         for loc in range(n_loc):
@@ -31,7 +31,7 @@ def lmp_rows(source: str, n_loc: int, n_int: int, price: float, published: datet
     return pa.Table.from_pylist(rows, schema=LMP.arrow)
 
 
-def doc(source: str, checksum: str, rows: int, published: datetime) -> DocumentLoad:
+def doc(source: str, checksum: str, rows: int, published: datetime | None) -> DocumentLoad:
     return DocumentLoad(source_id=source, source_name=source, checksum=checksum, rows=rows, published_at=published)
 
 
@@ -107,6 +107,29 @@ def test_older_publication_never_overwrites_newer(conn) -> None:
     assert {r[7] for r in snapshot(conn)} == {"new"}
 
 
+def test_undated_rows_never_overwrite_dated_ones(conn) -> None:
+    """A publication without a time (NULL ``published_at``) can not prove itself newer: it never
+    replaces a dated row, is replaced by any dated one, and replaces only undated rows (a re-run)."""
+    final = datetime(2024, 11, 5, 15, tzinfo=UTC)
+
+    def load(source: str, price: float, published: datetime | None, market: str) -> None:
+        load_batch(conn, iso="test", dataset="lmp", schema=LMP, table=lmp_rows(source, 2, 1, price, published, market),
+                   documents=[doc(source, source, 2, published)])
+
+    def stored(market: str) -> list[tuple]:
+        return [(r[5], r[6], r[7]) for r in snapshot(conn) if r[1] == market]
+
+    load("final", 50.0, final, "RT60M")
+    load("undated", 10.0, None, "RT60M")  # e.g. a prelim whose stamp could not be read
+    assert stored("RT60M") == [(50.0, final, "final"), (51.0, final, "final")]
+    load("u1", 10.0, None, "RT5M")
+    load("u2", 20.0, None, "RT5M")  # undated over undated: replaced (a re-run)
+    assert stored("RT5M") == [(20.0, None, "u2"), (21.0, None, "u2")]
+    load("dated", 30.0, final, "RT5M")  # any dated row replaces an undated one
+    load("u3", 40.0, None, "RT5M")
+    assert stored("RT5M") == [(30.0, final, "dated"), (31.0, final, "dated")]
+
+
 def test_failure_mid_load_leaves_nothing(conn) -> None:
     pub = datetime(2024, 11, 2, 18, tzinfo=UTC)
     good = lmp_rows("docA", 50, 24, 20.0, pub)
@@ -138,3 +161,7 @@ def test_dedupe_latest_keeps_newest_publication() -> None:
     b = lmp_rows("b", 2, 2, 2.0, datetime(2024, 1, 2, tzinfo=UTC))
     out = dedupe_latest(pa.concat_tables([b, a]), LMP.key)
     assert out.num_rows == 4 and set(out.column("source").to_pylist()) == {"b"}
+    undated = lmp_rows("u", 2, 2, 3.0, None)  # inside one batch too, a dated row wins over an undated one
+    for tables in ([a, undated], [undated, a]):
+        out = dedupe_latest(pa.concat_tables(tables), LMP.key)
+        assert out.num_rows == 4 and set(out.column("source").to_pylist()) == {"a"}

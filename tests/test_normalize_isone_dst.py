@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from pmp import registry
+from pmp.isos.isone.adapter import ADAPTER
 from pmp.isos.isone.normalize import location_table, normalize_payload
 from pmp.simulator import isone as sim
 from pmp.timeutil import market_day_bounds
@@ -41,7 +43,8 @@ def ws_rows(dataset: str, day: date, stage: str = "final") -> list[dict]:
     for path in sim.iter_ws_paths(dataset, day, stage):
         wrapper, recs = sim.ws_payload(path, NOW)
         data = json.dumps(sim.ws_json(wrapper, recs or [])).encode()
-        rows += normalize_payload(dataset, path.replace("/", "_") + ".json", data).to_pylist()
+        # through the adapter, as ``pmp normalize`` does: a prelim/final file gets its scheduled publication
+        rows += ADAPTER.normalize(registry.get("isone", dataset), path.replace("/", "_") + ".json", data).to_pylist()
     return rows
 
 

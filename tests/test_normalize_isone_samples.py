@@ -53,6 +53,7 @@ def test_dam_sample_row_exactly_as_published() -> None:
     assert (row["iso"], row["market"]) == ("ISONE", "DAM")
     assert row["location"] == src["Location Name"] == "UN.FRNKLNSQ13.810CC"
     assert row["location_type"] == src["Location Type"] == "NETWORK NODE"
+    assert row["location_id"] == src["Location ID"] == "321"  # '"D","03/17/2026","01","321",...'
     assert row["lmp"] == float(src["Locational Marginal Price"])
     assert (row["energy"], row["congestion"], row["loss"]) == (
         float(src["Energy Component"]), float(src["Congestion Component"]), float(src["Marginal Loss Component"]))
@@ -122,6 +123,31 @@ def test_bad_input_names_file_line_field(mutate, line: int, field: str | None, m
     assert (err.value.file, err.value.line, err.value.field) == ("bad.csv", line, field)
     assert message in str(err.value)
     assert str(err.value).startswith(f"bad.csv, line {line}")
+
+
+@pytest.mark.parametrize(("stamp", "why"), [
+    (None, 'no "Report generated" comment'),
+    ('"C","Report generated: 03/16/2026 13:07:54 CET"', "is not 'MM/DD/YYYY HH:MM:SS EDT|EST'"),
+])
+def test_prelim_and_final_need_their_publication_time(stamp: str | None, why: str) -> None:
+    """The sample's rows as a real-time hourly report: without a readable ``Report generated`` stamp
+    a prelim/final can not be ranked against the other publication, so it is refused; a day-ahead
+    file (published once) is loaded with the time the fetch recorded."""
+    lines = with_trailer(sample("dam_hourly_lmp_HEAD_ONLY").read_bytes(), 1).decode().split("\n")
+    assert lines[3].startswith('"C","Report generated:')
+    if stamp is None:
+        del lines[3]
+    else:
+        lines[3] = stamp
+    data = "\n".join(lines).encode()
+    with pytest.raises(NormalizeError) as err:
+        normalize_payload("lmp_rt60m", "lmp_rt_prelim_20260317.csv", data)
+    assert (err.value.file, err.value.line, err.value.field) == (
+        "lmp_rt_prelim_20260317.csv", None if stamp is None else 4, "Report generated")
+    assert why in str(err.value)
+    fetched = datetime(2026, 3, 16, 18, tzinfo=UTC)
+    (row,) = normalize_payload("lmp_dam", "WW_DALMP_ISO_20260317.csv", data, fetched).to_pylist()
+    assert row["published_at"] == fetched
 
 
 def test_document_names_round_trip_through_storage_names() -> None:

@@ -6,7 +6,8 @@ Path per batch (all inside one transaction, so a failure leaves nothing behind):
    new data);
 3. if any key already exists (a re-run, or an overlapping publication), the savepoint is
    rolled back and the batch goes COPY -> temporary staging table -> INSERT .. ON CONFLICT
-   DO UPDATE, where the newer publication wins;
+   DO UPDATE, where the newer publication wins (see :func:`_upsert_sql`; a row without a
+   publication time never replaces one that has it);
 4. one ingest_log row per document is written.
 No row-by-row inserts anywhere.
 """
@@ -70,7 +71,8 @@ class LoadResult:
 
 
 def dedupe_latest(table: pa.Table, key: Iterable[str]) -> pa.Table:
-    """Keep one row per key: the one with the latest published_at (last one on ties)."""
+    """Keep one row per key: the one with the latest published_at (last one on ties). A row with
+    a publication time ranks above one without (the same rule as the upsert, :func:`_upsert_sql`)."""
     key = list(key)
     if table.num_rows == 0:
         return table
@@ -78,7 +80,8 @@ def dedupe_latest(table: pa.Table, key: Iterable[str]) -> pa.Table:
     if distinct == table.num_rows:
         return table
     indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
-    ordered = indexed.sort_by([("published_at", "ascending"), ("__row", "ascending")])
+    indexed = indexed.append_column("__dated", pc.is_valid(indexed.column("published_at")))
+    ordered = indexed.sort_by([("__dated", "ascending"), ("published_at", "ascending"), ("__row", "ascending")])
     last = ordered.group_by(key, use_threads=False).aggregate([("__row", "last")])
     keep = pc.sort_indices(last.column("__row_last"))
     rows = pc.take(last.column("__row_last"), keep)
@@ -103,6 +106,14 @@ def _copy(cur: psycopg.Cursor, target: sql.Composable, columns: list[str], table
 
 
 def _upsert_sql(schema: TableSchema, staging: str) -> sql.Composed:
+    """INSERT .. ON CONFLICT DO UPDATE where the newer publication wins.
+
+    An existing row is replaced by a row published at the same time or later (a re-run, a
+    revision, a final after its prelim), never by an older one. A row without a publication
+    time (``published_at`` NULL) never replaces a row that has one, and is replaced by any row:
+    an unknown time can not prove itself newer, so a source that cannot say when it published
+    can never overwrite one that can (e.g. a final by a re-fetched prelim).
+    """
     cols = schema.columns
     non_key = [c for c in cols if c not in schema.key]
     updates = [sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in non_key]
@@ -111,8 +122,8 @@ def _upsert_sql(schema: TableSchema, staging: str) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging} "
         "ON CONFLICT ({key}) DO UPDATE SET {updates} "
-        "WHERE {target}.published_at IS NULL OR excluded.published_at IS NULL "
-        "OR excluded.published_at >= {target}.published_at"
+        "WHERE {target}.published_at IS NULL "
+        "OR (excluded.published_at IS NOT NULL AND excluded.published_at >= {target}.published_at)"
     ).format(
         target=target,
         cols=sql.SQL(", ").join(map(sql.Identifier, cols)),

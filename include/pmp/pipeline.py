@@ -27,6 +27,12 @@ from pmp.timeutil import local_day_of, market_day_bounds
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 100
+# How long ``discover`` waits in place for a day's last documents before it gives up with
+# NotPublishedYet. A DAG task waits briefly only: sleeping would hold the ISO's pool slot (one slot
+# for some ISOs, shared with the */5 DAGs), so a longer wait is an Airflow reschedule (the factory
+# turns NotPublishedYet into AirflowRescheduleException), which frees the worker and the slot.
+# ``pmp download`` (run_window) has no scheduler to come back later, so it waits up to MAX_WAIT.
+DAG_MAX_WAIT = timedelta(minutes=2)
 MAX_WAIT = timedelta(minutes=30)
 
 
@@ -61,13 +67,15 @@ def market_days(spec: DatasetSpec, start: str | datetime, end: str | datetime) -
     return days
 
 
-def _wait_for_publication(spec: DatasetSpec, end: datetime, now: datetime | None = None) -> None:
-    """Real-time products post a few minutes after each interval; a day run waits for the last one."""
+def _wait_for_publication(spec: DatasetSpec, end: datetime, now: datetime | None = None, *,
+                          max_wait: timedelta = DAG_MAX_WAIT) -> None:
+    """Real-time products post a few minutes after each interval; a day run waits for the last one
+    (at most ``max_wait`` in place, else :class:`NotPublishedYet` says when to come back)."""
     ready = end + spec.publication_lag
     now = now or datetime.now(UTC)
     if ready <= now:
         return
-    if ready - now > MAX_WAIT:
+    if ready - now > max_wait:
         raise NotPublishedYet(
             f"{spec.key}: intervals up to {end.isoformat()} are published from {ready.isoformat()}", ready
         )
@@ -76,16 +84,18 @@ def _wait_for_publication(spec: DatasetSpec, end: datetime, now: datetime | None
 
 
 def discover(
-    key: str, start: str, end: str, *, realtime: bool = False, reload: bool = False
+    key: str, start: str, end: str, *, realtime: bool = False, reload: bool = False,
+    max_wait: timedelta = DAG_MAX_WAIT,
 ) -> list[list[dict[str, Any]]]:
     """Batches of documents to fetch for [start, end) (UTC). Already-loaded documents are dropped
-    unless ``reload`` (then a changed checksum becomes a revision at load time)."""
+    unless ``reload`` (then a changed checksum becomes a revision at load time). A day whose last
+    documents are due more than ``max_wait`` from now raises :class:`NotPublishedYet`."""
     spec = _spec(key)
     adapter = registry.adapter(spec.iso)
     hook = adapter.hook()
     start_utc, end_utc = _utc(start), _utc(end)
     if not realtime:
-        _wait_for_publication(spec, end_utc)
+        _wait_for_publication(spec, end_utc, max_wait=max_wait)
     refs = adapter.discover(spec, start_utc, end_utc, hook=hook, realtime=realtime)
     if not refs and not realtime:
         raise RuntimeError(f"{spec.key}: no documents published for {start}..{end} (yet)")
@@ -202,8 +212,9 @@ def check(key: str, start: str, end: str, *, realtime: bool = False, max_lag_min
         if realtime:
             newest = checks.latest(conn, spec)
             lag = (_utc(end) - newest) if newest else None
-            if lag is None or lag > timedelta(minutes=max_lag_minutes):
-                raise IncompleteDataError(f"{spec.key}: newest data ends {newest}, lag {lag} > {max_lag_minutes} min")
+            limit = max(timedelta(minutes=max_lag_minutes), _vintage_staleness(spec))
+            if lag is None or lag > limit:
+                raise IncompleteDataError(f"{spec.key}: newest data ends {newest}, lag {lag} > {limit}")
             return {"latest": newest.isoformat(), "lag_minutes": lag.total_seconds() / 60}
         results = checks.check_days(conn, spec, market_days(spec, start, end))
     for r in results:
@@ -216,10 +227,19 @@ def check(key: str, start: str, end: str, *, realtime: bool = False, max_lag_min
     return {"days": [r.to_dict() for r in results]}
 
 
+def _vintage_staleness(spec: DatasetSpec) -> timedelta:
+    """How old the newest vintage of a forecast issued a fixed number of times a day (at irregular
+    hours, e.g. 04:00, 09:10, 18:15) may be before the real-time check calls it stale: twice the mean
+    spacing, since the longest gap (overnight) is well above the mean."""
+    if spec.completeness == "vintages" and spec.vintages_per_day and not spec.vintage_minutes:
+        return timedelta(days=2) / spec.vintages_per_day
+    return timedelta(0)
+
+
 def run_window(key: str, start: str, end: str, *, realtime: bool = False, reload: bool = False,
                progress: Any = None) -> dict[str, Any]:
     """All steps in-process (``pmp download``): the same code the DAG tasks run."""
-    batches = discover(key, start, end, realtime=realtime, reload=reload)
+    batches = discover(key, start, end, realtime=realtime, reload=reload, max_wait=MAX_WAIT)
     fetched = []
     for batch in batches:
         fetched.append(fetch(key, batch))

@@ -5,8 +5,9 @@ e.g. ``/isone/ws/api/v1.1/hourlylmp/da/final/day/20241103``).
 
 ISO Express (what the reference and the real samples show):
 * every CSV request needs the session cookie set by a report page *and* a Referer from a report page,
-  otherwise an Akamai-style ``403 Access Denied`` HTML page; a session hammering the site hits the
-  same 403 wall for a while (``PMP_SIM_ISONE_BURST`` requests per 10 s, default 40);
+  otherwise an Akamai-style ``403 Access Denied`` HTML page; a *client* (by address, so a new
+  session does not get round it) sending more than ``PMP_SIM_ISONE_BURST`` requests within 10 s
+  (default 40) hits the same 403 wall for ``PMP_SIM_ISONE_WALL_SECONDS`` (default 30);
 * files use the record structure ``"C"`` comments, two ``"H"`` rows (names, then types), ``"D"`` data
   and a ``"T"`` trailer, LF line endings, strings quoted, numbers bare, and no newline after the
   trailer (like the real seven-day wind forecast file);
@@ -501,7 +502,7 @@ def _denied(req: Request, path: str) -> Response:
 
 
 def _www_state(req: Request) -> dict:
-    return req.sim.state.setdefault("isone_www", {"sessions": set(), "hits": {}})
+    return req.sim.state.setdefault("isone_www", {"sessions": set(), "hits": {}, "walled_until": {}})
 
 
 def _cookie(req: Request) -> str | None:
@@ -512,16 +513,33 @@ def _cookie(req: Request) -> str | None:
     return None
 
 
-def _walled(req: Request, session: str) -> bool:
-    """Too many requests from one session within 10 s: Akamai's 403 wall until the window clears."""
+def _client(req: Request) -> str:
+    """The client's address: the wall is per client, not per session (a new cookie does not help).
+    The simulator listens on loopback only, so every client is 127.0.0.1 unless the server passes
+    the peer address on (``Request.client``)."""
+    return str(getattr(req, "client", None) or "127.0.0.1")
+
+
+def _walled(req: Request) -> bool:
+    """More than ``PMP_SIM_ISONE_BURST`` requests from one client within 10 s: Akamai's 403 wall for
+    ``PMP_SIM_ISONE_WALL_SECONDS`` from then on, whatever session the client presents. Requests
+    refused by the wall do not count (waiting it out is enough)."""
     burst = int(os.environ.get("PMP_SIM_ISONE_BURST", "40"))
-    hits: deque = _www_state(req)["hits"].setdefault(session, deque())
+    wall = float(os.environ.get("PMP_SIM_ISONE_WALL_SECONDS", "30"))
+    state, client = _www_state(req), _client(req)
     now = time.monotonic()
     with req.sim.lock:
+        if now < state["walled_until"].get(client, 0.0):
+            return True
+        hits: deque = state["hits"].setdefault(client, deque())
         while hits and now - hits[0] > 10:
             hits.popleft()
         hits.append(now)
-        return len(hits) > burst
+        if len(hits) > burst:
+            state["walled_until"][client] = now + wall
+            hits.clear()
+            return True
+        return False
 
 
 @plugin("/isone/www")
@@ -539,7 +557,7 @@ def www(req: Request) -> Response:
     referer = req.headers.get("Referer", "")
     if session not in state["sessions"] or "/isoexpress/web/reports/" not in referer:
         return _denied(req, req.path)  # cookie or Referer alone is not enough
-    if req.sim.fire("isone_403") or _walled(req, session):
+    if req.sim.fire("isone_403") or _walled(req):
         return _denied(req, req.path)
     if req.sim.fire("isone_html"):
         return Response(200, MAINTENANCE, "text/html;charset=UTF-8")

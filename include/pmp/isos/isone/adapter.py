@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlencode
 import pyarrow as pa
 
 from pmp.isos.isone.hook import IsoneHook
-from pmp.isos.isone.normalize import document_name, is_json, location_table, normalize_payload
+from pmp.isos.isone.normalize import TWO_STAGE, document_name, is_json, location_table, normalize_payload
 from pmp.isos.isone.records import generated_at
 from pmp.registry import DatasetSpec, DocumentRef, FetchedDocument
 from pmp.schema import LMP
@@ -46,6 +46,7 @@ TZ = "America/New_York"
 HIST = "/static-transform/csv/histRpts"
 BLOCKS = ("00-04", "04-08", "08-12", "12-16", "16-20", "20-24")
 _BLOCK_DAY = re.compile(r"lmp_5min_(\d{8})_")
+_WS_STAGE_DAY = re.compile(r"_(prelim|final)_day_(\d{8})")
 
 
 def _ymd(day: date) -> str:
@@ -93,7 +94,8 @@ class IsoneAdapter:
         return DocumentRef(doc_id=f"{route}:{name}", name=name, published_at=published.isoformat() if published else None,
                            market_day=day.isoformat(), route=route, url=url)
 
-    def _csv_refs(self, spec: DatasetSpec, day: date, stage: str, seen_on: date | None = None) -> list[DocumentRef]:
+    def _csv_refs(self, spec: DatasetSpec, day: date, stage: str, seen_on: date | None = None,
+                  through: date | None = None) -> list[DocumentRef]:
         d, ds = _ymd(day), spec.dataset
         if ds == "lmp_dam":
             name = f"WW_DALMP_ISO_{d}.csv"
@@ -120,11 +122,13 @@ class IsoneAdapter:
         if ds == "fuel_mix":
             return [self._ref("csv", f"genfuelmix_{d}.csv", f"/transform/csv/genfuelmix?start={d}", day)]
         if ds == "load_forecast":
+            last = through or day  # the real-time capture asks for the whole horizon at once
             form = {"_nstmp_requestType": "systemload", "_nstmp_startDate": f"{day:%m/%d/%Y}",
-                    "_nstmp_endDate": f"{day:%m/%d/%Y}", "_nstmp_forecast": "true", "_nstmp_actual": "false",
+                    "_nstmp_endDate": f"{last:%m/%d/%Y}", "_nstmp_forecast": "true", "_nstmp_actual": "false",
                     "_nstmp_cleared": "false", "_nstmp_priorDay": "false", "_nstmp_inclPumpLoad": "true",
                     "_nstmp_inclBtmPv": "true"}
-            name = f"wsclient_systemload_{d}_seen{_ymd(seen_on or day)}.json"
+            span = d if last == day else f"{d}-{_ymd(last)}"
+            name = f"wsclient_systemload_{span}_seen{_ymd(seen_on or day)}.json"
             return [self._ref("csv", name, f"/ws/wsclient?{urlencode(form)}", seen_on or day)]
         raise KeyError(ds)
 
@@ -210,20 +214,38 @@ class IsoneAdapter:
         return refs
 
     def _realtime(self, spec: DatasetSpec, route: str, start: datetime, end: datetime) -> list[DocumentRef]:
-        """Intra-day: the generated day reports as they stand now (a new document every 5 minutes)."""
-        if spec.dataset != "load_actual":
+        """Intra-day: the generated day reports as they stand at ``end`` (the run's now), as a new
+        document every 5 minutes (``…_asof<UTC time>``).
+
+        Load forecast: ISO Express answers each hour's *newest* vintage only, so earlier vintages of
+        later hours are gone once the next one is issued. Capturing the answer for the issue day and
+        the two days after it (the whole horizon, one request) on every run keeps each vintage while
+        it is current: that is how every vintage ends up stored on the ISO Express route.
+        """
+        if spec.dataset not in ("load_actual", "load_forecast"):
             return []
-        now = datetime.now(UTC)
+        asof = end - timedelta(seconds=end.timestamp() % 300)
+        stamp = f"{asof:%Y%m%dT%H%MZ}"
         out = []
+        if spec.dataset == "load_forecast":
+            today = local_day_of(end, TZ)
+            days = [today + timedelta(days=k) for k in range(spec.params["horizon_days"] + 1)]
+            if route == "csv":
+                (ref,) = self._csv_refs(spec, days[0], "final", seen_on=today, through=days[-1])
+                refs = [ref]
+            else:
+                refs = [r for d in days for r in self._ws_refs(spec, d, "final", seen_on=today)]
+            for ref in refs:
+                stem, _, ext = ref.name.rpartition(".")
+                out.append(replace(ref, doc_id=f"{ref.doc_id}@{stamp}", name=f"{stem}_asof{stamp}.{ext}"))
+            return out
         day = local_day_of(start, TZ)
         while market_day_bounds(day, TZ)[0] < end:
-            complete = market_day_bounds(day, TZ)[1] + spec.publication_lag <= now
+            complete = market_day_bounds(day, TZ)[1] + spec.publication_lag <= end
             for ref in self._refs(spec, route, day, "final"):
                 if not complete:
-                    asof = now - timedelta(seconds=now.timestamp() % 300)
                     stem, _, ext = ref.name.rpartition(".")
-                    ref = replace(ref, doc_id=f"{ref.doc_id}@{asof:%Y%m%dT%H%MZ}",
-                                  name=f"{stem}_asof{asof:%Y%m%dT%H%MZ}.{ext}")
+                    ref = replace(ref, doc_id=f"{ref.doc_id}@{stamp}", name=f"{stem}_asof{stamp}.{ext}")
                 out.append(ref)
             day += timedelta(days=1)
         return out
@@ -233,7 +255,12 @@ class IsoneAdapter:
         for ref in refs:
             path, _, query = (ref.url or "").partition("?")
             params = dict(parse_qsl(query))
-            published = ref.published
+            # Publication time (see README "published_at"): ISO Express CSVs carry their own stamp; Web
+            # Services LMPs and reserves get ISO-NE's scheduled publication time (the discovery sets it:
+            # it keeps a final above its prelim whenever either is fetched); every other document is
+            # dated by the time it was asked for (what ISO-NE had published by then).
+            asked = datetime.now(UTC).replace(microsecond=0)
+            published = ref.published or asked
             if ref.route == "ws":
                 body = hook.ws_get(ref.url or "")
                 url = hook.ws_url(ref.url or "")
@@ -243,7 +270,10 @@ class IsoneAdapter:
             else:
                 body = hook.download_csv(path, report_page=spec.params["report_page"], params=params or None)
                 url = hook.www_url(path, params or None)
-                published = report_generated(body) if body else None
+                # a stamp missing (or in an unknown zone) leaves a prelim/final undated, and the
+                # normalizer refuses it (normalize._publication); other reports are dated when asked
+                published = (report_generated(body) if body else None) or (
+                    None if spec.dataset in TWO_STAGE else asked)
             if body is None:
                 log.warning("%s: %s is not published (404); skipped", spec.key, ref.name)
                 continue
@@ -252,7 +282,7 @@ class IsoneAdapter:
                 # Not recorded, so the next run asks again (a loaded document is never re-fetched).
                 log.warning("%s: %s %s; skipped until ISO-NE has published it", spec.key, ref.name, incomplete)
                 continue
-            ref = replace(ref, url=url, published_at=published.isoformat() if published else ref.published_at)
+            ref = replace(ref, url=url, published_at=published.isoformat() if published else None)
             yield FetchedDocument(ref, storage_name(ref.name, body), body)
 
     # -- normalize -----------------------------------------------------------------------
@@ -272,6 +302,10 @@ class IsoneAdapter:
             m = _BLOCK_DAY.search(doc)
             if m:
                 locations = self._location_table(spec, datetime.strptime(m.group(1), "%Y%m%d").date())
+        if published_at is None and is_json(payload) and (m := _WS_STAGE_DAY.search(document_name(name))):
+            # a Web Services LMP file normalized outside the pipeline (``pmp normalize``): its name says
+            # which publication it is, so it gets the scheduled time the fetch would have recorded
+            published_at = _due(spec, datetime.strptime(m.group(2), "%Y%m%d").date(), f"{m.group(1)}_due")
         return normalize_payload(spec.dataset, name, payload, published_at, locations)
 
     def _location_table(self, spec: DatasetSpec, day: date) -> dict[str, tuple[str, str]]:

@@ -7,7 +7,7 @@
   and ``prelim_due`` likewise; Web Services JSON carries no publication time, so these scheduled
   instants are its ``published_at`` (the newer publication wins in the warehouse);
 * ``catchup_days``: a daily run that could only get prelim files also collects the finals that
-  became due for that many earlier days (how finals replace prelims without re-running old days).
+  came out for that many earlier days (how finals replace prelims without re-running old days).
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ TZ = "America/New_York"
 FIRST = date(2019, 1, 1)
 PRICING = "/isoexpress/web/reports/pricing/-/tree/"
 LOAD = "/isoexpress/web/reports/load-and-demand/-/tree/"
+# ISO-NE posts a day's final prices about two days later, but a final held back (price corrections,
+# holidays) can come days later still; a week of look-back costs one HEAD per earlier day and run,
+# and a final later than that is loaded by re-running its day (README "Discovery, prelim and final").
+CATCHUP_DAYS = 7
 
 DATASETS: tuple[DatasetSpec, ...] = (
     DatasetSpec(
@@ -35,7 +39,7 @@ DATASETS: tuple[DatasetSpec, ...] = (
         source="lmp_5min (Real-Time Five-Minute LMP Reports, six 4-hour files a day)",
         timezone=TZ, interval_minutes=5, first_date=FIRST, pool=POOL, publication_lag=timedelta(minutes=20),
         params={"report_page": PRICING + "lmps-rt-five-minute", "stages": ("prelim", "final"),
-                "prelim_due": (1, "00:30"), "final_due": (2, "12:00"), "catchup_days": 2},
+                "prelim_due": (1, "00:30"), "final_due": (2, "12:00"), "catchup_days": CATCHUP_DAYS},
     ),
     DatasetSpec(
         iso="isone", dataset="lmp_rt60m", table="lmp", market="RT60M",
@@ -43,7 +47,7 @@ DATASETS: tuple[DatasetSpec, ...] = (
         source="lmp_rt_prelim / lmp_rt_final (Real-Time Hourly LMP Reports)",
         timezone=TZ, interval_minutes=60, first_date=FIRST, pool=POOL, publication_lag=timedelta(minutes=30),
         params={"report_page": PRICING + "lmps-rt-hourly-final", "stages": ("prelim", "final"),
-                "prelim_due": (1, "00:30"), "final_due": (2, "12:00"), "catchup_days": 2},
+                "prelim_due": (1, "00:30"), "final_due": (2, "12:00"), "catchup_days": CATCHUP_DAYS},
     ),
     DatasetSpec(
         iso="isone", dataset="as_rt5m", table="ancillary_services", market="RT5M",
@@ -67,8 +71,10 @@ DATASETS: tuple[DatasetSpec, ...] = (
         source="hourlyloadforecast (Web Services, all vintages) / wsclient systemload (ISO Express)",
         timezone=TZ, interval_minutes=60, first_date=FIRST, pool=POOL,
         # ISO-NE issues the system forecast at least three times a day (about 04:00, 09:10 and
-        # 18:15 local, sometimes more); the daily run covers the forecasts issued that day.
-        completeness="vintages", vintages_per_day=3,
+        # 18:15 local, sometimes more); the daily run covers the forecasts issued that day. ISO
+        # Express answers each hour's newest vintage only, so the real-time DAG captures the whole
+        # horizon every 5 minutes and keeps each vintage while it is current (adapter._realtime).
+        completeness="vintages", vintages_per_day=3, realtime=True,
         params={"report_page": LOAD + "hourly-load-forecast", "stages": ("final",), "horizon_days": 2},
     ),
     DatasetSpec(

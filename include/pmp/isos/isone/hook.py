@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -42,9 +43,11 @@ class IsoneHook(BaseHook):
     conn_type = "isone"
     hook_name = "ISO New England (ISO Express and Web Services)"
 
-    def __init__(self, isone_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, isone_conn_id: str = default_conn_name, *, sleep: Callable[[float], None] = time.sleep,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.isone_conn_id = isone_conn_id
+        self._sleep = sleep  # the back-off waits (tests pass a recording sleep that still sleeps)
         self._session: Any = None
         self._warm_page: str | None = None
         self._cfg: dict[str, Any] | None = None
@@ -156,11 +159,13 @@ class IsoneHook(BaseHook):
                     problem = 'a CSV cut off before its "T" trailer'
                 else:
                     return body
+            self._reset_session()
+            if attempt == c["max_attempts"]:
+                break  # no wait after the last attempt
             delay = c["backoff"] * attempt
             log.warning("%s: %s from %s (attempt %d/%d); new session in %.1fs", what, problem, redact_url(url),
                         attempt, c["max_attempts"], delay)
-            self._reset_session()
-            time.sleep(delay)
+            self._sleep(delay)
         raise IsoHttpError(f"{what}: giving up after {c['max_attempts']} attempts on {redact_url(url)} "
                            f"(last: {problem})", 403 if "403" in problem else None)
 
@@ -171,21 +176,33 @@ class IsoneHook(BaseHook):
                              report_page=report_page, expect_csv=True)
 
     def csv_exists(self, path: str, *, report_page: str = DEFAULT_REPORT_PAGE) -> bool:
-        """Whether a static ISO Express report is published (a HEAD, so nothing is downloaded)."""
+        """Whether a static ISO Express report is published (a HEAD, so nothing is downloaded).
+
+        Only a 200 with the CSV content type counts, as for the download: a 200 HTML page (a soft 404
+        or a maintenance page) is "not published", so discovery does not pick a final that is not
+        there (its download would then spend every back-off on HTML before failing).
+        """
         c = self.cfg
+        what = f"ISO Express HEAD {path.rsplit('/', 1)[-1]}"
         for attempt in range(1, c["max_attempts"] + 1):
             try:
                 referer = self._warm_up(report_page)
-                request(self.get_conn(), "HEAD", c["www"] + path, pacer=c["www_pacer"], backoff=c["backoff"],
-                        what=f"ISO Express HEAD {path.rsplit('/', 1)[-1]}", headers={"Referer": referer})
-                return True
+                resp = request(self.get_conn(), "HEAD", c["www"] + path, pacer=c["www_pacer"], backoff=c["backoff"],
+                               what=what, headers={"Referer": referer})
             except IsoHttpError as exc:
                 if exc.status == 404:
                     return False
                 if exc.status != 403 or attempt == c["max_attempts"]:
                     raise
+            else:
+                ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                if ctype == "text/csv":
+                    return True
+                log.warning("%s: HTTP 200 with %s instead of CSV: taken as not published", what,
+                            ctype or "no content type")
+                return False
             self._reset_session()
-            time.sleep(c["backoff"] * attempt)
+            self._sleep(c["backoff"] * attempt)
         return False  # pragma: no cover - the loop returns or raises
 
     def wsclient(self, form: dict[str, str], *, report_page: str) -> bytes | None:

@@ -14,6 +14,7 @@ JSON with ``{`` or ``[``). Every ISO-NE quirk is handled in one named place:
 * :func:`_floor_five` - Web Services reserve ``BeginDate`` sometimes lands seconds past the mark.
 * :func:`_snapshot_intervals` - fuel-mix snapshots come at irregular instants: 5-minute intervals.
 * :func:`document_name` - raw storage names carry a content digest; ``source`` is the document name.
+* :func:`_publication` - prelim/final rows must carry their publication time.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from pmp.timeutil import TimeLabelError
 
 ISO = "ISONE"
 LMP_MARKETS = {"lmp_dam": ("DAM", 60), "lmp_rt60m": ("RT60M", 60), "lmp_rt5m": ("RT5M", 5)}
+# Published twice (prelim, then final): the publication time decides which one the warehouse keeps.
+TWO_STAGE = ("lmp_rt5m", "lmp_rt60m")
 DATASETS = (*LMP_MARKETS, "as_rt5m", "load_actual", "load_forecast", "fuel_mix")
 SYSTEM = "SYSTEM"  # the ISO-wide load area
 
@@ -170,7 +173,8 @@ def _table(schema: TableSchema, columns: dict[str, list]) -> pa.Table:
 def _location(r: records.Report, i: int, loc_id: str, table: dict[str, tuple[str, str]]) -> tuple[str, str]:
     """Quirk: the 5-minute LMP CSVs identify locations by ``Location ID`` only (reference 5.5). The
     name and type come from ISO-NE's fixed core locations or from the day's day-ahead LMP file,
-    which lists every location (the adapter stages it beside the 5-minute files)."""
+    which lists every location (the adapter stages it beside the 5-minute files). The id itself is
+    kept in ``location_id`` on every route."""
     found = table.get(loc_id) or CORE.get(loc_id)
     if found is None:
         raise r.error(i, "Location ID", f"location id {loc_id!r} has no name: the day's day-ahead LMP file "
@@ -192,6 +196,7 @@ def _lmp_csv(dataset: str, r: records.Report, name: str, source: str, published:
                                                   "Congestion Component", "Marginal Loss Component"))
     c_id = r.column("Location ID")
     starts, locs, types, lmps, energy, cong, loss = [], [], [], [], [], [], []
+    ids = [row[c_id].strip() or None for row in r.rows]  # ISO-NE's Location ID, kept as published
     if minutes == 60:
         c_date, c_he, c_name, c_type = (r.column(n) for n in ("Date", "Hour Ending", "Location Name", "Location Type"))
         dates: dict[str, date] = {}
@@ -223,18 +228,18 @@ def _lmp_csv(dataset: str, r: records.Report, name: str, source: str, published:
         cong.append(_csv_number(r, i, c_c))
         loss.append(_csv_number(r, i, c_l))
     _unique(r.path, zip(locs, starts, strict=True), lambda i: (r.lines[i], f"location {locs[i]!r} and interval"))
-    return _lmp_table(starts, minutes, market, locs, types, lmps, energy, cong, loss, published, source)
+    return _lmp_table(starts, minutes, market, locs, types, ids, lmps, energy, cong, loss, published, source)
 
 
 def _lmp_table(starts: list[datetime], minutes: int, market: str, locs: list[str], types: list[str | None],
-               lmps: list, energy: list, cong: list, loss: list, published: datetime | list | None,
-               source: str) -> pa.Table:
+               ids: list[str | None], lmps: list, energy: list, cong: list, loss: list,
+               published: datetime | list | None, source: str) -> pa.Table:
     n = len(starts)
     step = timedelta(minutes=minutes)
     return _table(LMP, {
         "interval_start": starts, "interval_end": [s + step for s in starts], "iso": [ISO] * n,
-        "market": [market] * n, "location": locs, "location_type": types, "lmp": lmps, "energy": energy,
-        "congestion": cong, "loss": loss,
+        "market": [market] * n, "location": locs, "location_type": types, "location_id": ids, "lmp": lmps,
+        "energy": energy, "congestion": cong, "loss": loss,
         "published_at": published if isinstance(published, list) else [published] * n, "source": [source] * n,
     })
 
@@ -287,7 +292,7 @@ def _lmp_json(dataset: str, path: str, doc: Any, source: str, published: datetim
     market, minutes = LMP_MARKETS[dataset]
     wrapper, inner = ("HourlyLmps", "HourlyLmp") if minutes == 60 else ("FiveMinLmps", "FiveMinLmp")
     recs = _records(path, doc, wrapper, inner)
-    starts, locs, types, lmps, energy, cong, loss = [], [], [], [], [], [], []
+    starts, locs, types, ids, lmps, energy, cong, loss = [], [], [], [], [], [], [], []
     for i, rec in enumerate(recs):
         starts.append(_json_instant(path, i, rec, "BeginDate"))
         loc = _json_field(path, i, rec, "Location")
@@ -295,12 +300,13 @@ def _lmp_json(dataset: str, path: str, doc: Any, source: str, published: datetim
             raise NormalizeError(path, None, "Location", f"record {i}: no location name")
         locs.append(canonical_name(str(loc["$"])))
         types.append(loc.get("@LocType"))
+        ids.append(str(loc.get("@LocId") or "").strip() or None)  # ISO-NE's Location ID (4000 = the hub)
         lmps.append(_json_number(path, i, rec, "LmpTotal", required=True))
         energy.append(_json_number(path, i, rec, "EnergyComponent"))
         cong.append(_json_number(path, i, rec, "CongestionComponent"))
         loss.append(_json_number(path, i, rec, "LossComponent"))
     _unique(path, zip(locs, starts, strict=True), lambda i: (None, f"record {i}: location {locs[i]!r} and interval"))
-    return _lmp_table(starts, minutes, market, locs, types, lmps, energy, cong, loss, published, source)
+    return _lmp_table(starts, minutes, market, locs, types, ids, lmps, energy, cong, loss, published, source)
 
 
 # ------------------------------------------------------------------ reserves
@@ -454,6 +460,26 @@ def _fuel_json(path: str, doc: Any, source: str, published: datetime | None) -> 
     return _fuel_table(starts, fuels, values, published, source)
 
 
+# ------------------------------------------------------------------ publication time
+def _publication(dataset: str, path: str, published: datetime | None, r: records.Report | None = None) -> datetime | None:
+    """The rows' ``published_at``: a CSV's own ``Report generated`` stamp, else what the fetch recorded.
+
+    Quirk guard: for the prelim/final products the publication time is what keeps a final above its
+    prelim in the warehouse (the loader's newer-publication-wins upsert). A stamp that is missing or
+    in a zone other than EDT/EST would leave the rows without one, so such a document is refused
+    (naming the comment line) instead of loaded undated.
+    """
+    if published is not None or dataset not in TWO_STAGE:
+        return published
+    if r is None:  # Web Services JSON carries no publication time: the fetch records the scheduled one
+        raise NormalizeError(path, None, None, "no publication time given for a Web Services prelim/final "
+                                               "document: prelim and final rows need it to rank them")
+    line, text = r.generated_line()
+    why = f"{text!r} is not 'MM/DD/YYYY HH:MM:SS EDT|EST'" if text else 'no "Report generated" comment'
+    raise NormalizeError(path, line, "Report generated",
+                         f"{why}: prelim and final rows need their publication time to rank them")
+
+
 # ------------------------------------------------------------------ entry point
 EMPTY = {"lmp_dam": LMP, "lmp_rt60m": LMP, "lmp_rt5m": LMP, "as_rt5m": ANCILLARY_SERVICES, "load_actual": LOAD,
          "load_forecast": LOAD, "fuel_mix": FUEL_MIX}
@@ -480,7 +506,7 @@ def normalize_payload(dataset: str, name: str, payload: bytes, published_at: dat
         except json.JSONDecodeError as exc:
             raise NormalizeError(path, exc.lineno, None, f"malformed JSON ({exc.msg})") from exc
         if dataset in LMP_MARKETS:
-            return _lmp_json(dataset, path, doc, source, published_at)
+            return _lmp_json(dataset, path, doc, source, _publication(dataset, path, published_at))
         if dataset == "as_rt5m":
             return _as_json(path, doc, source, published_at)
         if dataset == "load_actual":
@@ -491,7 +517,7 @@ def normalize_payload(dataset: str, name: str, payload: bytes, published_at: dat
     if dataset == "load_forecast":
         raise NormalizeError(path, 1, None, "ISO-NE load forecasts are JSON (Web Services or wsclient), not CSV")
     r = records.parse(path, payload)
-    published = r.generated or published_at  # the report's own stamp is the publication time
+    published = _publication(dataset, path, r.generated or published_at, r)
     if dataset in LMP_MARKETS:
         return _lmp_csv(dataset, r, name, source, published, locations)
     if dataset == "as_rt5m":

@@ -40,6 +40,7 @@ def decode(path: str, data: bytes) -> str:
 class Report:
     path: str
     comments: list[str] = field(default_factory=list)
+    comment_lines: list[int] = field(default_factory=list)  # physical line of each comment
     names: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
     header_line: int | None = None
@@ -73,6 +74,13 @@ class Report:
     def generated(self) -> datetime | None:
         """``Report generated`` as an aware instant (None when absent or in an unknown zone)."""
         return next((t for t in map(generated_at, self.comments) if t), None)
+
+    def generated_line(self) -> tuple[int | None, str | None]:
+        """(physical line, text) of the ``Report generated`` comment, or (None, None)."""
+        for line, c in zip(self.comment_lines, self.comments, strict=True):
+            if "Report generated" in c:
+                return line, c
+        return None, None
 
     # -- data ----------------------------------------------------------------------------
     def column(self, name: str, *aliases: str) -> int:
@@ -109,6 +117,7 @@ def parse(path: str, data: bytes) -> Report:
             raise NormalizeError(path, lineno, None, f'record {kind!r} after the "T" trailer')
         if kind == "C":
             report.comments.append(",".join(values))
+            report.comment_lines.append(lineno)
         elif kind == "H":
             if not report.names:
                 report.names, report.header_line = values, lineno
