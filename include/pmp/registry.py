@@ -70,7 +70,8 @@ class DatasetSpec:
     realtime: bool = False  # also gets a */5 DAG
     max_active_runs: int = 2
     # How long after an interval ends the ISO has published it: a daily run for a day that just
-    # ended waits this long (at most 30 min) before discovering documents.
+    # ended waits that long before discovering documents (in place for up to 2 minutes, else the
+    # task is rescheduled and frees its pool slot; ``pmp download`` waits up to 30 minutes).
     publication_lag: timedelta = timedelta(0)
     # Completeness of a market day: "intervals" (every interval of the 23/24/25-hour day, one row
     # per entity each, per resolution present), "vintages" (forecasts: the vintages issued that

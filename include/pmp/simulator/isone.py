@@ -514,10 +514,8 @@ def _cookie(req: Request) -> str | None:
 
 
 def _client(req: Request) -> str:
-    """The client's address: the wall is per client, not per session (a new cookie does not help).
-    The simulator listens on loopback only, so every client is 127.0.0.1 unless the server passes
-    the peer address on (``Request.client``)."""
-    return str(getattr(req, "client", None) or "127.0.0.1")
+    """The client's address: the wall is per client, not per session (a new cookie does not help)."""
+    return req.client
 
 
 def _walled(req: Request) -> bool:

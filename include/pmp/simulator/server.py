@@ -46,6 +46,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     sim: Simulator
+    client: str = "127.0.0.1"  # the caller's address (per-client limits, e.g. ISO-NE's 403 wall)
 
 
 @dataclass
@@ -162,7 +163,8 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 self._send(Response(404, b"Not Found", "text/plain"))
                 return
             query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-            req = Request(self.command, parts.path[len(prefix):], query, dict(self.headers.items()), body, sim)
+            req = Request(self.command, parts.path[len(prefix):], query, dict(self.headers.items()), body, sim,
+                          self.client_address[0])
             try:
                 resp = PLUGINS[prefix](req)
             except Exception as exc:  # a simulator bug must surface as a 500, not a hang
