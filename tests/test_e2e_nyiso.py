@@ -65,12 +65,17 @@ def test_every_dataset_end_to_end_on_a_dst_day(env, dagbag, dataset: str) -> Non
     start, end = market_day_bounds(day, spec.timezone)
     cols = spec.schema.columns
     by_res: dict[timedelta, set] = {}
+    ptids = {name: str(ptid) for name, ptid in [*nyiso.ZONAL, *nyiso.generators()]}  # the simulator's inputs
     for r in rows:
         rec = dict(zip(cols, r, strict=True))
         by_res.setdefault(rec["interval_end"] - rec["interval_start"], set()).add(rec["interval_start"])
         if spec.table == "lmp":
             assert math.isclose(rec["energy"] + rec["congestion"] + rec["loss"], rec["lmp"], abs_tol=1e-9)
             assert rec["source"] in {f.daily_name(day) for f in spec.params["files"]}
+            assert rec["location_id"] == ptids[rec["location"]], rec  # NYISO's PTID, stored as published
+    if spec.table == "lmp":
+        stored = {r[cols.index("location")]: r[cols.index("location_id")] for r in rows}
+        assert stored == ptids  # zones, external proxies, generators and the reference bus, each with its PTID
     expected_res = {timedelta(minutes=spec.interval_minutes)}
     if dataset == "load_actual":
         expected_res.add(timedelta(hours=1))  # pal (5-minute) and palIntegrated (hourly)

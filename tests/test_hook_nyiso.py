@@ -17,6 +17,7 @@ from pmp.http import IsoHttpError
 from pmp.isos.nyiso.adapter import ADAPTER
 from pmp.isos.nyiso.hook import NyisoHook
 from pmp.payload import PayloadError
+from pmp.simulator import nyiso
 
 NOW = datetime(2024, 11, 5, 18, tzinfo=UTC)  # 13:00 EST
 
@@ -140,3 +141,23 @@ def test_a_day_with_a_file_missing_is_not_discovered_half(use_simulator) -> None
     start = datetime(2024, 12, 2, 5, tzinfo=UTC)  # no daily CSV and no December archive yet
     with pytest.raises(RuntimeError, match="20241202realtime_zone.csv is not published yet"):
         ADAPTER.discover(spec, start, start + timedelta(days=1), hook=ADAPTER.hook())
+
+
+def test_listed_file_without_last_updated_fails_realtime_discovery_loudly(use_simulator) -> None:
+    sim = use_simulator(now=NOW)
+    spec = registry.get("nyiso", "lmp_rt5m")
+    hook = ADAPTER.hook()
+    sim.set_faults({"nyiso_bad_listing": 1})  # P-24A shows its times in a format the hook cannot read
+    with pytest.raises(RuntimeError) as err:
+        ADAPTER.discover(spec, NOW - timedelta(minutes=30), NOW, hook=hook, realtime=True)
+    message = str(err.value)
+    assert "P-24Alist: no parseable 'Last Updated' time in the row of 20241105realtime_zone.csv" in message
+    assert "2024-11-05 12:5" in message  # the row as shown on the page
+    # a daily run of a final day tolerates it: the download's Last-Modified is the publication time
+    sim.set_faults({"nyiso_bad_listing": 2})
+    day = datetime(2024, 11, 4, 5, tzinfo=UTC)
+    refs = ADAPTER.discover(spec, day, day + timedelta(days=1), hook=hook)
+    assert [r.doc_id for r in refs] == ["20241104realtime_gen.csv@unversioned", "20241104realtime_zone.csv@unversioned"]
+    docs = list(ADAPTER.fetch(spec, refs, hook=hook))
+    final = nyiso.final_time(nyiso.FAMILIES["realtime_zone"], date(2024, 11, 4)).replace(microsecond=0)
+    assert docs[1].ref.published == final

@@ -58,6 +58,32 @@ def test_realtime_zonal_lbmp_interval_end_sign_flip_and_identity() -> None:
     assert {r["source"] for r in rows} == {path.name}
 
 
+def test_ptids_stored_as_location_id_from_daily_csv_and_monthly_zip() -> None:
+    """Locations keep NYISO's names and PTIDs: zones and the external proxies of the real sample."""
+    path = sample("rt_zonal_lbmp")
+    expected = {(r["Time Stamp"], r["Name"]): r["PTID"] for r in raw_rows(path)}  # from the sample text
+    assert expected[("02/18/2016 00:15:00", "CAPITL")] == "61757" and expected[("02/18/2016 00:15:00", "H Q")] == "61844"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("20160218realtime_zone.csv", path.read_bytes())
+    for name, payload in [("20160218realtime_zone.csv", path.read_bytes()),
+                          ("20160201realtime_zone_csv.zip", buf.getvalue())]:
+        rows = normalize_payload("lmp_rt5m", name, payload).to_pylist()
+        assert len(rows) == len(expected) == 45
+        for row in rows:
+            local = (row["interval_end"] - timedelta(hours=5)).strftime("%m/%d/%Y %H:%M:%S")  # EST
+            assert row["location_id"] == expected[(local, row["location"])], (name, row)
+        types = {(r["location_type"], r["location_id"]) for r in rows if r["location"] in ("WEST", "PJM")}
+        assert types == {("Zone", "61752"), ("External", "61847")}
+    gen = ("Time Stamp,Name,PTID,LBMP ($/MWHr),Marginal Cost Losses ($/MWHr),Marginal Cost Congestion ($/MWHr)\n"
+           "11/04/2024 00:00,SIM_GEN_001,323501,30.00,1.00,0.00\n")
+    (row,) = normalize_payload("lmp_dam", "20241104damlbmp_gen.csv", gen.encode()).to_pylist()
+    assert (row["location"], row["location_type"], row["location_id"]) == ("SIM_GEN_001", "Generator", "323501")
+    with pytest.raises(NormalizeError, match="not a PTID") as err:
+        normalize_payload("lmp_dam", "20241104damlbmp_gen.csv", gen.replace("323501", "3235O1").encode())
+    assert (err.value.line, err.value.field) == (2, "PTID")
+
+
 def test_congestion_identity_with_nonzero_congestion() -> None:
     text = ('"Time Stamp","Name","PTID","LBMP ($/MWHr)","Marginal Cost Losses ($/MWHr)",'
             '"Marginal Cost Congestion ($/MWHr)"\r\n"07/10/2024 15:05:00","N.Y.C.",61761,112.35,4.10,-67.42\r\n')
@@ -172,6 +198,19 @@ def test_fuel_mix_header_variants_and_interval_end() -> None:
         assert rows[0]["interval_end"] == datetime(2017, 12, 18, 5, 5, tzinfo=UTC)
 
 
+def test_pal_and_fuel_mix_readings_of_one_instant_line_up_on_opposite_edges() -> None:
+    """Both are instantaneous readings; pal's day file starts at 00:00 (the real sample), rtfuelmix's at
+    00:05, so a reading at t is pal [t, t+5) and fuel mix [t-5, t) (README, Time conventions)."""
+    path = sample("rt_actual_load_pal")
+    pal = normalize_payload("load_actual", path.name, path.read_bytes()).to_pylist()
+    fuel_text = "Time Stamp,Time Zone,Fuel Category,Gen MW\r\n09/10/2014 00:05:00,EDT,Nuclear,4400.0\r\n"
+    (fuel,) = normalize_payload("fuel_mix", "20140910rtfuelmix.csv", fuel_text.encode()).to_pylist()
+    reading = datetime(2014, 9, 10, 4, 5, tzinfo=UTC)  # 00:05:00 EDT
+    capitl = next(r for r in pal if r["area"] == "CAPITL" and r["interval_start"] == reading)
+    assert capitl["load_mw"] == 1180.0  # the sample's 00:05:00 CAPITL reading
+    assert (fuel["interval_start"], fuel["interval_end"]) == (reading - timedelta(minutes=5), reading)
+
+
 def test_damasp_wide_products_time_zone_column() -> None:
     text = ("Time Stamp,Time Zone,Name,PTID,10 Min Spinning Reserve ($/MWHr),10 Min Non-Synchronous Reserve ($/MWHr),"
             "30 Min Operating Reserve ($/MWHr),NYCA Regulation Capacity ($/MWHr)\r\n"
@@ -205,6 +244,14 @@ def test_time_zone_column_settles_the_repeated_hour() -> None:
     rows = normalize_payload("load_actual", "20241103pal.csv", "\n".join(lines).encode()).to_pylist()
     starts = sorted({r["interval_start"] for r in rows})
     assert starts == [datetime(2024, 11, 3, 5, tzinfo=UTC), datetime(2024, 11, 3, 6, tzinfo=UTC)]
+    # values, not only stamps: 01:00 EDT (05:00Z) carries the sample's 00:00 readings, 01:00 EST (06:00Z)
+    # its 00:05 readings, so swapped copies of the repeated hour fail here
+    raw = raw_rows(path)
+    for stamp, start in [("09/10/2014 00:00:00", starts[0]), ("09/10/2014 00:05:00", starts[1])]:
+        want = {r["Name"]: float(r["Load"]) for r in raw if r["Time Stamp"] == stamp}
+        got = {r["area"]: r["load_mw"] for r in rows if r["interval_start"] == start and r["area"] != "SYSTEM"}
+        assert len(want) == 11 and got == want, stamp
+    assert {r["load_mw"] for r in rows if r["area"] == "CAPITL"} == {1173.2, 1180.0}  # sample text
 
 
 @pytest.mark.parametrize(

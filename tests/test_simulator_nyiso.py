@@ -4,6 +4,7 @@ zips (current month partial), RTC tail and off-schedule stamps, exact DST days, 
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from datetime import UTC, date, datetime, timedelta
@@ -119,6 +120,30 @@ def test_todays_realtime_file_has_rtc_tail_which_the_normalizer_drops(sim) -> No
     day_start = datetime(2024, 11, 5, 5, tzinfo=UTC)
     assert starts == [day_start + timedelta(minutes=5 * i) for i in range(len(starts))]  # no gap, no 15-min row
     assert len(rows) == len(starts) * 15
+
+
+def test_todays_pal_ends_with_empty_placeholders_which_the_normalizer_drops(sim, caplog) -> None:
+    """At 13:00:00 EST the 13:00 reading is taken but its values are not in yet: NYISO lists its rows
+    with an empty Load, like the real sample's 19:35 stamp."""
+    r = get(sim, "csv/pal/20241105pal.csv")
+    lines = r.content.decode().split("\r\n")[1:-1]
+    empty = [line for line in lines if line.endswith(",")]
+    real_empty = [x for x in sample_lines("rt_actual_load_pal") if x.endswith(",")]
+    assert len(empty) == 11 and lines[-11:] == empty  # the newest stamp, every zone
+    assert {line.split(",")[0] for line in empty} == {'"11/05/2024 13:00:00"'}
+    shape = re.compile(r'"\d\d/\d\d/\d{4} \d\d:\d\d:\d\d","E[DS]T","[^"]+",\d+,')
+    assert all(shape.fullmatch(x) for x in empty + real_empty)  # the real placeholder layout
+    published = datetime.strptime(r.headers["Last-Modified"], "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
+    assert published == NOW  # the placeholder rows were written at the reading time
+    caplog.set_level(logging.INFO, logger="pmp.isos.nyiso.normalize")
+    for given in (published, None):
+        caplog.clear()
+        rows = normalize_payload("load_actual", "20241105pal.csv", r.content, given).to_pylist()
+        starts = sorted({row["interval_start"] for row in rows})
+        day_start = datetime(2024, 11, 5, 5, tzinfo=UTC)
+        assert starts == [day_start + timedelta(minutes=5 * i) for i in range(12 * 13)]  # 00:00 .. 12:55
+        assert all(len([x for x in rows if x["interval_start"] == t]) == 12 for t in starts)  # 11 zones + SYSTEM
+        assert "11 empty rows" in caplog.text
 
 
 def test_off_schedule_stamps_in_raw_dropped_from_five_minute_series() -> None:

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 
@@ -41,6 +41,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _day(value: str) -> date:
     return date.fromisoformat(value)
+
+
+def _instant(value: str) -> datetime:
+    """An ISO 8601 time with a UTC offset (``2024-11-05T10:41:37Z``, ``…-05:00``) -> UTC."""
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    if t.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no UTC offset (add Z or e.g. -05:00)")
+    return t.astimezone(UTC)
 
 
 def cmd_download(args: argparse.Namespace) -> int:
@@ -78,7 +89,8 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     tables = []
     for path in args.files:
         try:
-            tables.append(adapter.normalize(spec, Path(path).name, Path(path).read_bytes()))
+            tables.append(adapter.normalize(spec, Path(path).name, Path(path).read_bytes(),
+                                            published_at=args.published_at))
         except (ValueError, PayloadError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -137,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--dataset", required=True)
     n.add_argument("files", nargs="+")
     n.add_argument("--out", required=True)
+    n.add_argument("--published-at", type=_instant, metavar="ISO8601",
+                   help="publication (issue) time of the files, ISO 8601 with a UTC offset (e.g. "
+                        "2024-11-05T10:41:37Z), passed to the ISO's normalizer as published_at: needed for "
+                        "files that carry none, e.g. NYISO isolf forecasts; see the ISO's README for which "
+                        "times a file carries itself")
     n.set_defaults(func=cmd_normalize)
 
     c = sub.add_parser("catalog", help="first/last interval, rows and missing intervals per dataset")

@@ -17,7 +17,9 @@ on D-1 at about 10:30; the 5-minute RTD files (realtime, rtasp, rtfuelmix) get e
 or two after it ends, pal each reading about a minute after it is taken, the hourly files (rtlbmp,
 palIntegrated) each hour about five minutes after it ends; isolf for day X is issued once on X at about
 05:45. Today's ``realtime`` files end with RTC 15-minute advisory rows after the latest RTD interval,
-and some days carry off-schedule RTD stamps (``04:04:18``) in realtime and pal.
+today's ``pal`` lists a reading's rows with an empty ``Load`` from the moment it is taken until its
+values arrive, and some days carry off-schedule RTD stamps (``04:04:18``) in realtime and pal.
+Fault ``nyiso_bad_listing`` serves the next P-list page with "Last Updated" times the hook cannot read.
 
 Data are deterministic for any date since 2019-01-01, and DST days are exact (23/25 hours).
 ``PMP_SIM_NYISO_GENERATORS`` sets how many generators the ``*_gen`` files list (default 4, plus
@@ -45,7 +47,7 @@ ET = ZoneInfo("America/New_York")
 FIRST_DAY = date(2019, 1, 1)
 CRLF = "\r\n"
 
-register_faults("nyiso_bad_row", "nyiso_missing_file")
+register_faults("nyiso_bad_row", "nyiso_missing_file", "nyiso_bad_listing")
 
 ZONES = [("CAPITL", 61757), ("CENTRL", 61754), ("DUNWOD", 61760), ("GENESE", 61753), ("HUD VL", 61758),
          ("LONGIL", 61762), ("MHK VL", 61756), ("MILLWD", 61759), ("N.Y.C.", 61761), ("NORTH", 61755),
@@ -343,24 +345,47 @@ def _rtc_tail(fam: Family, day: date, last_end: datetime) -> list[str]:
     return out
 
 
+def _placeholder(fam: Family, row: tuple[datetime, datetime, str, bool], now: datetime) -> str | None:
+    """pal lists a reading's rows as soon as it is taken, with an empty ``Load``, and fills the values
+    in when they arrive (the real sample ends with such a stamp: ``"09/10/2014 19:35:00","EDT",
+    "CAPITL",61757,``). So today's file fetched between a reading and its values ends with empty
+    placeholders for the newest stamp."""
+    posted_at, stamp_at, line, regular = row
+    if fam.suffix == "pal" and regular and stamp_at <= now < posted_at:
+        return line.rsplit(",", 1)[0] + ","
+    return None
+
+
 def content(fam: Family, day: date, now: datetime) -> tuple[str, datetime] | None:
     """The daily file as NYISO serves it at ``now`` (None before its first row is published), and
     its last modification time."""
     rows = day_rows(fam.suffix, day)
-    shown = [r for r in rows if r[0] <= now]
-    if not shown:
+    lines: list[str] = []
+    modified: datetime | None = None
+    shown = 0
+    for row in rows:
+        if row[0] <= now:
+            lines.append(row[2])
+            shown += 1
+            modified = row[0] if modified is None else max(modified, row[0])
+        elif (empty := _placeholder(fam, row, now)) is not None:
+            lines.append(empty)
+            modified = row[1] if modified is None else max(modified, row[1])
+    if not shown or modified is None:
         return None
-    lines = [r[2] for r in shown]
-    modified = max(r[0] for r in shown)
-    if fam.suffix.startswith("realtime_") and len(shown) < len(rows):
-        lines += _rtc_tail(fam, day, max(r[1] for r in shown if r[3]))
+    if fam.suffix.startswith("realtime_") and shown < len(rows):
+        lines += _rtc_tail(fam, day, max(r[1] for r in rows if r[3] and r[0] <= now))
     return fam.header_line() + CRLF + "".join(line + CRLF for line in lines), modified
 
 
 def modified_at(fam: Family, day: date, now: datetime) -> datetime:
     """The daily file's last modification at ``now`` (it must exist by then)."""
     final = final_time(fam, day)
-    return final if final <= now else max(r[0] for r in day_rows(fam.suffix, day) if r[0] <= now)
+    if final <= now:
+        return final
+    made = content(fam, day, now)
+    assert made is not None, f"{fam.daily_name(day)} does not exist at {now}"
+    return made[1]
 
 
 def final_content(fam: Family, day: date) -> str:
@@ -418,19 +443,21 @@ def _corrupt_row(text: str) -> str:
 
 
 # ------------------------------------------------------------------ P-list pages
-def _updated(t: datetime) -> str:
+def _updated(t: datetime, bad: bool = False) -> str:
+    """The "Last Updated" cell: Eastern time with its EDT/EST label; with the fault
+    ``nyiso_bad_listing`` in a format the hook does not know (ISO style, no label)."""
     lt = local(t)
-    return f"{lt:%m/%d/%Y %H:%M:%S} {tz_label(t)}"
+    return f"{lt:%Y-%m-%d %H:%M:%S}" if bad else f"{lt:%m/%d/%Y %H:%M:%S} {tz_label(t)}"
 
 
-def plist(fam: Family, now: datetime) -> str:
+def plist(fam: Family, now: datetime, bad_times: bool = False) -> str:
     today = local(now).date()
     rows = []
     for i in range(-1, csv_days() + 1):
         d = today - timedelta(days=i)
         if daily_listed(fam, d, now):
             rows.append(f'<TR><TD><A HREF="csv/{fam.directory}/{fam.daily_name(d)}">{d:%m-%d-%Y}</A></TD>'
-                        f"<TD>{_updated(modified_at(fam, d, now))}</TD></TR>")
+                        f"<TD>{_updated(modified_at(fam, d, now), bad_times)}</TD></TR>")
     zips = []
     month = today.replace(day=1)
     while month >= FIRST_DAY:
@@ -438,7 +465,7 @@ def plist(fam: Family, now: datetime) -> str:
         if days:
             updated = max(final_time(fam, d) for d in days)
             zips.append(f'<TR><TD><A HREF="csv/{fam.directory}/{fam.monthly_name(month)}">{month:%m-%Y}</A></TD>'
-                        f"<TD>{_updated(updated)}</TD></TR>")
+                        f"<TD>{_updated(updated, bad_times)}</TD></TR>")
         month = (month - timedelta(days=1)).replace(day=1)
     return CRLF.join([
         "<HTML>", f"<HEAD><TITLE>{fam.title}</TITLE></HEAD>", "<BODY>",
@@ -475,7 +502,9 @@ def mis(req: Request) -> Response:
     path = req.path
     if path.startswith("/public/") and path.endswith("list.htm"):
         fam = BY_PAGE.get(path[len("/public/"):-len("list.htm")])
-        return Response(200, plist(fam, now).encode(), "text/html") if fam else _not_found()
+        if fam is None:
+            return _not_found()
+        return Response(200, plist(fam, now, bad_times=req.sim.fire("nyiso_bad_listing")).encode(), "text/html")
     parts = path.split("/")
     if len(parts) != 5 or parts[:3] != ["", "public", "csv"]:
         return _not_found()

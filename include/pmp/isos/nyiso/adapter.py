@@ -55,6 +55,18 @@ def _ref(family: FileFamily, day: date, listed: Listed, route: str) -> DocumentR
     )
 
 
+def _version(family: FileFamily, listed: Listed) -> datetime:
+    """The "Last Updated" time of a file the real-time DAG needs. Without it the run cannot tell
+    whether NYISO rewrote the file since the last run: skipping the file would load nothing and
+    succeed silently (the freshness check would only notice much later), so it is an error naming
+    the page and the row. (Daily routes tolerate a missing time: the day's file is final, and the
+    download's ``Last-Modified`` then serves as its publication time.)"""
+    if listed.last_updated is None:
+        raise RuntimeError(f"NYISO MIS {family.page}list: no parseable 'Last Updated' time in the row of "
+                           f"{listed.name} ({listed.row!r}); expected e.g. '11/05/2024 13:00:52 EST'")
+    return listed.last_updated
+
+
 class NyisoAdapter:
     iso = "nyiso"
     pool = "nyiso_mis"
@@ -77,7 +89,7 @@ class NyisoAdapter:
             for day in days:
                 csv = listed.get(family.daily_name(day).lower())
                 if realtime:
-                    if csv and csv.last_updated and start <= csv.last_updated < end:
+                    if csv and start <= _version(family, csv) < end:
                         refs.append(_ref(family, day, csv, "csv"))
                     continue
                 if csv:

@@ -39,7 +39,8 @@ class Listed:
 
     name: str  # file name, e.g. 20241103damlbmp_zone.csv or 20241101damlbmp_zone_csv.zip
     url: str
-    last_updated: datetime | None  # UTC
+    last_updated: datetime | None  # UTC; None when no cell of the row parses as a time
+    row: str = ""  # the row's cell texts as shown on the page (for error messages)
 
 
 class _Rows(HTMLParser):
@@ -101,7 +102,7 @@ def parse_listing(page_url: str, html: str) -> list[Listed]:
         for href in links:
             name = href.rsplit("/", 1)[-1]
             if name.lower().endswith((".csv", "_csv.zip")):
-                out.append(Listed(name, urljoin(page_url, href), updated))
+                out.append(Listed(name, urljoin(page_url, href), updated, " | ".join(cells)))
     return out
 
 

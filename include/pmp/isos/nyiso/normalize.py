@@ -12,10 +12,11 @@ Every NYISO quirk is handled in one named place below, with the reason next to i
   dropped from the 5-minute series (counted in the log), never mixed into it.
 * :func:`_realized` - a row for an interval that ends after the document was published is not an
   actual: in today's partial ``realtime`` file these are the RTC 15-minute advisory tail. Dropped.
+  Without a publication time :func:`_rtc_tail_by_shape` finds the tail from the file's shape.
 * :func:`_lmp_components` - NYISO publishes congestion with the opposite sign: stored negated so
   ``lmp = energy + congestion + loss``; energy is derived with exact decimal arithmetic.
-* :func:`_location_type` - zones, external proxies, generators and the reference bus keep NYISO's
-  names; one name must map to one PTID per file.
+* :func:`_location_type` / :func:`_check_ptids` - zones, external proxies, generators and the
+  reference bus keep NYISO's names and PTIDs (``location_id``); one name must map to one PTID per file.
 * :func:`_system_total` - pal/palIntegrated publish zones only; SYSTEM is their exact sum.
 * :func:`published_at_from_name` / :func:`source_name` - raw stage names carry the publication time.
 """
@@ -215,9 +216,19 @@ class Stamp:
 
 
 # Quirk: the stamp means something different in each family (reference section 4.1/4.3):
-# day-ahead, hourly RT and isolf stamps mark the interval start; the 5-minute RTD files (realtime,
-# rtasp, rtfuelmix) mark the interval end (a day runs 00:05 .. next day 00:00); pal is an
-# instantaneous 5-minute reading (00:00 .. 23:55), stored as the 5 minutes it starts.
+# day-ahead, hourly RT and isolf stamps mark the interval start; the 5-minute RTD price files
+# (realtime, rtasp) mark the interval end (a day runs 00:05 .. next day 00:00).
+# pal and rtfuelmix are both instantaneous readings (reference 4.1; gridstatus treats both as
+# "instantaneous"), yet their day files are cut differently, so each is stored as the 5 minutes its
+# own day file assigns it: pal's day runs 00:00 .. 23:55 (the real sample's first stamp is
+# 00:00:00), stored [t, t + 5 min); rtfuelmix's day starts at 00:05:00 (the reference's real 2017
+# rows and third-party files live-verified in 2024 both begin "00:05:00"; so the midnight reading is
+# taken to close the previous day's file, as in the RTD files - the file's end is not verified),
+# stored [t - 5 min, t) like the RTD files. Either way the reading instant
+# is an interval edge, and it is the realization time (`Stamp.realized_at`); storing rtfuelmix as
+# [t, t + 5) instead would make a day's file cover 00:05 .. 24:05, one interval into the next market
+# day, so no day's file would be its market day. To line up a pal and a fuel-mix reading taken at the
+# same instant, match pal's interval_start with fuel_mix's interval_end.
 STAMPS: dict[str, Stamp] = {
     "lmp_dam": Stamp("start", 60), "lmp_rt5m": Stamp("end", 5), "lmp_rt60m": Stamp("start", 60),
     "as_dam": Stamp("start", 60), "as_rt5m": Stamp("end", 5),
@@ -244,9 +255,41 @@ def _realized(end_or_reading: datetime, published_at: datetime | None) -> bool:
     """Quirk: today's partial ``realtime`` file ends with RTC 15-minute advisory rows for intervals
     that have not happened yet (after the latest RTD interval). A row of actuals whose interval ends
     (or reading is taken) after the document's publication time cannot be an actual, so it is
-    dropped; it never enters the 5-minute series. Without a known publication time every row is
-    kept (complete historical files have no tail)."""
+    dropped; it never enters the 5-minute series. Without a known publication time the tail is
+    found from the file's shape instead (:func:`_rtc_tail_by_shape`)."""
     return published_at is None or end_or_reading <= published_at
+
+
+_FIVE, _QUARTER = timedelta(minutes=5), timedelta(minutes=15)
+
+
+def _rtc_tail_by_shape(ends: list[datetime]) -> set[datetime]:
+    """Quirk (RTC tail, no publication time): the interval ends of a ``realtime`` file that belong to
+    its RTC 15-minute advisory tail, told from the file's shape alone. ``ends`` are the file's sorted,
+    distinct, on-schedule interval ends (UTC).
+
+    RTD rows step by 5 minutes; the tail follows the last of them on quarter hours stepping by 15
+    minutes (the first one 10 or 15 minutes after the last RTD row, or only 5 when the last RTD
+    interval ends at :10/:25/:40/:55). So the tail is everything after the last 5-minute step,
+    provided it has that shape (on quarter hours, 15 minutes apart, the first at most 15 minutes on);
+    a file without a 5-minute step, or whose last rows have another shape (holes in the RTD series),
+    has no tail. When the 5-minute run itself ends on a quarter hour followed 15 minutes later by the
+    tail, that stamp may be RTD or the tail's first row (the simulator's 13:00 after a 12:55 RTD): it
+    is dropped too, so an advisory price never enters RT5M; a real RTD row lost that way comes back
+    with the next version of the file. A tail of one quarter-hour row right after a 5-minute step
+    (RTD up to 23:55, RTC 00:00) looks exactly like a complete day and is kept: use the publication
+    time (``--published-at``) for files fetched in that minute."""
+    last_step = next((i for i in range(len(ends) - 1, 0, -1) if ends[i] - ends[i - 1] == _FIVE), None)
+    if last_step is None or last_step == len(ends) - 1:
+        return set()
+    tail = ends[last_step + 1:]
+    if any(t.minute % 15 or t.second for t in tail) or tail[0] - ends[last_step] > _QUARTER or any(
+            b - a != _QUARTER for a, b in zip(tail, tail[1:], strict=False)):
+        return set()
+    run_end = ends[last_step]
+    if run_end.minute % 15 == 0 and tail[0] - run_end == _QUARTER:
+        return {run_end, *tail}
+    return set(tail)
 
 
 # ----------------------------------------------------------------------------- values
@@ -298,18 +341,24 @@ def _family(path: str) -> str:
     return "zone" if "_zone" in name else "gen" if "_gen" in name else ""
 
 
-def _check_ptids(f: Csv) -> None:
-    """Locations keep NYISO's names; the PTID is their identity. A name listed with two PTIDs in one
-    file would collide under the (location, interval) key, so it is an error, not a guess."""
+def _check_ptids(f: Csv) -> dict[str, str]:
+    """Locations keep NYISO's names and PTIDs: the PTID (NYISO's numeric point id of a zone, external
+    proxy, generator or the reference bus) is stored as ``location_id``, as published. A PTID that
+    is not a whole number is bad input, and a name listed with two PTIDs in one file would collide
+    under the (location, interval) key, so both are errors, not guesses. Returns name -> PTID."""
     if "ptid" not in f.columns or "name" not in f.columns:
-        return
+        return {}
     ni, pi = f.index("name"), f.index("ptid")
     seen: dict[str, str] = {}
     for line, cells in f.rows:
-        prev = seen.setdefault(cells[ni], cells[pi])
-        if prev != cells[pi]:
+        ptid = cells[pi]
+        if not (ptid.isascii() and ptid.isdigit()):
+            raise NormalizeError(f.path, line, f.header("ptid"), f"not a PTID (a whole number): {ptid!r}")
+        prev = seen.setdefault(cells[ni], ptid)
+        if prev != ptid:
             raise NormalizeError(f.path, line, f.header("ptid"),
-                                 f"{cells[ni]!r} listed with PTID {cells[pi]} and {prev}")
+                                 f"{cells[ni]!r} listed with PTID {ptid} and {prev}")
+    return seen
 
 
 # ----------------------------------------------------------------------------- names
@@ -370,6 +419,13 @@ class _Rows:
     def __len__(self) -> int:
         return len(self.cols["interval_start"])
 
+    def drop_ends(self, ends: set[datetime]) -> int:
+        """Remove the rows whose interval ends at one of ``ends``; returns how many were removed."""
+        keep = [e not in ends for e in self.cols["interval_end"]]
+        for name, values in self.cols.items():
+            self.cols[name] = [v for v, k in zip(values, keep, strict=True) if k]
+        return keep.count(False)
+
 
 @dataclass
 class _Ctx:
@@ -379,6 +435,7 @@ class _Ctx:
     published_at: datetime | None
     dropped_off_schedule: int = 0
     dropped_unrealized: int = 0
+    dropped_rtc_tail: int = 0
     dropped_empty: int = 0
 
     def finish(self, schema: TableSchema, rows: _Rows) -> pa.Table:
@@ -389,6 +446,9 @@ class _Ctx:
         if self.dropped_off_schedule or self.dropped_unrealized or self.dropped_empty:
             log.info("%s: dropped %d off-schedule, %d not-yet-realized (RTC advisory / future), %d empty rows",
                      self.f.path, self.dropped_off_schedule, self.dropped_unrealized, self.dropped_empty)
+        if self.dropped_rtc_tail:
+            log.warning("%s: no publication time; dropped %d rows of the RTC 15-minute advisory tail "
+                        "(told from the file's shape)", self.f.path, self.dropped_rtc_tail)
         return _table(schema, rows.cols)
 
 
@@ -420,13 +480,13 @@ def _interval(ctx: _Ctx, stamp: Stamp, clock: _Clock, line: int, label: str, ins
 def _lmp(ctx: _Ctx) -> pa.Table:
     f = ctx.f
     _require(f, "time", "name", "lbmp")
-    _check_ptids(f)
+    ptids = _check_ptids(f)
     stamp, market, family = STAMPS[ctx.dataset], MARKETS[ctx.dataset], _family(f.path)
     clock = _Clock(f, "time")
     ti, ni, li = f.index("time"), f.index("name"), f.index("lbmp")
     xi = f.index("loss") if "loss" in f.columns else None
     ci = f.index("congestion") if "congestion" in f.columns else None
-    rows = _Rows(("market", "location", "location_type", "lmp", "energy", "congestion", "loss"))
+    rows = _Rows(("market", "location", "location_type", "location_id", "lmp", "energy", "congestion", "loss"))
     seen: dict[tuple[str, datetime], tuple[int, tuple]] = {}
     for line, cells in f.rows:
         name = cells[ni]
@@ -449,7 +509,9 @@ def _lmp(ctx: _Ctx) -> pa.Table:
         seen[(name, interval[0])] = (line, values)
         lmp_v, energy, congestion, loss_v = values
         rows.add(*interval, market=market, location=name, location_type=_location_type(family, name),
-                 lmp=lmp_v, energy=energy, congestion=congestion, loss=loss_v)
+                 location_id=ptids.get(name), lmp=lmp_v, energy=energy, congestion=congestion, loss=loss_v)
+    if ctx.dataset == "lmp_rt5m" and ctx.published_at is None:
+        ctx.dropped_rtc_tail = rows.drop_ends(_rtc_tail_by_shape(sorted(set(rows.cols["interval_end"]))))
     return ctx.finish(LMP, rows)
 
 
@@ -554,8 +616,9 @@ def _forecast(ctx: _Ctx) -> pa.Table:
     _require(f, "time", "nyiso")
     if ctx.published_at is None:
         raise NormalizeError(f.path, None, "forecast_issued_at",
-                             "isolf files carry no issue time: give the P-7list 'Last Updated' time, "
-                             "a raw-stage name with its version stamp, or the monthly zip")
+                             "isolf files carry no issue time: pass --published-at ISO8601 (pmp normalize; "
+                             "the P-7list 'Last Updated' time), or give a raw-stage name with its version "
+                             "stamp, or the monthly zip")
     stamp, clock = STAMPS["load_forecast"], _Clock(f, "time")
     ti = f.index("time")
     areas = [(i, isolf_area(h)) for i, h in enumerate(f.headers) if i != ti]
