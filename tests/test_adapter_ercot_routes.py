@@ -4,7 +4,8 @@ simulator over real HTTP: the API archive reaches each product's first day (2019
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import logging
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pytest
@@ -107,8 +108,6 @@ def test_fuel_mix_history_resolves_to_the_annual_workbook(use_simulator) -> None
 
 
 def test_fuel_mix_day_not_yet_in_any_source_fails_clearly(use_simulator) -> None:
-    from datetime import UTC, datetime
-
     spec = registry.get("ercot", "fuel_mix")
     use_simulator(now=datetime(2024, 4, 20, 18, tzinfo=UTC))
     start, end = market_day_bounds(date(2024, 4, 10), CT)  # after the April posting, before yesterday
@@ -121,4 +120,61 @@ def test_days_before_the_first_day_are_refused(use_simulator) -> None:
     use_simulator()
     start, end = market_day_bounds(date(2025, 6, 1), CT)
     with pytest.raises(RuntimeError, match="before the product's first day 2025-12-05"):
+        ADAPTER.discover(spec, start, end, hook=ADAPTER.hook())
+
+
+# ------------------------------------------------------------------ annual hub / load-zone files
+ANNUAL_NOW = datetime(2019, 2, 20, 18, tzinfo=UTC)  # the 2019 files were last re-posted Monday 2019-02-18
+
+
+def test_annual_file_serves_history_without_api_credentials(use_simulator, caplog) -> None:
+    """No Public API credentials: a day older than MIS comes from NP4-180-ER (MIS, no auth), one
+    document for the month, the same values as the DAM report for the hubs and load zones."""
+    from pmp.simulator import ercot as simulator
+
+    spec = registry.get("ercot", "lmp_dam")
+    sim = use_simulator(now=ANNUAL_NOW, extra={"ercot_default": {"subscription_key": ""}})
+    hook = ADAPTER.hook()
+    assert not hook.api_configured
+    day = date(2019, 1, 5)
+    caplog.set_level(logging.INFO, logger="pmp.isos.ercot.adapter")
+    (ref,) = ADAPTER.discover(spec, *market_day_bounds(day, CT), hook=hook)
+    assert (ref.route, ref.market_day) == ("annual", "2019-01-01")
+    assert ref.name.endswith(".DAMLZHBSPP_2019.month-2019-01.zip") and ref.doc_id.endswith("@2019-01")
+    assert "the Public API is not configured" in caplog.text and "no resource nodes" in caplog.text
+    (doc,) = ADAPTER.fetch(spec, [ref], hook=hook)
+    table = normalize_dataset(spec.dataset, doc.name, doc.payload, ref.published)
+    assert table.num_rows == 31 * 24 * 15  # January only (the file holds up to 2019-02-17)
+    assert set(table.column("published_at").to_pylist()) == {ref.published}
+    start, end = market_day_bounds(day, CT)
+    rows = [r for r in table.to_pylist() if start <= r["interval_start"] < end]
+    assert len(rows) == 24 * 15
+    for r in rows:  # the simulator's hourly DAM price of that hub or zone
+        assert r["lmp"] == simulator.price("DAM", r["location"], r["interval_start"]), r
+    assert not any("/ercot/api/" in p for _, p in sim.requests), "no Public API call without credentials"
+
+
+def test_annual_file_when_the_api_archive_has_nothing(use_simulator, caplog) -> None:
+    spec = registry.get("ercot", "as_dam")
+    sim = use_simulator(now=ANNUAL_NOW)
+    sim.set_faults({"ercot_no_archive": -1})
+    hook = ADAPTER.hook()
+    caplog.set_level(logging.INFO, logger="pmp.isos.ercot.adapter")
+    day = date(2019, 1, 6)
+    (ref,) = ADAPTER.discover(spec, *market_day_bounds(day, CT), hook=hook)
+    assert ref.route == "annual" and ref.name.endswith(".DAMASMCPC_2019.month-2019-01.zip")
+    assert "the Public API archive has nothing for it" in caplog.text
+    (doc,) = ADAPTER.fetch(spec, [ref], hook=hook)
+    table = normalize_dataset(spec.dataset, doc.name, doc.payload, ref.published)
+    _assert_day_exact(spec, table, day)
+    assert set(table.column("product").to_pylist()) == {"REGDN", "REGUP", "RRS", "NSPIN"}  # no ECRS in 2019
+
+
+def test_annual_file_missing_for_the_year_fails_clearly(use_simulator) -> None:
+    """On 2019-01-01 MIS holds no day older than the first one and the first 2019 file is only
+    posted the next Monday: without API credentials the run says what is missing."""
+    spec = registry.get("ercot", "lmp_rt15m")
+    use_simulator(now=datetime(2019, 1, 1, 18, tzinfo=UTC), extra={"ercot_default": {"subscription_key": ""}})
+    start, end = market_day_bounds(date(2019, 1, 1), CT)
+    with pytest.raises(RuntimeError, match=r"MIS lists no annual file RTMLZHBSPP_2019 \(NP6-785-ER, report type 13061"):
         ADAPTER.discover(spec, start, end, hook=ADAPTER.hook())

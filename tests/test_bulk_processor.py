@@ -176,3 +176,52 @@ def test_threads_option_and_stats(tmp_path: Path) -> None:
     assert one.equals(two) and s1["files"] == s2["files"] == 30 and s1["seconds"] > 0
     # no publication times given: each document's comes from its constructed name (local time)
     assert set(one.column("published_at").to_pylist()) == {d.posted for d in docs}
+
+
+def test_manifest_sends_annual_workbooks_to_the_python_normalizer(tmp_path: Path, monkeypatch, caplog) -> None:
+    """A batch of an MIS CSV zip (Rust) and an annual NP4-180-ER file (xlsx: Python) for the same
+    day: one Parquet file, per-document row counts, one row per key, the later publication (the
+    annual file, posted weeks after) winning where both hold a location and hour."""
+    import logging
+
+    from pmp.isos.ercot.normalize_annual import document_name
+    from pmp.registry import DocumentRef
+    from pmp.staging import open_store, sha256
+
+    monkeypatch.setenv("PMP_STAGING_URL", (tmp_path / "stage").as_uri() + "/")
+    store = open_store()
+    day = date(2024, 11, 3)
+    (csv_doc,) = day_docs("lmp_dam", day)
+    report = sim.ANNUAL[13060]
+    annual = sim.AnnualDoc(report, 2024, sim.annual_postings(report, 2024)[-1])
+    workbook = zip_of([(annual.constructed.removesuffix(".zip") + ".xlsx",
+                        sim.annual_workbook(13060, 2024, date(2024, 12, 31), days=(day,)))])
+    inputs = [
+        (DocumentRef(csv_doc.doc_id, csv_doc.constructed + ".zip", csv_doc.posted.isoformat(), day.isoformat(), "mis"),
+         csv_doc.constructed + ".zip", csv_doc.zip_bytes()),
+        (DocumentRef(f"{annual.doc_id}@2024-11", document_name(annual.constructed, 2024, 11), annual.posted.isoformat(),
+                     "2024-11-01", "annual"), document_name(annual.constructed, 2024, 11), workbook),
+    ]
+    docs = []
+    for ref, name, payload in inputs:
+        key = f"raw/ercot/lmp_dam/{name}"
+        store.put(key, payload, immutable=True)
+        docs.append({"ref": ref.to_dict(), "raw_key": key, "raw_uri": store.uri(key), "name": name,
+                     "checksum": sha256(payload)})
+    caplog.set_level(logging.INFO, logger="pmp.bulk")
+    result = bulk.normalize_manifest({"key": "ercot.lmp_dam", "docs": docs})
+    assert result["engine"] == "rust+python"
+    assert "are xlsx workbooks" in caplog.text and "Python normalizer" in caplog.text
+    got = pq.read_table(io.BytesIO(store.get(result["parquet_key"]))).to_pylist()
+    csv_rows = normalize_payload("lmp_dam", inputs[0][1], inputs[0][2], csv_doc.posted).to_pylist()
+    hubs = set(sim.ANNUAL_DAM_POINTS)
+    assert [d["rows"] for d in result["documents"]] == [len(csv_rows), 15 * 25]
+    assert result["documents"][1]["source_name"] == annual.constructed.removesuffix(".zip") + ".xlsx"
+    assert len(got) == len(csv_rows) == result["rows"]  # the annual rows replace the CSV's hub/zone rows
+    by_key = {(r["location"], r["interval_start"]): r for r in got}
+    assert len(by_key) == len(got)
+    for r in csv_rows:
+        g = by_key[(r["location"], r["interval_start"])]
+        assert g["lmp"] == r["lmp"]  # both publications carry the same prices
+        assert g["source"] == (annual.constructed.removesuffix(".zip") + ".xlsx" if r["location"] in hubs
+                               else csv_doc.constructed)

@@ -124,3 +124,20 @@ def test_simulate_command_serves_and_stops(tmp_path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_normalize_an_annual_hub_and_zone_file(tmp_path: Path) -> None:
+    """``pmp normalize`` on NP4-180-ER as downloaded from MIS (a zip of one xlsx, no month in its
+    name): every sheet, the hubs and load zones, posting time from the ``rpt.`` name."""
+    report = ercot.ANNUAL[13060]
+    doc = next(d for d in ercot.annual_docs(report, datetime(2019, 2, 20, 18, tzinfo=UTC)) if d.year == 2019)
+    raw = tmp_path / doc.constructed
+    raw.write_bytes(doc.zip_bytes())
+    out = tmp_path / "annual.parquet"
+    assert main(["normalize", "--iso", "ercot", "--dataset", "lmp_dam", str(raw), "--out", str(out)]) == 0
+    rows = pq.read_table(out).to_pylist()
+    assert len(rows) == (31 + 17) * 24 * 15  # January 1 to February 17 (posted Monday 2019-02-18)
+    assert {r["location"] for r in rows} == set(ercot.ANNUAL_DAM_POINTS)
+    assert {r["published_at"] for r in rows} == {doc.posted.replace(microsecond=0)}
+    for r in rows[:: len(rows) // 50]:
+        assert r["lmp"] == ercot.price("DAM", r["location"], r["interval_start"])

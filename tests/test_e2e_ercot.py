@@ -7,6 +7,7 @@ and 2024-03-10 (23 h) through the Public API archive with the simulator at the r
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pendulum
 import psycopg
@@ -145,3 +146,29 @@ def test_realtime_dag_loads_latest_intervals(env, dagbag) -> None:
     dr = dag.test(run_conf={"lookback_minutes": 30})
     assert dr.state == DagRunState.SUCCESS
     assert dr.get_task_instance("check").state == "success"
+
+
+def test_2019_day_via_the_annual_file_without_api_credentials(env, dagbag) -> None:
+    """No Public API credentials on the connection: 2019-01-05, long out of MIS, comes from the
+    annual NP4-180-ER file (MIS, no auth) as re-posted on 2019-02-18. The daily DAG's normalize
+    task is the Rust operator; the xlsx goes to the Python normalizer from inside it. Hubs and load
+    zones only, every hour exact, values those of the simulator's DAM prices."""
+    from pmp.simulator import ercot as simulator
+
+    day = date(2019, 1, 5)
+    sim = env["sim"](now=datetime(2019, 2, 20, 18, tzinfo=UTC), extra={"ercot_default": {"subscription_key": ""}})
+    run_daily(dagbag, "lmp_dam", day)
+    rows = day_rows(env["dsn"], "lmp_dam", day)
+    assert_day_exact(rows, "lmp_dam", day)
+    assert {loc for loc, *_ in rows} == set(simulator.ANNUAL_DAM_POINTS) and len(rows) == 15 * 24
+    for loc, start, _end, lmp, _typ, published, source in rows:
+        assert lmp == simulator.price("DAM", loc, start)
+        assert source.endswith(".DAMLZHBSPP_2019.xlsx")
+        local = published.astimezone(ZoneInfo(CT))  # the posting time: Monday 2019-02-18, a little after 05:00
+        assert (local.date(), local.hour, local.minute) == (date(2019, 2, 18), 5, 0)
+    assert not any("/ercot/api/" in p for _, p in sim.requests), "no Public API call without credentials"
+    with psycopg.connect(env["dsn"]) as conn:
+        (doc,) = conn.execute("SELECT source_id, market_day, rows, source_name FROM ingest_log"
+                              " WHERE iso='ercot' AND dataset='lmp_dam' AND market_day='2019-01-01'").fetchall()
+    assert doc[0].endswith("@2019-01") and doc[2] == 31 * 24 * 15  # the month's sheet, loaded once
+    assert doc[3].endswith(".DAMLZHBSPP_2019.xlsx")

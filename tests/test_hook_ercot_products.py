@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import zipfile
 from datetime import UTC, datetime, timedelta
 
@@ -81,17 +82,54 @@ def test_rate_limit_429_on_bundle_download_is_retried(use_simulator) -> None:
     assert len(calls(sim, "/bundle/np6-345-cd/download")) == 3  # two 429s, then the zip
 
 
-def test_client_pacing_keeps_under_30_requests_per_minute(use_simulator, monkeypatch) -> None:
-    """With the connection's default pacing (30/min) the hook waits between API calls instead of
-    tripping the simulator's limit; the waits are recorded instead of slept."""
-    use_simulator(now=NOW, extra={"ercot_default": {"api_requests_per_minute": 30}})
+def test_client_pacing_defaults_to_a_little_under_30_requests_per_minute(use_simulator, monkeypatch) -> None:
+    """Without the extra the hook paces API calls at 28/min (one every 60/28 s); the waits are
+    recorded instead of slept (the shared pacer stamps each call when it is sent)."""
+    sim = use_simulator(now=NOW)
+    conn = json.loads(os.environ["AIRFLOW_CONN_ERCOT_DEFAULT"])
+    del conn["extra"]["api_requests_per_minute"]
+    monkeypatch.setenv("AIRFLOW_CONN_ERCOT_DEFAULT", json.dumps(conn))
     slept: list[float] = []
     monkeypatch.setattr("pmp.http.time.sleep", slept.append)
     hook = ErcotHook()
     for _ in range(4):
         hook.bundle_list("NP4-188-CD")
-    # one call every 2 s: the n-th extra call waits until 2n s after the first (sleeps are not real)
-    assert len(slept) == 3 and all(abs(s - 2 * (i + 1)) < 0.5 for i, s in enumerate(slept))
+    assert len(calls(sim, "/bundle/np4-188-cd")) == 4
+    assert len(slept) == 3 and all(abs(s - 60 / 28) < 0.3 for s in slept), slept
+
+
+def test_two_hooks_together_stay_under_the_api_limit(use_simulator, monkeypatch) -> None:
+    """Two tasks' hooks (here two threads) calling the API at once share one pace: the simulator
+    allows 60/min over a 3-second window (3 calls), the connection asks for 56/min, and the six
+    calls of the two hooks arrive one every ~1.07 s without a single 429. Each hook pacing only
+    itself (the old per-task pacer) would send two calls at once and four within 1.1 s."""
+    import threading
+    import time
+
+    monkeypatch.setenv("PMP_SIM_ERCOT_RPM", "60")
+    monkeypatch.setenv("PMP_SIM_ERCOT_RATE_WINDOW", "3")
+    sim = use_simulator(now=NOW, extra={"ercot_default": {"api_requests_per_minute": 56}})
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            hook = ErcotHook()
+            for _ in range(3):
+                hook.bundle_list("NP4-188-CD")
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    elapsed = time.monotonic() - started
+    assert not errors, errors
+    assert sim.sim.state["ercot"].get("throttled", 0) == 0, "the simulator answered 429"
+    assert len(calls(sim, "/bundle/np4-188-cd")) == 6
+    assert elapsed >= 5 * 60 / 56 - 0.1  # six calls, one pace: five gaps of 60/56 s
 
 
 def test_dashboard_and_fuel_workbooks(use_simulator) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,10 @@ from pmp.simulator.server import start_simulator
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ercot"
 NOW = datetime(2024, 11, 5, 18, tzinfo=UTC)
+TOKEN = "/ercot/b2c/ercotb2c.onmicrosoft.com/B2C_1_PUBAPI-ROPC-FLOW/oauth2/v2.0/token"
+CLIENT_ID = "fec253ea-0d06-4272-a5e6-b478baeecd70"  # ERCOT's public B2C client (reference 2.1(b))
+TOKEN_FORM = {"grant_type": "password", "username": "sim-user", "password": "sim-pass", "response_type": "id_token",
+              "scope": f"openid {CLIENT_ID} offline_access", "client_id": CLIENT_ID}
 
 
 @pytest.fixture
@@ -105,8 +110,7 @@ def test_api_auth_rate_limit_and_archive(monkeypatch) -> None:
         base = f"{sim.url}/ercot/api/api/public-reports"
         r = requests.get(f"{base}/archive/np4-190-cd")
         assert r.status_code == 401 and "subscription key" in r.json()["message"]
-        tok = requests.post(f"{sim.url}/ercot/b2c/ercotb2c.onmicrosoft.com/B2C_1_PUBAPI-ROPC-FLOW/oauth2/v2.0/token",
-                            data={"grant_type": "password", "username": "sim-user", "password": "sim-pass"}).json()
+        tok = requests.post(f"{sim.url}{TOKEN}", data=TOKEN_FORM).json()
         headers = {"Authorization": f"Bearer {tok['id_token']}", "Ocp-Apim-Subscription-Key": "sim-key"}
         page = requests.get(f"{base}/archive/np6-905-cd", headers=headers, params={
             "postDatetimeFrom": "2024-03-10T00:00:00", "postDatetimeTo": "2024-03-10T23:59:59", "size": 50, "page": 2})
@@ -134,3 +138,42 @@ def test_faults_switch_on_and_off(sim) -> None:
     bad = requests.get(f"{sim.url}/ercot/www/misdownload/servlets/mirDownload", params={"doclookupId": doc["DocID"]})
     with pytest.raises(zipfile.BadZipFile):
         zipfile.ZipFile(io.BytesIO(bad.content))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [("client_id", "00000000-0000-0000-0000-000000000000", "unauthorized_client"),
+     ("response_type", "code", "unsupported_response_type"),
+     ("scope", "openid offline_access", "invalid_request"),
+     ("scope", f"openid {CLIENT_ID}", "invalid_request"),
+     ("password", "wrong", "invalid_grant")],
+)
+def test_b2c_token_rejects_a_wrong_form_field(sim, field: str, value: str, error: str) -> None:
+    r = requests.post(f"{sim.url}{TOKEN}", data={**TOKEN_FORM, field: value}, timeout=30)
+    assert r.status_code == 400 and r.json()["error"] == error and "id_token" not in r.json()
+    ok = requests.post(f"{sim.url}{TOKEN}", data=TOKEN_FORM, timeout=30)
+    assert ok.status_code == 200 and ok.json()["id_token"]
+
+
+def test_429_retry_after_names_when_the_window_reopens(monkeypatch) -> None:
+    """3 calls per 3-second window (60/min): the fourth is refused with the seconds until the
+    first call leaves the window; after waiting that long the call goes through."""
+    import time
+
+    monkeypatch.setenv("PMP_SIM_ERCOT_RPM", "60")
+    monkeypatch.setenv("PMP_SIM_ERCOT_RATE_WINDOW", "3")
+    with start_simulator() as s:
+        tok = requests.post(f"{s.url}{TOKEN}", data=TOKEN_FORM, timeout=30).json()["id_token"]
+        h = {"Authorization": f"Bearer {tok}", "Ocp-Apim-Subscription-Key": "sim-key"}
+        url = f"{s.url}/ercot/api/api/public-reports/bundle/np4-188-cd"
+        first = time.monotonic()
+        assert [requests.get(url, headers=h, timeout=30).status_code for _ in range(3)] == [200] * 3
+        refused = requests.get(url, headers=h, timeout=30)
+        assert refused.status_code == 429
+        wait = int(refused.headers["Retry-After"])
+        # the first call was at `first` or a little later: the window reopens 3 s after it
+        assert 1 <= wait <= math.ceil(first + 3 - time.monotonic()) + 1 <= 4
+        assert f"Try again in {wait} seconds" in refused.json()["message"]
+        time.sleep(wait)
+        assert requests.get(url, headers=h, timeout=30).status_code == 200
+        assert s.sim.state["ercot"]["throttled"] == 1

@@ -43,9 +43,13 @@ def download(sim, doc: dict) -> tuple[str, str]:
     return name, zf.read(name).decode()
 
 
+CLIENT_ID = "fec253ea-0d06-4272-a5e6-b478baeecd70"  # ERCOT's public B2C client (reference 2.1(b))
+TOKEN_FORM = {"grant_type": "password", "username": "sim-user", "password": "sim-pass", "response_type": "id_token",
+              "scope": f"openid {CLIENT_ID} offline_access", "client_id": CLIENT_ID}
+
+
 def headers(sim) -> dict[str, str]:
-    tok = requests.post(sim.url + TOKEN, data={"grant_type": "password", "username": "sim-user",
-                                               "password": "sim-pass"}, timeout=30).json()["id_token"]
+    tok = requests.post(sim.url + TOKEN, data=TOKEN_FORM, timeout=30).json()["id_token"]
     return {"Authorization": f"Bearer {tok}", "Ocp-Apim-Subscription-Key": "sim-key"}
 
 
@@ -126,6 +130,10 @@ def test_bundles_list_and_download_in_the_real_layout(sim) -> None:
     again = requests.post(f"{sim.url}{API}/bundle/np6-345-cd/download", headers=h, json={"docIds": [b["docId"]]},
                           timeout=60)
     assert again.content == r.content  # a document is the same bytes on every download
+    href = b["_links"]["endpoint"]["href"]  # the listing's link serves that same bundle
+    assert href.startswith(f"{sim.url}{API}/bundle/np6-345-cd?download=")
+    linked = requests.get(href, headers=h, timeout=60)
+    assert linked.status_code == 200 and linked.content == r.content
     future = requests.post(f"{sim.url}{API}/bundle/np6-345-cd/download", headers=h,
                            json={"docIds": [ercot.bundle_id(ercot.REPORTS[13101], (2024, 11))]}, timeout=30)
     assert future.status_code == 400 and future.json()["status"] == "BAD_REQUEST"
@@ -197,3 +205,58 @@ def test_fall_back_month_has_dst_columns() -> None:
     for label in ("2:00", "2:15", "2:30", "2:45"):
         assert all(r[head.index(label)] is None for r in day)
     assert all(r[head.index("3:00")] is not None for r in day)
+
+
+ANNUAL_NAME = re.compile(r"^rpt\.(\d{8})\.0{16}\.(\d{14})\.([A-Z]+)_(\d{4})\.zip$")
+
+
+@pytest.mark.parametrize(("rtid", "stem"), [(13060, "DAMLZHBSPP"), (13061, "RTMLZHBSPP"), (13091, "DAMASMCPC")])
+def test_annual_files_listed_on_mis(sim, rtid: int, stem: str) -> None:
+    r = requests.get(f"{sim.url}/ercot/www/misapp/servlets/IceDocListJsonWS", params={"reportTypeId": rtid},
+                     timeout=30)
+    docs = [d["Document"] for d in r.json()["ListDocsByRptTypeRes"]["DocumentList"]]
+    assert [d["FriendlyName"] for d in docs] == [f"{stem}_{y}" for y in range(2024, 2018, -1)]  # one per year
+    for d in docs:
+        m = ANNUAL_NAME.match(d["ConstructedName"])
+        assert m and (int(m[1]), m[3], m[4]) == (rtid, stem, d["FriendlyName"][-4:])
+        assert d["Extension"] == "zip" and d["ReportTypeID"] == str(rtid) and int(d["ContentSize"]) > 0
+        posted = datetime.fromisoformat(d["PublishDate"])
+        assert posted.weekday() == 0 and posted.hour == 5  # re-posted on Mondays
+        assert m[2] == f"{posted:%Y%m%d%H%M%S}"
+    assert docs[0]["PublishDate"].startswith("2024-11-04T05:00")  # this week's posting of the current year
+    assert docs[1]["PublishDate"].startswith("2024-01-01T05:00")  # 2023's final posting: the whole year
+
+
+def test_annual_as_file_download_layout(sim) -> None:
+    """NP4-181-ER of 2024 as posted on 2024-11-04: a zip of one xlsx, sheets Jan..Nov, wide, REGUP
+    with its trailing space, the days before the posting, and one all-null row."""
+    from openpyxl import load_workbook
+
+    r = requests.get(f"{sim.url}/ercot/www/misapp/servlets/IceDocListJsonWS", params={"reportTypeId": 13091},
+                     timeout=30)
+    doc = r.json()["ListDocsByRptTypeRes"]["DocumentList"][0]["Document"]
+    z = requests.get(f"{sim.url}/ercot/www/misdownload/servlets/mirDownload", params={"doclookupId": doc["DocID"]},
+                     timeout=60)
+    assert z.status_code == 200 and z.headers["Content-Type"] == "application/zip"
+    outer = zipfile.ZipFile(io.BytesIO(z.content))
+    assert outer.namelist() == [doc["ConstructedName"].removesuffix(".zip") + ".xlsx"]
+    wb = load_workbook(io.BytesIO(outer.read(outer.namelist()[0])), read_only=True)
+    assert wb.sheetnames == ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov"]
+    rows = list(wb["Nov"].iter_rows(values_only=True))
+    assert rows[0] == ("Delivery Date", "Hour Ending", "Repeated Hour Flag", "REGDN", "REGUP ", "RRS", "NSPIN", "ECRS")
+    data = [row for row in rows[1:] if any(v is not None for v in row)]
+    assert len(rows) - 1 - len(data) == 1  # the all-null row
+    assert {row[0] for row in data} == {"11/01/2024", "11/02/2024", "11/03/2024"}  # up to the posting day
+    assert [row[1:3] for row in data if row[0] == "11/03/2024"][1:3] == [("02:00", "N"), ("02:00", "Y")]
+    he2y = next(row for row in data if row[0] == "11/03/2024" and row[1:3] == ("02:00", "Y"))
+    assert he2y[3:] == tuple(ercot.mcpc("DAM", p, datetime(2024, 11, 3, 7, tzinfo=UTC))
+                             for p in ["REGDN", "REGUP", "RRS", "NSPIN", "ECRS"])
+    wb.close()
+    report = ercot.ANNUAL[13091]
+    postings = ercot.annual_postings(report, 2024)
+    current = ercot.decode_annual(doc["DocID"])
+    assert current is not None and f"{current.posted.astimezone(ercot.CT):%Y-%m-%d}" == "2024-11-04"
+    nxt = ercot.AnnualDoc(report, 2024, postings[postings.index(current.posted) + 1]).doc_id
+    future = requests.get(f"{sim.url}/ercot/www/misdownload/servlets/mirDownload", params={"doclookupId": nxt},
+                          timeout=30)
+    assert future.status_code == 404  # next week's posting is not out yet

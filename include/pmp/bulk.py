@@ -80,7 +80,15 @@ def process_files(
 
 
 def normalize_manifest(manifest: dict[str, Any], *, strict: bool = True, threads: int | None = None) -> dict[str, Any] | None:
-    """Stage manifest (raw keys) -> normalized Parquet in the staging store -> load manifest."""
+    """Stage manifest (raw keys) -> normalized Parquet in the staging store -> load manifest.
+
+    Each document goes to the engine its payload type needs: CSVs, zips and zips of zips to the
+    Rust processor; xlsx workbooks (ERCOT's annual hub and load-zone files, a zip of one xlsx)
+    to the Python normalizer, which the processor does not read. A batch of both is combined
+    into one Parquet file (one row per key, the latest publication winning, as in
+    :func:`pmp.pipeline.normalize`)."""
+    from pmp.isos.ercot.xlsx import is_workbook
+
     iso, dataset = manifest["key"].split(".", 1)
     spec = registry.get(iso, dataset)
     docs = manifest["docs"]
@@ -90,29 +98,76 @@ def normalize_manifest(manifest: dict[str, Any], *, strict: bool = True, threads
     refs = [DocumentRef.from_dict(d["ref"]) for d in docs]
     with tempfile.TemporaryDirectory(prefix="pmp-bulk-") as tmp:
         paths = [Path(tmp) / f"{i:06d}.bin" for i in range(len(docs))]
+        workbook = [False] * len(docs)
 
         def pull(i: int) -> None:
-            paths[i].write_bytes(store.get(docs[i]["raw_key"]))
+            data = store.get(docs[i]["raw_key"])
+            workbook[i] = is_workbook(data)
+            paths[i].write_bytes(data)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(pull, range(len(docs))))
+        in_rust = [i for i in range(len(docs)) if not workbook[i]]
+        in_python = [i for i in range(len(docs)) if workbook[i]]
+        rows: list[int] = [0] * len(docs)
+        sources: list[str] = [d["name"] for d in docs]
         out = Path(tmp) / "normalized.parquet"
-        stats = process_files(
-            iso, dataset, paths, out, names=[d["name"] for d in docs],
-            published_at=[r.published for r in refs], strict=strict, threads=threads,
-        )
+        stats: dict[str, Any] = {"files": 0, "rows": 0, "rejected_rows": 0, "seconds": 0.0}
+        if in_rust:
+            stats = process_files(
+                iso, dataset, [paths[i] for i in in_rust], out, names=[docs[i]["name"] for i in in_rust],
+                published_at=[refs[i].published for i in in_rust], strict=strict, threads=threads,
+            )
+            for i, n, source in zip(in_rust, stats["rows_per_input"], stats["source_per_input"], strict=True):
+                rows[i], sources[i] = n, source
+        if in_python:
+            log.info("%s: %d of %d document(s) are xlsx workbooks (%s), which the Rust processor does not read: "
+                     "normalizing them with the Python normalizer", spec.key, len(in_python), len(docs),
+                     ", ".join(docs[i]["name"] for i in in_python))
+            stats = _with_python(spec, docs, refs, paths, in_python, out if in_rust else None, out, rows, sources, stats)
         days = sorted({r.market_day for r in refs})
         digest = hashlib.sha256("|".join(sorted(d["checksum"] for d in docs)).encode()).hexdigest()[:16]
         key = normalized_key(spec.iso, spec.dataset, date.fromisoformat(days[0]), f"{days[-1]}-{digest}")
         store.put(key, out.read_bytes(), immutable=False)
     loads = [
         DocumentLoad(
-            source_id=ref.doc_id, source_name=source, checksum=d["checksum"], rows=rows,
+            source_id=ref.doc_id, source_name=source, checksum=d["checksum"], rows=n,
             published_at=ref.published, market_day=date.fromisoformat(ref.market_day), source_url=ref.url,
             raw_uri=d["raw_uri"],
         ).to_dict()
-        for ref, d, rows, source in zip(refs, docs, stats["rows_per_input"], stats["source_per_input"], strict=True)
+        for ref, d, n, source in zip(refs, docs, rows, sources, strict=True)
     ]
-    log.info("%s: bulk-normalized %d document(s) into %d rows -> %s", spec.key, len(docs), stats["rows"], key)
+    engines = "+".join(e for e, used in (("rust", in_rust), ("python", in_python)) if used)
+    log.info("%s: bulk-normalized %d document(s) into %d rows (%s) -> %s", spec.key, len(docs), stats["rows"],
+             engines, key)
     return {"key": spec.key, "parquet_key": key, "rows": stats["rows"], "documents": loads,
-            "engine": "rust", "stats": {k: stats[k] for k in ("files", "rows", "rejected_rows", "seconds")}}
+            "engine": engines, "stats": {k: stats[k] for k in ("files", "rows", "rejected_rows", "seconds")}}
+
+
+def _with_python(
+    spec: registry.DatasetSpec, docs: list[dict[str, Any]], refs: list[DocumentRef], paths: list[Path],
+    which: list[int], rust_out: Path | None, out: Path, rows: list[int], sources: list[str], stats: dict[str, Any],
+) -> dict[str, Any]:
+    """Normalize documents ``which`` with the ISO's Python normalizer and combine them with the
+    processor's output (if any) into ``out``."""
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pmp.loader import dedupe_latest
+    from pmp.schema import conform
+
+    started = time.perf_counter()
+    adapter = registry.adapter(spec.iso)
+    tables = [conform(pq.read_table(rust_out), spec.schema)] if rust_out is not None else []
+    for i in which:
+        table = conform(adapter.normalize(spec, docs[i]["name"], paths[i].read_bytes(), published_at=refs[i].published),
+                        spec.schema)
+        names = table.column("source").unique().to_pylist() if table.num_rows else []
+        rows[i], sources[i] = table.num_rows, (names[0] if len(names) == 1 else docs[i]["name"])
+        tables.append(table)
+    table = dedupe_latest(pa.concat_tables(tables), spec.schema.key)
+    pq.write_table(table, out, compression="zstd")
+    return {"files": stats["files"] + len(which), "rows": table.num_rows, "rejected_rows": stats["rejected_rows"],
+            "seconds": stats["seconds"] + time.perf_counter() - started}

@@ -13,7 +13,10 @@ class RustBulkProcessOperator(BaseOperator):
     Pulls the documents of a stage manifest from the staging store (``s3://`` or ``file://``),
     runs ``pmp_bulk`` on all cores (plain CSV, zip, zips of zips at any depth), stages the one
     normalized Parquet file under ``normalized/…`` and returns the load manifest the ``load`` task
-    takes, the same contract as the Python normalize task. All I/O happens in :meth:`execute`.
+    takes, the same contract as the Python normalize task. Documents the processor does not read
+    (xlsx workbooks: ERCOT's annual hub and load-zone files) go to the Python normalizer within
+    the same task, per document by payload type, and are logged (:func:`pmp.bulk.normalize_manifest`).
+    All I/O happens in :meth:`execute`.
 
     :param dataset_key: ``"<iso>.<dataset>"`` of a dataset the processor handles (templated).
     :param manifest: the ``stage`` task's output (an XComArg or a dict; templated).

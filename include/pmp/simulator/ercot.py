@@ -1,11 +1,14 @@
 """ERCOT in the simulator: MIS document list/download, the Public API (B2C token, subscription key,
-30 requests/min, archive listing, bulk zip-of-zips download, DAM query endpoint).
+30 requests/min, archive listing, bulk zip-of-zips download, DAM query endpoint), the annual hub
+and load-zone files on MIS (NP6-785-ER, NP4-180-ER, NP4-181-ER: a zip of one xlsx, a sheet per
+month, the same values as the per-interval reports), dashboards and fuel-mix workbooks.
 
 Hosts: ``/ercot/www`` = www.ercot.com, ``/ercot/api`` = api.ercot.com, ``/ercot/b2c`` =
 ercotb2c.b2clogin.com. Files match the real samples: LF endings, no quoting, a trailing newline,
 DAM prices with a leading space, prices without fixed decimals.
 
-Document ids are decodable: ``<kind><UTC epoch of the document's key instant><0 csv | 1 xml>``.
+Document ids are decodable: ``<kind><UTC epoch of the document's key instant><0 csv | 1 xml>``; annual files
+``9<report><year><UTC epoch of the posting>``.
 Data are deterministic for any date since 2019-01-01, and DST days are exact (23/25 hours).
 """
 
@@ -34,7 +37,8 @@ CT = ZoneInfo("America/Chicago")
 # ERCOT-specific fault switches (besides the server's generic ones):
 # * ercot_stale_dashboard: the CDN answers the previous fuel-mix.json (max-age=60 caching)
 # * ercot_no_bundles: the API lists no monthly bundles (clients fall back to the archive listing)
-register_faults("ercot_stale_dashboard", "ercot_no_bundles")
+# * ercot_no_archive: the API archive lists nothing (clients fall back to the annual files)
+register_faults("ercot_stale_dashboard", "ercot_no_bundles", "ercot_no_archive")
 FIRST_DAY = date(2019, 1, 1)
 HUBS = [("HB_BUSAVG", "SH"), ("HB_HOUSTON", "HU"), ("HB_HUBAVG", "AH"), ("HB_NORTH", "HU"),
         ("HB_PAN", "HU"), ("HB_SOUTH", "HU"), ("HB_WEST", "HU")]
@@ -461,16 +465,24 @@ def _mis_doc(d: Doc) -> dict:
 @plugin("/ercot/www")
 def www(req: Request) -> Response:
     if req.path == "/misapp/servlets/IceDocListJsonWS":
-        report = REPORTS.get(int(req.query.get("reportTypeId", "0") or 0))
+        rtid = int(req.query.get("reportTypeId", "0") or 0)
+        report = REPORTS.get(rtid)
         docs: list[dict] = []
+        now = req.sim.now()
         if report:
-            now = req.sim.now()
             for d in reversed(documents(report, now - timedelta(days=report.retention_days), now)):
                 docs += [_mis_doc(d), _mis_doc(Doc(d.report, d.key, xml=True))]
+        elif rtid in ANNUAL:  # annual files: every year, no _csv/_xml twins
+            docs = [_mis_annual_doc(a) for a in annual_docs(ANNUAL[rtid], now)]
         return Response.json({"ListDocsByRptTypeRes": {"DocumentList": docs}})
     if req.path == "/misdownload/servlets/mirDownload":
-        d = decode(req.query.get("doclookupId", ""))
         now = req.sim.now()
+        annual = decode_annual(req.query.get("doclookupId", ""))
+        if annual is not None:
+            if annual.posted > now:
+                return Response(404, b"<html><body>Document not found</body></html>", "text/html")
+            return _zip_response(req, annual.zip_bytes(), annual.constructed)
+        d = decode(req.query.get("doclookupId", ""))
         if d is None or d.posted > now or d.posted < now - timedelta(days=d.report.retention_days):
             return Response(404, b"<html><body>Document not found</body></html>", "text/html")
         return _zip_response(req, d.zip_bytes(), d.constructed + ".zip")
@@ -494,6 +506,13 @@ def _api_state(req: Request) -> dict:
     return req.sim.state.setdefault("ercot", {"tokens": {}, "calls": {}})
 
 
+B2C_CLIENT_ID = "fec253ea-0d06-4272-a5e6-b478baeecd70"
+
+
+def _b2c_error(code: str, description: str) -> Response:
+    return Response.json({"error": code, "error_description": description}, 400)
+
+
 @plugin("/ercot/b2c")
 def b2c(req: Request) -> Response:
     if not req.path.endswith("/oauth2/v2.0/token") or req.method != "POST":
@@ -501,9 +520,19 @@ def b2c(req: Request) -> Response:
     form = {k: v[-1] for k, v in parse_qs(req.body.decode()).items()}
     user = os.environ.get("PMP_SIM_ERCOT_USERNAME", "sim-user")
     pw = os.environ.get("PMP_SIM_ERCOT_PASSWORD", "sim-pass")
+    # the ROPC flow of ERCOT's B2C tenant: a fixed public client id, an id_token answer and the
+    # client id among the scopes (reference 2.1(b)); what B2C answers when one is off
+    if form.get("client_id") != B2C_CLIENT_ID:
+        return _b2c_error("unauthorized_client", f"AADB2C90057: The provided application '{form.get('client_id')}' "
+                          "is not configured to allow the 'OAuth' Implicit flow.")
+    if form.get("response_type") != "id_token":
+        return _b2c_error("unsupported_response_type", "AADB2C90079: The response type "
+                          f"'{form.get('response_type')}' is not supported.")
+    if set((form.get("scope") or "").split()) != {"openid", B2C_CLIENT_ID, "offline_access"}:
+        return _b2c_error("invalid_request", f"AADB2C90055: The scope '{form.get('scope')}' provided in request must "
+                          "specify 'openid' and the application's client id, and 'offline_access'.")
     if form.get("grant_type") != "password" or form.get("username") != user or form.get("password") != pw:
-        return Response.json({"error": "invalid_grant",
-                              "error_description": "AADB2C90225: The username or password provided is invalid."}, 400)
+        return _b2c_error("invalid_grant", "AADB2C90225: The username or password provided is invalid.")
     token = secrets.token_urlsafe(48)
     _api_state(req)["tokens"][token] = req.sim.now()
     return Response.json({"access_token": token, "id_token": token, "token_type": "Bearer",
@@ -521,13 +550,20 @@ def _authorize(req: Request) -> Response | None:
         return Response.json({"statusCode": 401, "message": "Access denied due to missing subscription key. "
                               "Make sure to include subscription key when making requests to an API."}, 401)
     state = _api_state(req)
-    rpm = int(os.environ.get("PMP_SIM_ERCOT_RPM", "30"))
+    # ERCOT: about 30 requests a minute per subscription key, counted over a sliding window.
+    # PMP_SIM_ERCOT_RATE_WINDOW (seconds, default 60) shrinks the window for tests, the limit
+    # scaled with it (PMP_SIM_ERCOT_RPM requests a minute = RPM x window / 60 per window).
+    rpm = float(os.environ.get("PMP_SIM_ERCOT_RPM", "30"))
+    window = float(os.environ.get("PMP_SIM_ERCOT_RATE_WINDOW", "60"))
+    limit = max(1, round(rpm * window / 60))
     calls: deque = state["calls"].setdefault(key, deque())
     now = time.monotonic()
-    while calls and now - calls[0] > 60:
+    while calls and now - calls[0] >= window:
         calls.popleft()
-    if req.sim.fire("rate_limit") or len(calls) >= rpm:
-        wait = 1 if not calls else max(1, int(61 - (now - calls[0])))
+    if req.sim.fire("rate_limit") or len(calls) >= limit:
+        # the window reopens when its oldest call leaves it: name that time (whole seconds, up)
+        wait = 1 if len(calls) < limit else max(1, math.ceil(calls[0] + window - now))
+        state["throttled"] = state.get("throttled", 0) + 1
         return Response.json({"statusCode": 429, "message": f"Rate limit is exceeded. Try again in {wait} seconds."},
                              429, **{"Retry-After": str(wait)})
     calls.append(now)
@@ -573,7 +609,7 @@ def api(req: Request) -> Response:
             return _zip_response(req, d.zip_bytes(), d.constructed + ".zip")
         lo = _local_naive(req.query.get("postDatetimeFrom", "2019-01-01T00:00:00"))
         hi = min(_local_naive(req.query["postDatetimeTo"]) if "postDatetimeTo" in req.query else now, now)
-        docs = documents(report, lo, hi)
+        docs = [] if req.sim.fire("ercot_no_archive") else documents(report, lo, hi)
         size, page = int(req.query.get("size", "1000")), int(req.query.get("page", "1"))
         chunk = docs[(page - 1) * size: page * size]
         base = req.headers.get("Host", "127.0.0.1")
@@ -597,6 +633,11 @@ def api(req: Request) -> Response:
             if month is None or month[0] is not report or bundle_posted(month[1]) > now:
                 return Response.json({"statusCode": 400, "status": "BAD_REQUEST", "message": "The request may be "
                                       "malformed or the URL may not exist."}, 400)
+            return _zip_response(req, bundle_zip(report, month[1]), f"{bundle_name(report, month[1])}.zip")
+        if "download" in req.query:  # the listing's _links.endpoint.href: the same bundle by GET
+            month = decode_bundle(int(req.query["download"])) if req.query["download"].lstrip("-").isdigit() else None
+            if month is None or month[0] is not report or bundle_posted(month[1]) > now:
+                return Response.json({"statusCode": 404, "message": "Document not found"}, 404)
             return _zip_response(req, bundle_zip(report, month[1]), f"{bundle_name(report, month[1])}.zip")
         return _bundle_list(req, report, now)
     if "/".join(parts) == "np4-190-cd/dam_stlmnt_pnt_prices":
@@ -683,20 +724,74 @@ def bundle_zip(report: Report, month: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
-def _fixed_zip(data: bytes, when: datetime) -> bytes:
+def _fixed_zip(data: bytes, when: datetime, parts: dict[str, bytes] | None = None, level: int = 6) -> bytes:
     """Rewrite an xlsx (a zip) with fixed member times and document-property times, so the same
-    posting is the same bytes on every download (openpyxl stamps the wall clock)."""
+    posting is the same bytes on every download (openpyxl stamps the wall clock). ``parts``
+    replaces members by name (new names are appended)."""
     stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     src = zipfile.ZipFile(io.BytesIO(data))
+    extra = dict(parts or {})
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
-        for info in src.infolist():
-            body = src.read(info)
-            if info.filename == "docProps/core.xml":
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as out:
+        for filename in src.namelist() + [n for n in extra if n not in src.namelist()]:
+            body = extra.pop(filename) if filename in extra else src.read(filename)
+            if filename == "docProps/core.xml":
                 body = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(<)", rb"\g<1>" + stamp.encode() + rb"\g<2>",
                               body)
-            out.writestr(zipfile.ZipInfo(info.filename, when.timetuple()[:6]), body, zipfile.ZIP_DEFLATED)
+            out.writestr(zipfile.ZipInfo(filename, when.timetuple()[:6]), body, zipfile.ZIP_DEFLATED, level)
     return buf.getvalue()
+
+
+_SST = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def fast_xlsx(sheets: list[tuple[str, list[str], Iterator[tuple]]], when: datetime) -> bytes:
+    """A deterministic xlsx of large sheets: ``(title, header, rows)``, cells str / int / float /
+    None. openpyxl (write_only) lays out the package - workbook, sheet names, styles, content
+    types - but writes ~10k rows/s, so the rows are spliced in as XML with a shared-strings table,
+    the way Excel writes them (and with a ``<dimension>``, without which a read-only reader parses
+    each sheet twice). The same input is the same bytes (:func:`_fixed_zip`)."""
+    from xml.sax.saxutils import escape
+
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    for title, _, _ in sheets:
+        wb.create_sheet(title)
+    skeleton = io.BytesIO()
+    wb.save(skeleton)
+    strings: dict[str, int] = {}
+
+    def cell(v: object) -> str:
+        if v is None:
+            return "<c/>"
+        if isinstance(v, str):
+            i = strings.get(v)
+            if i is None:
+                i = strings[v] = len(strings)
+            return f'<c t="s"><v>{i}</v></c>'
+        return f"<c><v>{v!r}</v></c>"
+
+    src = zipfile.ZipFile(io.BytesIO(skeleton.getvalue()))
+    parts: dict[str, bytes] = {}
+    for n, (_, header, rows) in enumerate(sheets, start=1):
+        part = f"xl/worksheets/sheet{n}.xml"
+        lines = ["<row>" + "".join(cell(h) for h in header) + "</row>"]
+        lines += ["<row>" + "".join(cell(v) for v in row) + "</row>" for row in rows]
+        dim = f'<dimension ref="A1:{chr(64 + len(header))}{len(lines)}"/>'.encode()
+        body = src.read(part).replace(b"<sheetViews>", dim + b"<sheetViews>", 1)
+        parts[part] = body.replace(b"<sheetData></sheetData>", b"<sheetData>" + "".join(lines).encode() + b"</sheetData>")
+    sst = "".join(f'<si><t xml:space="preserve">{escape(k)}</t></si>' if k != k.strip() else f"<si><t>{escape(k)}</t></si>"
+                  for k in strings)
+    parts["xl/sharedStrings.xml"] = (f'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                                     f'count="{len(strings)}" uniqueCount="{len(strings)}">{sst}</sst>').encode()
+    parts["[Content_Types].xml"] = src.read("[Content_Types].xml").replace(
+        b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+        b'officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+    parts["xl/_rels/workbook.xml.rels"] = src.read("xl/_rels/workbook.xml.rels").replace(
+        b"</Relationships>", f'<Relationship Type="{_SST}" Target="sharedStrings.xml" Id="rIdSST"/>'
+        .encode() + b"</Relationships>")
+    return _fixed_zip(skeleton.getvalue(), when, parts, level=1)
 
 
 def _bundle_list(req: Request, report: Report, now: datetime) -> Response:
@@ -922,3 +1017,197 @@ def _workbook_file(req: Request) -> Response:
     return Response(200, workbook_bytes(year, match[0][1]),
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     {"Content-Disposition": f'attachment; filename="IntGenbyFuel{year}.xlsx"'})
+
+
+# ------------------------------------------------------------------ annual hub / load-zone files (MIS, no auth)
+@dataclass(frozen=True)
+class Annual:
+    """An annual MIS report: one zip per year holding one xlsx, one sheet per month, re-posted
+    weekly (Mondays about 05:00) with the days before the posting; the final version on the first
+    Monday of the next year. Only hubs and load zones."""
+
+    index: int  # second digit of the doc id
+    key: str
+    rtid: int
+    emil: str
+    stem: str
+    name: str
+    header: Callable[[int], list[str]]
+    rows: Callable[[date], Iterator[tuple]]
+    size: int  # about what ERCOT's file weighs (MIS ContentSize), bytes per year
+
+
+ANNUAL_RT_POINTS = sorted([*HUBS, *((z, "LZ") for z in ZONES), *((z, "LZEW") for z in ZONES)])
+ANNUAL_DAM_POINTS = sorted([h for h, _ in HUBS] + ZONES)
+ANNUAL_AS = ["REGDN", "REGUP", "RRS", "NSPIN", "ECRS"]
+
+
+def _annual_rt_rows(day: date) -> Iterator[tuple]:
+    """NP6-785-ER: the values of NP6-905-CD for the same hubs and zones (LZ and LZEW)."""
+    s, e = day_bounds(day)
+    t = s
+    while t < e:
+        d, he, rep = hour_label(t - timedelta(minutes=_local(t).minute))
+        interval, flag = _local(t).minute // 15 + 1, "Y" if rep else "N"
+        for name, typ in ANNUAL_RT_POINTS:
+            yield (f"{d:%m/%d/%Y}", he, interval, flag, name, typ,
+                   price("RT", name + ("EW" if typ.endswith("EW") else ""), t))
+        t += timedelta(minutes=15)
+
+
+def _annual_dam_rows(day: date) -> Iterator[tuple]:
+    """NP4-180-ER: the values of NP4-190-CD for the hubs and load zones."""
+    s, e = day_bounds(day)
+    t = s
+    while t < e:
+        d, he, rep = hour_label(t)
+        for p in ANNUAL_DAM_POINTS:
+            yield (f"{d:%m/%d/%Y}", f"{he:02d}:00", "Y" if rep else "N", p, price("DAM", p, t))
+        t += timedelta(hours=1)
+
+
+def _annual_as_products(year: int) -> list[str]:
+    return [p for p in ANNUAL_AS if p != "ECRS" or year >= ECRS_FIRST_DAY.year]
+
+
+def _annual_as_header(year: int) -> list[str]:
+    # ERCOT quirk kept on purpose: the REGUP header carries a trailing space
+    return ["Delivery Date", "Hour Ending", "Repeated Hour Flag",
+            *("REGUP " if p == "REGUP" else p for p in _annual_as_products(year))]
+
+
+def _annual_as_rows(day: date) -> Iterator[tuple]:
+    """NP4-181-ER, wide: the MCPCs of NP4-188-CD, one column per product (ECRS empty before its day)."""
+    s, e = day_bounds(day)
+    t = s
+    while t < e:
+        d, he, rep = hour_label(t)
+        values = [None if p not in as_types(day) else mcpc("DAM", p, t) for p in _annual_as_products(day.year)]
+        yield (f"{d:%m/%d/%Y}", f"{he:02d}:00", "Y" if rep else "N", *values)
+        t += timedelta(hours=1)
+
+
+ANNUAL = {
+    a.rtid: a
+    for a in (
+        Annual(0, "lmp_rt15m", 13061, "NP6-785-ER", "RTMLZHBSPP", "Historical RTM Load Zone and Hub Prices",
+               lambda y: ["Delivery Date", "Delivery Hour", "Delivery Interval", "Repeated Hour Flag",
+                          "Settlement Point Name", "Settlement Point Type", "Settlement Point Price"],
+               _annual_rt_rows, 13_300_000),
+        Annual(1, "lmp_dam", 13060, "NP4-180-ER", "DAMLZHBSPP", "Historical DAM Load Zone and Hub Prices",
+               lambda y: ["Delivery Date", "Hour Ending", "Repeated Hour Flag", "Settlement Point",
+                          "Settlement Point Price"], _annual_dam_rows, 2_050_000),
+        Annual(2, "as_dam", 13091, "NP4-181-ER", "DAMASMCPC", "Historical DAM Clearing Prices for Capacity",
+               _annual_as_header, _annual_as_rows, 85_000),
+    )
+}
+ANNUAL_BY_INDEX = {a.index: a for a in ANNUAL.values()}
+
+
+@lru_cache(maxsize=64)
+def annual_postings(report: Annual, year: int) -> tuple[datetime, ...]:
+    """UTC posting times of a year's file: every Monday after 1 January at about 05:00 local, the
+    last one on the first Monday of the next year (the complete year)."""
+    d = date(year, 1, 2)
+    d += timedelta(days=(7 - d.weekday()) % 7)
+    out = []
+    while True:
+        p = datetime(d.year, d.month, d.day, 5, 0, tzinfo=CT).astimezone(UTC)
+        out.append(p + timedelta(seconds=int(_u("annual", report.rtid, p.timestamp()) * 40)))
+        if d >= date(year + 1, 1, 1):
+            return tuple(out)
+        d += timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class AnnualDoc:
+    report: Annual
+    year: int
+    posted: datetime
+
+    @property
+    def doc_id(self) -> str:
+        return f"9{self.report.index}{self.year:04d}{int(self.posted.timestamp()):010d}"
+
+    @property
+    def friendly(self) -> str:
+        return f"{self.report.stem}_{self.year}"
+
+    @property
+    def constructed(self) -> str:
+        return f"rpt.{self.report.rtid:08d}.0000000000000000.{_local(self.posted):%Y%m%d%H%M%S}.{self.friendly}.zip"
+
+    @property
+    def last_day(self) -> date:
+        """The last day the posting holds (the day before its posting day, within its year)."""
+        return min(_local(self.posted).date() - timedelta(days=1), date(self.year, 12, 31))
+
+    def zip_bytes(self) -> bytes:
+        return annual_zip(self.report.rtid, self.year, self.posted)
+
+
+def decode_annual(doc_id: str) -> AnnualDoc | None:
+    if not (doc_id.isdigit() and len(doc_id) == 16 and doc_id[0] == "9") or int(doc_id[1]) not in ANNUAL_BY_INDEX:
+        return None
+    report, year = ANNUAL_BY_INDEX[int(doc_id[1])], int(doc_id[2:6])
+    posted = datetime.fromtimestamp(int(doc_id[6:]), UTC)
+    if year < FIRST_DAY.year or posted not in annual_postings(report, year):
+        return None
+    return AnnualDoc(report, year, posted)
+
+
+def annual_docs(report: Annual, now: datetime) -> list[AnnualDoc]:
+    """What MIS lists: the latest posting of every year since 2019, newest first."""
+    out = []
+    for year in range(_local(now).year, FIRST_DAY.year - 1, -1):
+        posted = [p for p in annual_postings(report, year) if p <= now]
+        if posted:
+            out.append(AnnualDoc(report, year, posted[-1]))
+    return out
+
+
+def annual_workbook(rtid: int, year: int, last_day: date, days: tuple[date, ...] | None = None) -> bytes:
+    """The xlsx of a year's file holding the days up to ``last_day``: a sheet per month
+    (``Jan`` ..), one all-null row a year (after the first day of the last sheet, as ERCOT's files
+    carry one). ``days`` keeps only those days (small workbooks for unit tests)."""
+    report = ANNUAL[rtid]
+    header = report.header(year)
+    by_month: dict[int, list[date]] = {}
+    day = date(year, 1, 1)
+    while day <= last_day:
+        if days is None or day in days:
+            by_month.setdefault(day.month, []).append(day)
+        day += timedelta(days=1)
+    last = max(by_month) if by_month else None
+
+    def rows(month: int) -> Iterator[tuple]:
+        for i, d in enumerate(by_month[month]):
+            yield from report.rows(d)
+            if month == last and i == 0:
+                yield (None,) * len(header)
+
+    sheets = [(MONTHS[m - 1], header, rows(m)) for m in sorted(by_month)]
+    return fast_xlsx(sheets, datetime.combine(last_day + timedelta(days=1), datetime.min.time()).replace(hour=5))
+
+
+@lru_cache(maxsize=4)
+def annual_zip(rtid: int, year: int, posted: datetime) -> bytes:
+    """The annual file as MIS serves it: a zip holding ``rpt.<rtid>....<STEM>_<YYYY>.xlsx``.
+    Generated on first download and kept (a year of 15-minute prices takes a few seconds)."""
+    doc = AnnualDoc(ANNUAL[rtid], year, posted)
+    p = _local(posted)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr(zipfile.ZipInfo(doc.constructed.removesuffix(".zip") + ".xlsx",
+                                    (p.year, p.month, p.day, p.hour, p.minute, p.second)),
+                    annual_workbook(rtid, year, doc.last_day), zipfile.ZIP_STORED)
+    return buf.getvalue()
+
+
+def _mis_annual_doc(d: AnnualDoc) -> dict:
+    share = (d.last_day - date(d.year, 1, 1)).days + 1
+    return {"Document": {
+        "ContentSize": str(d.report.size * share // 365), "Extension": "zip", "ReportTypeID": str(d.report.rtid),
+        "FriendlyName": d.friendly, "ConstructedName": d.constructed, "DocID": d.doc_id,
+        "PublishDate": _local(d.posted).isoformat(timespec="seconds"), "ReportName": d.report.name,
+    }}

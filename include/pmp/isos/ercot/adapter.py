@@ -8,6 +8,11 @@ Routes:
 * ``bundle``: the API's monthly bundles (one zip of zips per product and posting month), used
   instead of ``archive`` when the connection sets ``archive_bundles`` and ERCOT has bundled every
   month the day's documents were posted in.
+* ``annual``: the annual hub and load-zone files (NP4-180-ER, NP6-785-ER, NP4-181-ER; MIS, no
+  auth; ``params["annual"]``) for history days the Public API cannot serve - no credentials on
+  the connection, or its archive has nothing for the day. One document per (file, month): the
+  first run of a month downloads the file and loads that month's sheet, later days of the month
+  find it in ``ingest_log``. Hubs and load zones only: resource nodes are not in these files.
 * ``dashboard`` / ``workbook``: fuel mix only - ``fuel-mix.json`` (today and yesterday, 5-minute)
   and the ``IntGenbyFuelYYYY.xlsx`` workbooks listed on the generation page (history, 15-minute).
 
@@ -33,6 +38,7 @@ import pyarrow as pa
 
 from pmp.isos.ercot.hook import ARCHIVE_MAX_DOCS, ErcotHook
 from pmp.isos.ercot.normalize import TZ, normalize_payload
+from pmp.isos.ercot.normalize_annual import document_name
 from pmp.payload import PayloadError, iter_members, leaf_name
 from pmp.registry import DatasetSpec, DocumentRef, FetchedDocument
 from pmp.timeutil import TimeLabelError, local_day_of, localize, market_day_bounds, zone
@@ -143,7 +149,8 @@ class ErcotAdapter:
     pool = "ercot_api"
     # MIS: one request per document, so a task carries 100; archive: one bulk POST of <= 1,000;
     # a monthly bundle, a dashboard snapshot or an annual workbook is one task each.
-    batch_sizes = {"mis": 100, "archive": ARCHIVE_MAX_DOCS, "bundle": 1, "dashboard": 1, "workbook": 1}
+    # The months of one annual file share a download (a batch of up to 12).
+    batch_sizes = {"mis": 100, "archive": ARCHIVE_MAX_DOCS, "bundle": 1, "dashboard": 1, "workbook": 1, "annual": 12}
 
     def hook(self) -> ErcotHook:
         return ErcotHook()
@@ -249,6 +256,16 @@ class ErcotAdapter:
             elif hook.api_configured:
                 found = self._archive_refs(spec, days, hook, rep)
                 route = found[0].route if found else "archive"
+                # bundles cover whole months (and fall back to the listing when one is missing)
+                covered = {r.market_day for r in found} if route == "archive" else {d.isoformat() for d in days}
+                missing = [d for d in days if d.isoformat() not in covered]
+                if missing and rep.get("annual"):
+                    found += self._annual_refs(spec, rep, missing, hook, "the Public API archive has nothing for it")
+                    route = f"{route} + annual" if covered else "annual"
+            elif rep.get("annual"):
+                found = self._annual_refs(spec, rep, days, hook, f"the Public API is not configured on connection "
+                                          f"{hook.ercot_conn_id!r}")
+                route = "annual"
             else:
                 raise RuntimeError(
                     f"{spec.key}: {days[0]} is older than what ERCOT MIS keeps and the Public API is not "
@@ -258,6 +275,40 @@ class ErcotAdapter:
                      days[-1], route)
             refs.extend(found)
         return sorted(refs, key=lambda r: (r.published_at or "", r.doc_id))
+
+    def _annual_refs(
+        self, spec: DatasetSpec, rep: dict[str, Any], days: list[date], hook: ErcotHook, why: str
+    ) -> list[DocumentRef]:
+        """The months of the annual files (MIS ``<STEM>_YYYY``, the newest posting of each year)
+        that hold ``days``. ERCOT re-posts the current year's file weekly with the days before
+        the posting, so a day on or after the posting day is not in it yet."""
+        ann = rep["annual"]
+        stem = re.compile(rf"{re.escape(ann['stem'])}_(\d{{4}})", re.IGNORECASE)
+        latest: dict[int, tuple[dict[str, Any], datetime]] = {}
+        for doc in hook.list_documents(ann["rtid"]):
+            m = stem.fullmatch(str(doc.get("FriendlyName", "")))
+            if m:
+                published = _parse_local(doc["PublishDate"])
+                if int(m[1]) not in latest or published > latest[int(m[1])][1]:
+                    latest[int(m[1])] = (doc, published)
+        refs: dict[str, DocumentRef] = {}
+        for day in days:
+            if day.year not in latest:
+                raise RuntimeError(f"{spec.key}: {day} is older than what ERCOT MIS keeps, {why}, and MIS lists no "
+                                   f"annual file {ann['stem']}_{day.year} ({ann['emil']}, report type {ann['rtid']})")
+            doc, published = latest[day.year]
+            if published.astimezone(zone(TZ)).date() <= day:
+                raise RuntimeError(f"{spec.key}: {day} is not in {doc['FriendlyName']} yet (posted {published.isoformat()};"
+                                   " ERCOT re-posts it weekly with the days before the posting)")
+            doc_id = f"{doc['DocID']}@{day:%Y-%m}"  # one document per month of the file
+            refs[doc_id] = DocumentRef(
+                doc_id=doc_id, name=document_name(doc["ConstructedName"], day.year, day.month),
+                published_at=published.isoformat(), market_day=day.replace(day=1).isoformat(), route="annual",
+            )
+        log.info("%s %s: %s..%s is older than what ERCOT MIS keeps and %s: using the annual file(s) %s (%s) - "
+                 "hubs and load zones only, these files have no resource nodes", spec.key, rep["emil"], days[0],
+                 days[-1], why, ", ".join(sorted({r.name for r in refs.values()})), ann["emil"])
+        return list(refs.values())
 
     # -- fuel mix: dashboard (recent) and annual workbooks (history) ------------------------
     def _dashboard_ref(self, payload: bytes, fallback_day: date | None = None) -> DocumentRef:
@@ -304,8 +355,14 @@ class ErcotAdapter:
                 batch = group[i : i + ARCHIVE_MAX_DOCS]
                 bundle = hook.archive_download(emil, [r.doc_id for r in batch])
                 yield from _split_bundle(batch, bundle)
+        annual: dict[str, bytes] = {}  # the months of one annual file: one download
         for ref in refs:
-            if ref.route == "bundle":
+            if ref.route == "annual":
+                mis_id = ref.doc_id.split("@", 1)[0]
+                if mis_id not in annual:
+                    annual[mis_id] = hook.download_document(mis_id)
+                yield FetchedDocument(ref, ref.name, annual[mis_id])
+            elif ref.route == "bundle":
                 payload = hook.bundle_download(report_of(spec, ref.name)["emil"], ref.doc_id)
                 yield FetchedDocument(ref, ref.name, payload)
             elif ref.route == "workbook":
@@ -323,9 +380,13 @@ class ErcotAdapter:
 
 
 def normalize_dataset(dataset: str, name: str, payload: bytes, published_at: datetime | None = None) -> pa.Table:
-    """Raw payload (CSV, MIS zip, archive zip of zips, bundle, JSON, workbook) -> standard rows."""
+    """Raw payload (CSV, MIS zip, archive zip of zips, bundle, JSON, workbook, annual file) -> standard rows."""
     from pmp.isos.ercot.normalize import LMP_LAYOUTS
+    from pmp.isos.ercot.normalize_annual import ANNUAL_DATASETS, normalize_annual
+    from pmp.isos.ercot.xlsx import is_workbook
 
+    if dataset in ANNUAL_DATASETS and is_workbook(payload):  # routed by payload type, whatever the name
+        return normalize_annual(dataset, name, payload, published_at)
     if dataset in LMP_LAYOUTS:
         return normalize_payload(dataset, name, payload, published_at)
     if dataset == "fuel_mix":

@@ -1,4 +1,9 @@
-"""ERCOT entries of the dataset registry."""
+"""ERCOT entries of the dataset registry.
+
+``params["annual"]`` names the annual hub and load-zone file of a report (MIS report type, EMIL
+id, FriendlyName stem ``<STEM>_YYYY``): the route for history days when the Public API cannot
+serve them (see :mod:`pmp.isos.ercot.adapter`).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ DATASETS: tuple[DatasetSpec, ...] = (
         title="ERCOT day-ahead settlement point prices (hourly)", source="NP4-190-CD",
         timezone=TZ, interval_minutes=60, first_date=date(2019, 1, 1), pool=POOL,
         params={"rtid": 12331, "emil": "NP4-190-CD", "stem": "DAMSPNP4190", "mis_retention_days": 31,
-                "doc_day": "publish_plus_1", "query": "np4-190-cd/dam_stlmnt_pnt_prices"},
+                "doc_day": "publish_plus_1", "query": "np4-190-cd/dam_stlmnt_pnt_prices",
+                "annual": {"rtid": 13060, "emil": "NP4-180-ER", "stem": "DAMLZHBSPP"}},
     ),
     DatasetSpec(
         iso="ercot", dataset="lmp_rt15m", table="lmp", bulk_processor=True, market="RT15M",
@@ -23,7 +29,8 @@ DATASETS: tuple[DatasetSpec, ...] = (
         timezone=TZ, interval_minutes=15, first_date=date(2019, 1, 1), pool=POOL, realtime=True,
         publication_lag=timedelta(minutes=20),
         params={"rtid": 12301, "emil": "NP6-905-CD", "stem": "SPPHLZNP6905", "mis_retention_days": 7,
-                "doc_day": "name_interval_end", "query": "np6-905-cd/spp_node_zone_hub"},
+                "doc_day": "name_interval_end", "query": "np6-905-cd/spp_node_zone_hub",
+                "annual": {"rtid": 13061, "emil": "NP6-785-ER", "stem": "RTMLZHBSPP"}},
     ),
     DatasetSpec(
         iso="ercot", dataset="lmp_rt5m", table="lmp", bulk_processor=True, market="RT5M",

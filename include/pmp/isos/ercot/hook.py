@@ -5,8 +5,12 @@ Connection ``ercot_default`` (type ``ercot``):
   * extra.subscription_key: the API product key (``Ocp-Apim-Subscription-Key``)
   * extra.mis_base_url / api_base_url / token_url: default to the real ERCOT hosts; point them at
     ``pmp simulate`` for offline runs
-  * extra.api_requests_per_minute (default 30, ERCOT's published limit) and
-    extra.mis_requests_per_minute (default 120, politeness; MIS documents no limit)
+  * extra.api_requests_per_minute (default 28, a little under ERCOT's published 30 per minute):
+    shared by every hook on the machine that calls the same API base URL (``pmp.http.SharedPacer``
+    with scope ``"ercot-api <api base url>"``, a lock file), so the ``ercot_api`` pool's tasks
+    together stay under it, not each of them. ERCOT counts per subscription key, so a deployment
+    whose workers run on several machines divides the limit between them (e.g. 14 each on two).
+  * extra.mis_requests_per_minute (default 120, politeness; MIS documents no limit; per hook)
   * extra.archive_bundles (default false): serve days older than MIS from the API's monthly
     bundles (``GET /bundle/{emilId}``, one download per product and month) instead of the
     archive listing + bulk download; months without a bundle fall back to the listing
@@ -29,7 +33,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from pmp.connections import mask
-from pmp.http import IsoHttpError, Pacer, new_session, redact_url, request
+from pmp.http import IsoHttpError, Pacer, SharedPacer, new_session, redact_url, request
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,9 @@ B2C_CLIENT_ID = "fec253ea-0d06-4272-a5e6-b478baeecd70"
 TOKEN_LIFETIME_S = 3600
 TOKEN_MARGIN_S = 300  # re-login 5 minutes before the hour is up
 ARCHIVE_MAX_DOCS = 1000  # ERCOT caps bulk archive downloads at 1,000 documents per request
+# ERCOT's limit is about 30 requests a minute; pacing a little under it keeps the jitter between
+# our sending and ERCOT's counting from tripping a 429.
+API_REQUESTS_PER_MINUTE = 28
 
 
 class ErcotHook(BaseHook):
@@ -86,7 +93,10 @@ class ErcotHook(BaseHook):
                 "password": conn.password,
                 "key": key,
                 "mis_pacer": Pacer(float(extra.get("mis_requests_per_minute", 120)) or None),
-                "api_pacer": Pacer(float(extra.get("api_requests_per_minute", 30)) or None),
+                "api_pacer": SharedPacer.per_minute(
+                    float(extra.get("api_requests_per_minute", API_REQUESTS_PER_MINUTE)) or None,
+                    f"ercot-api {(extra.get('api_base_url') or API_BASE_URL).rstrip('/')}",
+                ),
                 "retry_backoff": float(extra.get("retry_backoff_seconds", 2.0)),
                 "bundles": str(extra.get("archive_bundles", "false")).lower() in ("1", "true", "yes"),
             }

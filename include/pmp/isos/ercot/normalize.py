@@ -4,6 +4,8 @@ Every ERCOT quirk is handled in one named place below, with the reason next to i
 * :data:`COLUMN_ALIASES` - column spellings drift across years and access paths.
 * :func:`_repeated_flags` - the fall-back repeated hour is marked on the *second* copy.
 * :func:`_hour_ending` - ``24:00`` ends at next midnight; some files use 25 hour endings.
+* :func:`_unflagged_repeats` - files without a flag column cannot tell the repeated hour's copies apart.
+* :func:`_reject_duplicates` - one document holds one row per entity and interval.
 * :func:`_location_names` - load zones are published twice (LZ and LZEW).
 * :func:`published_at_from_name` - posting time is encoded in the constructed file name.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 import pandas as pd
 import pyarrow as pa
@@ -20,7 +23,7 @@ import pyarrow as pa
 from pmp.errors import NormalizeError, utf8_text
 from pmp.payload import PayloadError, iter_members, leaf_name
 from pmp.schema import LMP, conform
-from pmp.timeutil import TimeLabelError, floor_minutes, hour_ending_start, localize
+from pmp.timeutil import TimeLabelError, floor_minutes, hour_ending_start, localize, market_day_hours
 
 TZ = "America/Chicago"  # ERCOT publishes Central prevailing time everywhere
 
@@ -52,12 +55,14 @@ def _canonical(header: str) -> str:
 
 
 def published_at_from_name(name: str) -> datetime | None:
-    """Posting time from a constructed name ``cdr.<rtid>.<16 digits>.<YYYYMMDD>.<HHMMSS[fff]>.<stem>``.
+    """Posting time from a constructed name ``cdr.<rtid>.<16 digits>.<YYYYMMDD>.<HHMMSS[fff]>.<stem>``
+    (or ``rpt.<rtid>.<16 digits>.<YYYYMMDDHHMMSS>.<stem>``, the annual files).
 
     Quirk: the time is local Central time; during the repeated fall-back hour ERCOT adds ``xhr``
     to the second set of names, which is the only way to tell the two copies apart.
     """
-    m = re.search(r"cdr\.\d+\.\d+\.(\d{8})\.(\d{6})\d*\.", leaf_name(name))
+    m = re.search(r"cdr\.\d+\.\d+\.(\d{8})\.(\d{6})\d*\.", leaf_name(name)) or re.search(
+        r"rpt\.\d+\.\d+\.(\d{8})(\d{6})\.", leaf_name(name))
     if not m:
         return None
     naive = datetime.strptime(m.group(1) + m.group(2), "%Y%m%d%H%M%S")
@@ -78,12 +83,17 @@ def _read_csv(path: str, data: bytes, required: tuple[str, ...]) -> pd.DataFrame
     original = list(df.columns)
     df.columns = [_canonical(c) for c in original]
     df.attrs["headers"] = dict(zip(df.columns, original, strict=True))
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise NormalizeError(path, 1, missing[0], f"missing column; header is {original}")
+    require_columns(path, df, required)
     for col in df.columns:
         df[col] = df[col].str.strip()
     return df
+
+
+def require_columns(path: str, df: pd.DataFrame, required: tuple[str, ...]) -> None:
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        header = list(df.attrs.get("headers", {}).values()) or list(df.columns)
+        raise NormalizeError(path, 1, missing[0], f"missing column; header is {header}")
 
 
 def _line(idx: int) -> int:
@@ -93,8 +103,7 @@ def _line(idx: int) -> int:
 def _first_bad(path: str, df: pd.DataFrame, mask: pd.Series, field: str, message: str) -> None:
     if mask.any():
         idx = mask[mask].index[0]
-        header = df.attrs.get("headers", {}).get(field, field)
-        raise NormalizeError(path, _line(idx), header, f"{message}: {df.at[idx, field]!r}")
+        raise NormalizeError(path, _line(idx), _header(df, field), f"{message}: {df.at[idx, field]!r}")
 
 
 def _prices(path: str, df: pd.DataFrame, field: str = "price") -> pd.Series:
@@ -128,7 +137,8 @@ def _hour_ending(path: str, df: pd.DataFrame, field: str, dates: pd.Series, repe
 
     Quirk: some ERCOT products ignore DST flags and number the fall-back day 1..25. There the
     third label is the repeated copy of the second hour, so labels >= 3 move back by one and the
-    moved label 3 is marked as the repeat.
+    moved label 3 is marked as the repeat. Only the fall-back day has 25 hours: a label 25 on any
+    other day is an error, never rewritten.
     """
     raw = df[field]
     parts = raw.str.partition(":")
@@ -137,12 +147,77 @@ def _hour_ending(path: str, df: pd.DataFrame, field: str, dates: pd.Series, repe
     _first_bad(path, df, hours.isna() | (minutes != "00") | (hours < 1) | (hours > 25), field,
                "hour ending must be 01:00..24:00")
     hours = hours.astype(int)
-    has_25 = hours.groupby(dates).transform("max") == 25
-    if has_25.any():
+    if (hours == 25).any():
+        day_hours = dates.map(_day_hours)
+        wrong = (hours == 25) & (day_hours != 25)
+        if wrong.any():
+            idx = wrong[wrong].index[0]
+            raise NormalizeError(path, _line(idx), _header(df, field),
+                                 f"hour ending 25 on {dates[idx]}, a {day_hours[idx]}-hour day (only the "
+                                 f"fall-back day has 25 hours): {raw[idx]!r}")
+        has_25 = hours.groupby(dates).transform("max") == 25
         shift = has_25 & (hours >= 3)
         repeated.loc[has_25 & (hours == 3)] = True
         hours = hours.where(~shift, hours - 1)
     return hours
+
+
+@lru_cache(maxsize=4096)
+def _day_hours(day: date) -> int:
+    return market_day_hours(day, TZ)
+
+
+def _header(df: pd.DataFrame, field: str) -> str:
+    """A canonical column's header as the file spells it (errors name what the user sees)."""
+    return df.attrs.get("headers", {}).get(field, field)
+
+
+# Columns that identify a row's entity besides its interval (the key of the row's table).
+ENTITY_COLUMNS = ("location", "location_type", "AncillaryType", "ASType", "Model")
+
+
+def _entities(df: pd.DataFrame) -> list[str]:
+    return [c for c in ENTITY_COLUMNS if c in df.columns]
+
+
+def _unflagged_repeats(path: str, df: pd.DataFrame, field: str, keys: pd.DataFrame) -> None:
+    """Quirk guard: files without a flag column (older years) cannot tell the two copies of the
+    fall-back repeated hour apart. On a 25-hour day such a file either numbers the hours 1..25
+    (rewritten by :func:`_hour_ending`) or lists the repeated hour twice with the same label;
+    the latter would put both copies on the same instant and silently keep one, so it is an error
+    naming the second copy."""
+    if "repeated" in df.columns or df.empty:
+        return
+    on_25 = keys["d"].map(_day_hours) == 25
+    if not on_25.any():
+        return
+    ents = _entities(df)
+    dup = pd.concat([df[ents], keys], axis=1).duplicated(keep="first") & on_25
+    if dup.any():
+        idx = dup[dup].index[0]
+        who = "/".join(str(df.at[idx, c]) for c in ents)
+        raise NormalizeError(path, _line(idx), _header(df, field),
+                             f"{df.at[idx, field]!r} appears twice{' for ' + who if who else ''} on the 25-hour "
+                             f"day {keys.at[idx, 'd']} and the file has no repeated-hour flag column (DSTFlag) to "
+                             "tell the two copies apart")
+
+
+def _reject_duplicates(path: str, df: pd.DataFrame, start: pd.Series, field: str) -> None:
+    """One document holds one row per entity and interval: a second row for the same key would
+    be dropped silently by the loader's dedupe, so it is an error naming both lines."""
+    ents = _entities(df)
+    keys = pd.concat([df[ents], start.rename("__start")], axis=1)
+    dup = keys.duplicated(keep="first")
+    if not dup.any():
+        return
+    idx = dup[dup].index[0]
+    same = (keys == keys.loc[idx]).all(axis=1)
+    first = same[same].index[0]
+    who = "/".join(str(df.at[idx, c]) for c in ents)
+    when = pd.Timestamp(start[idx]).tz_convert(UTC).isoformat()
+    raise NormalizeError(path, _line(idx), _header(df, field),
+                         f"duplicate row{' for ' + who if who else ''}: the interval starting {when} is already "
+                         f"on line {_line(first)} ({df.at[idx, field]!r})")
 
 
 def _starts(keys: pd.DataFrame, fn: object, path: str, df: pd.DataFrame, field: str) -> pd.Series:
@@ -202,7 +277,10 @@ def _dam(path: str, df: pd.DataFrame) -> tuple[pd.Series, int]:
     repeated = _repeated_flags(path, df)
     hours = _hour_ending(path, df, "hour_ending", dates, repeated)
     keys = pd.DataFrame({"d": dates, "h": hours, "r": repeated})
-    return _starts(keys, lambda d, h, r: hour_ending_start(d, int(h), TZ, bool(r)), path, df, "hour_ending"), 60
+    _unflagged_repeats(path, df, "hour_ending", keys)
+    start = _starts(keys, lambda d, h, r: hour_ending_start(d, int(h), TZ, bool(r)), path, df, "hour_ending")
+    _reject_duplicates(path, df, start, "hour_ending")
+    return start, 60
 
 
 def _rt15(path: str, df: pd.DataFrame) -> tuple[pd.Series, int]:
@@ -212,11 +290,14 @@ def _rt15(path: str, df: pd.DataFrame) -> tuple[pd.Series, int]:
     interval = pd.to_numeric(df["delivery_interval"], errors="coerce")
     _first_bad(path, df, ~interval.isin([1, 2, 3, 4]), "delivery_interval", "interval must be 1..4")
     keys = pd.DataFrame({"d": dates, "h": hours, "r": repeated, "i": interval.astype(int)})
+    _unflagged_repeats(path, df, "delivery_hour", keys)
 
-    def start(d: date, h: int, r: bool, i: int) -> datetime:
+    def start_of(d: date, h: int, r: bool, i: int) -> datetime:
         return hour_ending_start(d, int(h), TZ, bool(r)) + timedelta(minutes=15 * (int(i) - 1))
 
-    return _starts(keys, start, path, df, "delivery_hour"), 15
+    start = _starts(keys, start_of, path, df, "delivery_hour")
+    _reject_duplicates(path, df, start, "delivery_hour")
+    return start, 15
 
 
 def _sced(path: str, df: pd.DataFrame) -> tuple[pd.Series, int]:
@@ -227,9 +308,9 @@ def _sced(path: str, df: pd.DataFrame) -> tuple[pd.Series, int]:
     _first_bad(path, df, stamps.isna(), "sced_timestamp", "not a MM/DD/YYYY HH:MM:SS timestamp")
     repeated = _repeated_flags(path, df)
     keys = pd.DataFrame({"t": stamps.dt.to_pydatetime(), "r": repeated})
-    return _starts(
-        keys, lambda t, r: floor_minutes(localize(t, TZ, repeated=bool(r)), 5), path, df, "sced_timestamp"
-    ), 5
+    start = _starts(keys, lambda t, r: floor_minutes(localize(t, TZ, repeated=bool(r)), 5), path, df, "sced_timestamp")
+    _reject_duplicates(path, df, start, "sced_timestamp")
+    return start, 5
 
 
 # dataset -> (market, required columns, interval parser)
@@ -246,13 +327,23 @@ def normalize_csv(dataset: str, path: str, data: bytes, published_at: datetime |
         market, required, parse = LMP_LAYOUTS[dataset]
     except KeyError:
         raise KeyError(f"ERCOT dataset {dataset!r} has no normalizer; known: {sorted(LMP_LAYOUTS)}") from None
-    df = _read_csv(path, data, required)
+    return normalize_frame(dataset, path, _read_csv(path, data, required), published_at)
+
+
+def normalize_frame(
+    dataset: str, path: str, df: pd.DataFrame, published_at: datetime | None = None, source: str | None = None
+) -> pa.Table:
+    """Rows read from one document (canonical column names, text cells as in the CSVs; a CSV or
+    a sheet of an annual workbook) -> standard rows. Line numbers are ``index + 2``; ``source``
+    defaults to the file name of ``path``."""
+    market, required, parse = LMP_LAYOUTS[dataset]
+    require_columns(path, df, required)
     if df.empty:
         return LMP.empty()
     start, minutes = parse(path, df)
     prices = _prices(path, df)
     published = published_at or published_at_from_name(path)
-    return _lmp_table(df, start, minutes, market, prices, leaf_name(path), published)
+    return _lmp_table(df, start, minutes, market, prices, source or leaf_name(path), published)
 
 
 def normalize_payload(

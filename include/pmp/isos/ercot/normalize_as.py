@@ -18,7 +18,15 @@ from datetime import datetime
 import pandas as pd
 import pyarrow as pa
 
-from pmp.isos.ercot.normalize import _dam, _first_bad, _prices, _read_csv, _rt15, published_at_from_name
+from pmp.isos.ercot.normalize import (
+    _dam,
+    _first_bad,
+    _prices,
+    _read_csv,
+    _rt15,
+    published_at_from_name,
+    require_columns,
+)
 from pmp.payload import leaf_name
 from pmp.schema import ANCILLARY_SERVICES, conform
 
@@ -31,8 +39,15 @@ AS_LAYOUTS = {
 
 
 def normalize_as_csv(dataset: str, path: str, data: bytes, published_at: datetime | None = None) -> pa.Table:
+    return normalize_as_frame(dataset, path, _read_csv(path, data, AS_LAYOUTS[dataset][2]), published_at)
+
+
+def normalize_as_frame(
+    dataset: str, path: str, df: pd.DataFrame, published_at: datetime | None = None, source: str | None = None
+) -> pa.Table:
+    """Rows of one document (canonical columns, text cells; a CSV or an annual workbook's sheet)."""
     market, product_col, required, parse = AS_LAYOUTS[dataset]
-    df = _read_csv(path, data, required)
+    require_columns(path, df, required)
     if df.empty:
         return ANCILLARY_SERVICES.empty()
     start, minutes = parse(path, df)
@@ -55,7 +70,7 @@ def normalize_as_csv(dataset: str, path: str, data: bytes, published_at: datetim
             "clearing_quantity": pa.nulls(n, pa.float64()),  # not in these reports
             "requirement": pa.nulls(n, pa.float64()),
             "published_at": pa.array([published] * n, ts),
-            "source": pa.array([leaf_name(path)] * n, pa.string()),
+            "source": pa.array([source or leaf_name(path)] * n, pa.string()),
         }
     )
     return conform(table, ANCILLARY_SERVICES)

@@ -27,12 +27,11 @@ import pyarrow as pa
 
 from pmp.errors import NormalizeError
 from pmp.isos.ercot.normalize import TZ
+from pmp.isos.ercot.xlsx import cell_date, cell_number, is_xlsx, month_sheets
 from pmp.payload import PayloadError, is_zip, leaf_name
 from pmp.schema import FUEL_MIX, conform
 from pmp.timeutil import TimeLabelError, localize, market_day_hours, zone
 
-MONTH_SHEETS = {m.lower(): i for i, m in enumerate(
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)}
 DASHBOARD_MINUTES = 5
 WORKBOOK_MINUTES = 15
 MWH_TO_MW = 60 // WORKBOOK_MINUTES  # MWh in 15 minutes -> average MW
@@ -159,62 +158,10 @@ def workbook_interval_start(day: date, label: str) -> datetime | None:
     return start if start.astimezone(tz).date() == day else None
 
 
-def _cell_date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str) and value.strip():
-        for fmt in ("%m/%d/%Y", "%Y-%m-%d", "%m/%d/%y"):
-            try:
-                return datetime.strptime(value.strip(), fmt).date()
-            except ValueError:
-                continue
-    return None
-
-
-def _cell_number(value: Any) -> float | None | str:
-    """A number, None for an empty cell, or the offending text."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(str(value).replace(",", ""))
-    except ValueError:
-        return str(value)
-
-
-def _is_xlsx(payload: bytes) -> bool:
-    if not is_zip(payload):
-        return False
-    try:
-        return "xl/workbook.xml" in zipfile.ZipFile(io.BytesIO(payload)).namelist()
-    except zipfile.BadZipFile:
-        return False
-
-
 def normalize_workbook(name: str, payload: bytes, published_at: datetime | None = None) -> pa.Table:
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise NormalizeError(name, None, None, f"not a readable xlsx workbook ({exc})") from exc
     rows: dict[str, list] = {"start": [], "fuel": [], "mw": []}
-    months = 0
-    try:
-        for ws in wb.worksheets:
-            if ws.title.strip().lower()[:3] not in MONTH_SHEETS:
-                continue  # Summary, notes, charts
-            months += 1
-            _read_month(f"{name}!{ws.title}", ws.iter_rows(values_only=True), rows)
-    finally:
-        wb.close()
-    if not months:
-        raise NormalizeError(name, None, None, f"no monthly sheet (Jan..Dec); sheets are {wb.sheetnames}")
+    for path, _month, lines in month_sheets(name, payload):  # Summary, notes, charts are skipped
+        _read_month(path, lines, rows)
     return _table(rows, WORKBOOK_MINUTES, published_at, leaf_name(name))
 
 
@@ -235,14 +182,14 @@ def _read_month(path: str, lines: Any, rows: dict[str, list]) -> None:
             continue
         if not any(c not in (None, "") for c in cells):
             continue  # blank separator rows
-        day = _cell_date(cells[0])
+        day = cell_date(cells[0])
         if day is None:
             raise NormalizeError(path, line_no, header[0], f"not a date: {cells[0]!r}")
         fuel = str(cells[1]).strip() if len(cells) > 1 and cells[1] is not None else ""
         if not fuel:
             raise NormalizeError(path, line_no, header[1], "empty fuel name")
         for i, label in columns:
-            value = _cell_number(cells[i] if i < len(cells) else None)
+            value = cell_number(cells[i] if i < len(cells) else None)
             if value is None:
                 continue
             if isinstance(value, str):
@@ -263,7 +210,7 @@ def normalize_fuel_payload(name: str, payload: bytes, published_at: datetime | N
     stripped = payload.lstrip()
     if stripped[:1] == b"{" or name.lower().endswith(".json"):
         return normalize_dashboard(name, payload, published_at)
-    if _is_xlsx(payload):
+    if is_xlsx(payload):
         return normalize_workbook(name, payload, published_at)
     if is_zip(payload):
         try:

@@ -35,6 +35,7 @@ from pmp.isos.ercot.normalize import (
     _first_bad,
     _line,
     _read_csv,
+    _reject_duplicates,
     _repeated_flags,
     published_at_from_name,
 )
@@ -109,22 +110,51 @@ def normalize_actual_hourly(path: str, data: bytes, published_at: datetime | Non
                  published_at=published_at or published_at_from_name(path))
 
 
-def _fall_back_transition_rows(dates: pd.Series, labels: pd.Series, repeated: pd.Series) -> pd.Series:
+def _fall_back_transition_rows(
+    path: str, dates: pd.Series, labels: pd.Series, repeated: pd.Series, candidates: list[int],
+    ends: dict[int, datetime],
+) -> dict[int, bool]:
     """Quirk (NP6-235-CD): the 15-minute interval that ends at the fall-back instant (02:00 CDT)
     is labelled by the wall clock after the change, ``01:00``, with flag ``N`` - the same label as
-    the interval ending at 01:00 CDT an hour earlier. File order tells them apart: on a 25-hour
-    day, an ``01:00``/``N`` row that follows an ``01:15``-``01:45``/``N`` row of the same date in
-    the file is the transition interval and ends at 01:00 CST (the second 01:00)."""
-    out = pd.Series(False, index=labels.index)
-    seen: set[date] = set()
-    for idx in labels.index:
-        d, label, rep = dates[idx], labels[idx], bool(repeated[idx])
-        if rep or market_day_hours(d, TZ) != 25:
-            continue
-        if label in ("01:15", "01:30", "01:45"):
-            seen.add(d)
-        elif label == "01:00" and d in seen:
-            out[idx] = True
+    the interval ending at 01:00 CDT an hour earlier. Which of the two a ``01:00``/``N`` row of a
+    25-hour day is (``candidates``) does not depend on the order of the file's rows:
+
+    * one such row closes the hour whose other rows the file holds (ERCOT posts one hour per
+      document): it is the transition when the file has ``01:15`` .. ``01:45``/``N`` rows of that
+      date and none of ``00:15`` .. ``00:45``, the first ``01:00`` in the opposite case;
+    * two such rows: the earlier in time is the first ``01:00``; which row that is follows from
+      the direction the file's other rows are sorted in (``ends``: ascending or descending);
+    * anything else (one row with both neighbouring hours or neither, two rows in a file whose
+      other rows are not sorted, three or more) is ambiguous and an error naming the row.
+
+    Returns candidate index -> True for the transition interval."""
+    out: dict[int, bool] = {}
+    by_day: dict[date, list[int]] = {}
+    for idx in candidates:
+        by_day.setdefault(dates[idx], []).append(idx)
+    for day, rows in by_day.items():
+        present = {labels[i] for i in ends if dates[i] == day and not repeated[i]}
+        if len(rows) == 1:
+            before, after = bool(present & {"00:15", "00:30", "00:45"}), bool(present & {"01:15", "01:30", "01:45"})
+            if before != after:
+                out[rows[0]] = after
+                continue
+            reason = "the file holds both hours that can end with it" if before else "no neighbouring row tells"
+        elif len(rows) == 2:
+            order = [ends[i] for i in sorted(ends)]
+            steps = [b - a for a, b in zip(order, order[1:], strict=False)]
+            if steps and all(s > timedelta(0) for s in steps):
+                out[rows[0]], out[rows[1]] = False, True  # ascending file: the earlier row is the first 01:00
+                continue
+            if steps and all(s < timedelta(0) for s in steps):
+                out[rows[0]], out[rows[1]] = True, False
+                continue
+            reason = "the file's other rows are not sorted in time"
+        else:
+            reason = f"{len(rows)} such rows"
+        raise NormalizeError(path, _line(rows[-1]), "TimeEnding",
+                             f"'01:00' with flag N on the fall-back day {day} can end at 01:00 CDT or at the change "
+                             f"(01:00 CST) and {reason}")
     return out
 
 
@@ -140,13 +170,12 @@ def normalize_system_demand(path: str, data: bytes, published_at: datetime | Non
     labels = df["TimeEnding"]
     bad = ~labels.str.fullmatch(r"\d{1,2}:(00|15|30|45)")
     _first_bad(path, df, bad, "TimeEnding", "time ending must be HH:MM on a quarter hour")
-    transition = _fall_back_transition_rows(dates, labels, repeated)
-    ends = []
     cache: dict[tuple, datetime] = {}
-    for idx in df.index:
-        key = (dates[idx], labels[idx], bool(repeated[idx] or transition[idx]))
+
+    def end_of(idx: int, rep: bool) -> datetime:
+        key = (dates[idx], labels[idx], rep)
         if key not in cache:
-            d, label, rep = key
+            d, label, _ = key
             hh, mm = (int(x) for x in label.split(":"))
             if hh > 24 or (hh == 24 and mm):
                 raise NormalizeError(path, _line(idx), "TimeEnding", f"time ending out of range: {label!r}")
@@ -155,8 +184,15 @@ def normalize_system_demand(path: str, data: bytes, published_at: datetime | Non
                 cache[key] = localize(naive, TZ, repeated=rep)
             except TimeLabelError as exc:
                 raise NormalizeError(path, _line(idx), "TimeEnding", str(exc)) from exc
-        ends.append(cache[key])
-    start = pd.Series(ends, index=df.index) - timedelta(minutes=15)
+        return cache[key]
+
+    candidates = [i for i in df.index if labels[i] == "01:00" and not repeated[i]
+                  and market_day_hours(dates[i], TZ) == 25]
+    ends = {i: end_of(i, bool(repeated[i])) for i in df.index if i not in set(candidates)}
+    transition = _fall_back_transition_rows(path, dates, labels, repeated, candidates, ends)
+    ends.update({i: end_of(i, transition[i]) for i in candidates})
+    start = pd.Series([ends[i] for i in df.index], index=df.index) - timedelta(minutes=15)
+    _reject_duplicates(path, df, start, "TimeEnding")
     df = df.rename(columns={"Demand": "SYSTEM"}).drop(columns=["TimeEnding"])
     return _long(path, df, start, 15, kind="actual", issued=None, models=None, in_use=None,
                  published_at=published_at or published_at_from_name(path))

@@ -3,8 +3,9 @@ forecasts and fuel mix (the LMP entries are in ``datasets.py``).
 
 Each report of a dataset names its MIS report type (``rtid``), its EMIL id for the Public API
 archive and bundles (``emil``), the stem of its file names (``stem``), how long MIS keeps it
-(``mis_retention_days``) and the rule that maps a document to its market day (``doc_day``, see
-:func:`pmp.isos.ercot.adapter.report_day`).
+(``mis_retention_days``), the rule that maps a document to its market day (``doc_day``, see
+:func:`pmp.isos.ercot.adapter.report_day`) and, where ERCOT publishes one, its annual file
+(``annual``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ TZ = "America/Chicago"
 RTC_FIRST_DAY = date(2025, 12, 5)  # RTC+B go-live: the first operating day of NP6-331-CD
 
 AS_DAM = {"rtid": 12329, "emil": "NP4-188-CD", "stem": "DAMCPCNP4188", "mis_retention_days": 31,
-          "doc_day": "publish_plus_1", "query": "np4-188-cd/dam_clear_price_for_cap"}
+          "doc_day": "publish_plus_1", "query": "np4-188-cd/dam_clear_price_for_cap",
+          "annual": {"rtid": 13091, "emil": "NP4-181-ER", "stem": "DAMASMCPC"}}
 AS_RT15M = {"rtid": 24898, "emil": "NP6-331-CD", "stem": "RTMCPCNP6331", "mis_retention_days": 7,
             "doc_day": "name_interval_end", "query": "np6-331-cd/rt_clear_price_cap"}
 LOAD_WEATHER_ZONE = {"rtid": 13101, "emil": "NP6-345-CD", "stem": "ACTUALSYSLOADWZNP6345", "mis_retention_days": 31,
