@@ -52,7 +52,7 @@ def test_callback_path_is_an_awaitable_the_triggerer_can_import() -> None:
 class _Hook(BaseHTTPRequestHandler):
     received: list[tuple[str, dict]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _Hook.received.append((self.path, json.loads(body)))
         self.send_response(204)
