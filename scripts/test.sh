@@ -5,10 +5,18 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-# Set-up first: it builds the Rust bulk processor wheel (release). `cargo test` then runs with the
+# PostgreSQL + TimescaleDB (apt, then a source build on a fresh machine) installs in the
+# background while set-up builds the Python environment and the Rust wheel.
+mkdir -p .pmp/logs
+scripts/services.sh install postgres >.pmp/logs/services-install.log 2>&1 &
+pg_install=$!
+
+# Set-up: it builds the Rust bulk processor wheel (release). `cargo test` then runs with the
 # same features (plus pyo3 without `extension-module`, so the test binary links libpython), which
 # reuses every compiled dependency of the wheel build instead of compiling them a second time.
 scripts/setup.sh
+wait "$pg_install" || { cat .pmp/logs/services-install.log; exit 1; }
+cat .pmp/logs/services-install.log
 
 echo "[test] cargo test + clippy (rust_operators)"
 (
@@ -39,4 +47,6 @@ scripts/services.sh start
 echo "[test] ruff"
 .venv/bin/ruff check .
 echo "[test] pytest"
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Tests wait on HTTP, the database and S3 much of the time: three workers on two cores (each with its
+# own Airflow home, warehouse database and S3 prefix; see tests/conftest.py). PMP_TEST_WORKERS=0 runs serially.
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PMP_TEST_WORKERS:-3}" "$@"

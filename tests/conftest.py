@@ -93,6 +93,24 @@ def warehouse(services: dict) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
 
 
+@pytest.fixture
+def private_warehouse(warehouse: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A database of this test's own, for assertions over the whole warehouse (the catalog's first
+    interval, row counts, missing intervals) that other tests' loads in the session database would
+    change; test order (and pytest-xdist's distribution) must not matter."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = f"{TEST_DB}_{uuid.uuid4().hex[:6]}"
+    admin = dict(host=PG["host"], port=PG["port"], user=PG["login"], password=PG["password"])
+    with psycopg.connect(**admin, dbname=PG["schema"], autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    monkeypatch.setenv("AIRFLOW_CONN_TSDB", json.dumps(dict(PG, schema=name)))
+    yield make_conninfo(**admin, dbname=name)
+    with psycopg.connect(**admin, dbname=PG["schema"], autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def staging(services: dict) -> str:
     """Staging on the real S3 endpoint, under a prefix unique to this session."""

@@ -57,7 +57,7 @@ def test_normalize_bad_file_exits_nonzero_naming_file_line_field(tmp_path: Path)
 
 
 @pytest.mark.integration
-def test_download_then_catalog(warehouse, staging, use_simulator, capsys) -> None:
+def test_download_then_catalog(private_warehouse, staging, use_simulator, capsys) -> None:
     use_simulator(now=datetime(2024, 11, 5, 18, tzinfo=UTC))
     assert main(["download", "--iso", "ercot", "--dataset", "lmp_dam", "--start", "2024-11-02",
                  "--end", "2024-11-04", "--quiet"]) == 0
