@@ -41,8 +41,10 @@ HEADER = '"DeliveryDate","DeliveryHour","DeliveryInterval","SettlementPointName"
 
 def make_archive(path: Path, first: date, days: int, nodes: int) -> int:
     """The monthly archive; returns its row count."""
-    names = [(f"NODE_{i:04d}_RN", "RN") for i in range(nodes)] + [
-        (z, t) for z in ("LZ_HOUSTON", "LZ_NORTH", "LZ_SOUTH", "LZ_WEST") for t in ("LZ", "LZEW")]
+    # sorted by settlement point name across types, as ERCOT lists them (the real sample has
+    # HB_BUSAVG SH, HB_HOUSTON HU, HB_HUBAVG AH in name order; LZ and LZEW copies side by side)
+    names = sorted([(f"NODE_{i:04d}_RN", "RN") for i in range(nodes)] + [
+        (z, t) for z in ("LZ_HOUSTON", "LZ_NORTH", "LZ_SOUTH", "LZ_WEST") for t in ("LZ", "LZEW")])
     rows = 0
     doc_id = 900_000_000
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as month:

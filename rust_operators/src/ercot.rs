@@ -9,8 +9,11 @@
 //! ([`parse_flag`]); some files number the fall-back day 1..25 ([`rewrite_25_hour_days`]); load
 //! zones are published twice, as `LZ` and energy-weighted `LZEW` ([`push_location`]); the posting
 //! time is encoded in the constructed file name, `xhr` marking the repeated hour ([`published_from_name`]).
+//! A document holds one row per location and interval ([`reject_duplicates`]): two rows on one key
+//! mean a repeated hour without a flag column, or a corrupt file, and are an error.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
@@ -170,7 +173,9 @@ pub fn parse_file(
     let mut last: Option<(Label, i64)> = None;
     rows.start.reserve(labels.len());
     rows.end.reserve(labels.len());
+    let mut lines: Vec<u64> = Vec::with_capacity(labels.len());
     for (label, line) in labels {
+        lines.push(line);
         let start = match last {
             Some((l, v)) if l == label => v,
             _ => {
@@ -191,6 +196,7 @@ pub fn parse_file(
         rows.start.push(start);
         rows.end.push(start + minutes * 60 * MICROS);
     }
+    reject_duplicates(place, &rows, &lines, cols.time_field(dataset), cols.repeated.is_some())?;
     out.source = place.leaf().to_string();
     out.batch = Some(rows.into_batch(&FileConstants {
         iso: "ERCOT",
@@ -373,6 +379,9 @@ fn rewrite_25_hour_days(labels: &mut [(Label, u64)]) {
         days.dedup();
         days
     };
+    // only the fall-back day has 25 hours: a label 25 on any other day is left for
+    // `place_label` to reject
+    let days_with_25: Vec<NaiveDate> = days_with_25.into_iter().filter(|d| day_hours(*d) == 25).collect();
     if days_with_25.is_empty() {
         return;
     }
@@ -385,8 +394,134 @@ fn rewrite_25_hour_days(labels: &mut [(Label, u64)]) {
     }
 }
 
+/// One document holds one row per location and interval (as `_reject_duplicates` and
+/// `_unflagged_repeats` in `normalize.py`): the loader would silently keep one of two rows on the
+/// same key, so a second row is an error naming both lines. On a fall-back day this is what a file
+/// without a repeated-hour flag column looks like when it lists the repeated hour twice.
+///
+/// ERCOT lists each interval's rows as one run sorted by settlement point name (the `LZ` and
+/// `LZEW` copies of a zone side by side, in either order). When a file has that shape, equal keys
+/// can only be neighbours, so one comparison per row settles it; any other shape is checked with a
+/// hash set of every key.
+fn reject_duplicates(place: &Place<'_>, rows: &LmpRows, lines: &[u64], field: &str, flagged: bool) -> Result<()> {
+    let duplicate = |i: usize, first: usize| {
+        let when = chrono::DateTime::from_timestamp_micros(rows.start[i]).map_or_else(String::new, |t| t.to_rfc3339());
+        let hint = if flagged { "" } else { " (the file has no repeated-hour flag column, DSTFlag, to tell the copies of a repeated hour apart)" };
+        BulkError::at(
+            place,
+            Some(lines[i]),
+            Some(field),
+            format!("duplicate row for {}: the interval starting {when} is already on line {}{hint}",
+                    String::from_utf8_lossy(rows.location.get(i)), lines[first]),
+        )
+    };
+    // the published name: the location without the `_EW` suffix of an energy-weighted copy
+    let name = |i: usize| -> &[u8] {
+        let loc = rows.location.get(i);
+        let ew = rows.type_valid[i] && rows.location_type.get(i).ends_with(b"EW");
+        if ew { &loc[..loc.len() - 3] } else { loc }
+    };
+    let n = rows.start.len();
+    let mut runs: HashMap<i64, (), BuildHasherDefault<KeyHasher>> = HashMap::default();
+    let mut sorted = true;
+    let mut i = 0;
+    'runs: while i < n {
+        if runs.insert(rows.start[i], ()).is_some() {
+            sorted = false; // the same interval in two runs
+            break;
+        }
+        let mut group = i; // first row of the current run of equal names
+        let mut k = i + 1;
+        while k < n && rows.start[k] == rows.start[i] {
+            match name(k - 1).cmp(name(k)) {
+                std::cmp::Ordering::Less => group = k,
+                std::cmp::Ordering::Equal => {
+                    if let Some(first) = (group..k).find(|g| rows.location.get(*g) == rows.location.get(k)) {
+                        return Err(duplicate(k, first));
+                    }
+                }
+                std::cmp::Ordering::Greater => {
+                    sorted = false;
+                    break 'runs;
+                }
+            }
+            k += 1;
+        }
+        i = k;
+    }
+    if sorted {
+        return Ok(());
+    }
+    let mut seen: HashMap<(i64, &[u8]), usize, BuildHasherDefault<KeyHasher>> =
+        HashMap::with_capacity_and_hasher(n, BuildHasherDefault::default());
+    for (i, start) in rows.start.iter().enumerate() {
+        if let Some(first) = seen.insert((*start, rows.location.get(i)), i) {
+            return Err(duplicate(i, first));
+        }
+    }
+    Ok(())
+}
+
+/// A fast, non-cryptographic hasher for the duplicate check's keys (a location name and an
+/// interval start from our own parse; no untrusted input chooses them adversarially): the
+/// multiply-rotate scheme of rustc's FxHasher, 8 bytes at a time. std's SipHash cost ~15% of
+/// the whole processor's time here.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(tail) ^ (rest.len() as u64) << 56);
+    }
+
+    #[inline]
+    fn write_i64(&mut self, v: i64) {
+        self.add(v as u64);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Hours of a local market day (23, 24 or 25).
+fn day_hours(d: NaiveDate) -> i64 {
+    let midnight = |d: NaiveDate| localize(TZ, d.and_time(chrono::NaiveTime::MIN), false);
+    match (midnight(d), d.succ_opt().map(midnight)) {
+        (Ok(a), Some(Ok(b))) => (b - a) / (3600 * MICROS),
+        _ => 24,
+    }
+}
+
 fn place_label(label: Label) -> std::result::Result<i64, String> {
     match label {
+        Label::HourEnding(d, 25, _, _) => Err(format!(
+            "hour ending 25 on {}, a {}-hour day (only the fall-back day has 25 hours)",
+            d.format("%m/%d/%Y"),
+            day_hours(d)
+        )),
         Label::HourEnding(d, he, rep, interval) => hour_ending_start(TZ, d, u32::from(he), rep)
             .map(|s| s + i64::from(interval - 1) * 15 * 60 * MICROS)
             .map_err(|e| e.to_string()),
@@ -552,6 +687,53 @@ mod tests {
         let p = parse(Dataset::LmpDam, &csv).unwrap();
         let expected: Vec<i64> = (0..25).map(|i| utc(2024, 11, 3, 5, 0, 0) + i * 3600 * MICROS).collect();
         assert_eq!(starts(&p), expected);
+    }
+
+    #[test]
+    fn hour_ending_25_only_on_the_fall_back_day() {
+        let mut csv = String::from("DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice\n");
+        for he in 1..=25 {
+            csv.push_str(&format!("11/04/2024,{he:02}:00,HB_NORTH,{he}\n"));
+        }
+        let err = parse(Dataset::LmpDam, &csv).unwrap_err();
+        assert_eq!((err.line, err.field.as_deref()), (Some(26), Some("hour_ending")));
+        assert!(err.to_string().contains("hour ending 25 on 11/04/2024, a 24-hour day"), "{err}");
+    }
+
+    #[test]
+    fn unflagged_repeated_hour_is_an_error_not_a_merge() {
+        // 2024-11-03 without a DSTFlag column: both copies of hour ending 02 would land on 06:00Z
+        let csv = "DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice\n\
+                   11/03/2024,01:00,HB_NORTH,10\n11/03/2024,02:00,HB_NORTH,20\n11/03/2024,02:00,HB_NORTH,21\n";
+        let err = parse(Dataset::LmpDam, csv).unwrap_err();
+        assert_eq!((err.line, err.field.as_deref()), (Some(4), Some("hour_ending")));
+        let text = err.to_string();
+        assert!(text.contains("duplicate row for HB_NORTH") && text.contains("already on line 3"), "{text}");
+        assert!(text.contains("no repeated-hour flag column"), "{text}");
+    }
+
+    #[test]
+    fn duplicate_rows_are_rejected_but_lz_and_lzew_are_not_duplicates() {
+        let head = "DeliveryDate,DeliveryHour,DeliveryInterval,SettlementPointName,SettlementPointType,SettlementPointPrice,DSTFlag\n";
+        let ok = format!("{head}06/01/2024,1,1,LZ_NORTH,LZ,20,N\n06/01/2024,1,1,LZ_NORTH,LZEW,21,N\n");
+        assert_eq!(parse(Dataset::LmpRt15m, &ok).unwrap().rows(), 2);
+        let bad = format!("{ok}06/01/2024,1,1,LZ_NORTH,LZ,22,N\n");
+        let err = parse(Dataset::LmpRt15m, &bad).unwrap_err();
+        assert_eq!(err.line, Some(4));
+        assert!(err.to_string().contains("already on line 2") && !err.to_string().contains("flag column"), "{err}");
+    }
+
+    #[test]
+    fn duplicates_found_in_unsorted_files_too() {
+        let head = "DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice,DSTFlag\n";
+        let unsorted = format!("{head}06/01/2024,01:00,HB_WEST,1,N\n06/01/2024,01:00,HB_NORTH,2,N\n");
+        assert_eq!(parse(Dataset::LmpDam, &unsorted).unwrap().rows(), 2);
+        let err = parse(Dataset::LmpDam, &format!("{unsorted}06/01/2024,01:00,HB_WEST,3,N\n")).unwrap_err();
+        assert_eq!(err.line, Some(4));
+        assert!(err.to_string().contains("duplicate row for HB_WEST") && err.to_string().contains("line 2"), "{err}");
+        // the same hour listed again after another hour (two runs of one interval)
+        let runs = format!("{head}06/01/2024,01:00,A,1,N\n06/01/2024,02:00,A,2,N\n06/01/2024,01:00,B,3,N\n06/01/2024,01:00,A,4,N\n");
+        assert_eq!(parse(Dataset::LmpDam, &runs).unwrap_err().line, Some(5));
     }
 
     #[test]

@@ -77,6 +77,11 @@ impl Strings {
         self.offsets.len().saturating_sub(1)
     }
 
+    /// The `i`-th value.
+    pub fn get(&self, i: usize) -> &[u8] {
+        &self.bytes[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
