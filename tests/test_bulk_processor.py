@@ -159,6 +159,33 @@ def test_bad_input_names_archive_member_line_and_leaves_no_output(tmp_path: Path
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("in")) == []
 
 
+REFUSED = {
+    # no DSTFlag column and the repeated hour listed twice: both copies would land on 06:00Z
+    "unflagged repeated hour": ("lmp_dam", "DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice\n"
+                                "11/03/2024,01:00,HB_NORTH,10\n11/03/2024,02:00,HB_NORTH,20\n"
+                                "11/03/2024,02:00,HB_NORTH,21\n", 4),
+    "hour ending 25 on a 24-hour day": ("lmp_dam", "DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice\n"
+                                        + "".join(f"11/04/2024,{h:02d}:00,HB_NORTH,{h}\n" for h in range(1, 26)), 26),
+    "duplicate row": ("lmp_rt15m", "DeliveryDate,DeliveryHour,DeliveryInterval,SettlementPointName,"
+                      "SettlementPointType,SettlementPointPrice,DSTFlag\n06/01/2024,1,1,HB_WEST,HU,20,N\n"
+                      "06/01/2024,1,1,HB_NORTH,HU,21,N\n06/01/2024,1,1,HB_WEST,HU,22,N\n", 4),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_both_engines_refuse_the_same_bad_files_on_the_same_line(tmp_path: Path, case: str) -> None:
+    from pmp.errors import NormalizeError
+
+    dataset, text, line = REFUSED[case]
+    files = [("bad.csv", text.encode())]
+    with pytest.raises(pmp_bulk.BulkProcessError) as rust_err:
+        rust(tmp_path, dataset, files)
+    with pytest.raises(NormalizeError) as python_err:
+        python(dataset, files)
+    assert rust_err.value.line == line, str(rust_err.value)
+    assert f"line {line}" in str(python_err.value), str(python_err.value)
+
+
 def test_lenient_mode_counts_rejected_rows(tmp_path: Path) -> None:
     text = "DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice,DSTFlag\n" \
            "09/29/2026,01:00,A,1,N\n09/29/2026,01:00,B,,N\n09/29/2026,26:00,C,3,N\n09/29/2026,02:00,D,4,N\n"
