@@ -34,6 +34,9 @@ os.environ.update(
         # dag.test() of Airflow 3.3 fails on DAGs with deadline= (pmp.factory._deadlines);
         # tests/test_alerts.py builds the DAGs with their alerts and runs the callback for real
         "PMP_DEADLINES": "false",
+        # ISO-NE's 403 wall meets clients that send > N requests in 10 s; sim_conn turns client
+        # pacing off, so end-to-end runs would hit it. The wall's own tests set a small N.
+        "PMP_SIM_ISONE_BURST": "100000",
     }
 )
 

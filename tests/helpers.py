@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -13,6 +15,20 @@ from psycopg import sql
 from pmp import checks
 from pmp.registry import DatasetSpec
 from pmp.timeutil import market_day_bounds
+
+ROOT = Path(__file__).resolve().parents[1]
+# The real ISO files the project collects in ../shared/samples, vendored byte for byte into
+# tests/samples so a clone anywhere runs the suite; tests/test_samples_vendored.py fails when the
+# two differ. PMP_SAMPLES_DIR points the tests at another copy.
+SAMPLES_ROOT = Path(os.environ.get("PMP_SAMPLES_DIR") or ROOT / "tests" / "samples")
+SHARED_SAMPLES = ROOT.parent / "shared" / "samples"
+
+
+def samples_dir(iso: str) -> Path:
+    """The real published files of one ISO (``ercot``, ``caiso``, ``nyiso``, ``isone``)."""
+    path = SAMPLES_ROOT / iso
+    assert path.is_dir(), f"no samples for {iso} in {SAMPLES_ROOT}"
+    return path
 
 
 def market_day_end(day: date, tz: str) -> pendulum.DateTime:

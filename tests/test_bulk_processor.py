@@ -16,12 +16,13 @@ import pmp_bulk
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import samples_dir
 
 from pmp import bulk
 from pmp.isos.ercot.normalize import normalize_payload
 from pmp.simulator import ercot as sim
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ercot"
+SAMPLES = samples_dir("ercot")
 SAMPLE_DATASETS = {"dam_spp_np4-190-cd": "lmp_dam", "rt_spp_15min_np6-905-cd": "lmp_rt15m"}
 REPORT = {"lmp_dam": 12331, "lmp_rt15m": 12301, "lmp_rt5m": 12300}
 DST_DAYS = [date(2024, 3, 10), date(2024, 11, 3)]

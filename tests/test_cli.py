@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from helpers import samples_dir
 
 from pmp.cli import main
 from pmp.schema import LMP
 from pmp.simulator import ercot
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ercot"
+SAMPLES = samples_dir("ercot")
 
 
 def test_normalize_real_files_to_standard_parquet(tmp_path: Path, capsys) -> None:

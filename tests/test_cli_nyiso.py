@@ -13,12 +13,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import requests
+from helpers import samples_dir
 
 from pmp.cli import main
 from pmp.simulator import nyiso
 from pmp.simulator.server import start_simulator
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "nyiso"
+SAMPLES = samples_dir("nyiso")
 TODAY = date(2024, 11, 5)  # EST (UTC-5)
 
 

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import samples_dir
 
 from pmp.errors import NormalizeError
 from pmp.isos.caiso.normalize import normalize_payload, source_name
 from pmp.schema import LMP
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "caiso"
+SAMPLES = samples_dir("caiso")
 DATASETS = ["lmp_dam", "lmp_rt15m", "lmp_rt5m", "as_dam", "as_rt15m", "load_actual", "load_forecast", "fuel_mix"]
 
 

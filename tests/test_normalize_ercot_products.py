@@ -12,13 +12,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import samples_dir
 
 from pmp.errors import NormalizeError
 from pmp.isos.ercot.adapter import normalize_dataset
 from pmp.simulator import ercot as sim
 from pmp.timeutil import market_day_bounds
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ercot"
+SAMPLES = samples_dir("ercot")
 CT = "America/Chicago"
 SPRING, FALL = date(2024, 3, 10), date(2024, 11, 3)
 

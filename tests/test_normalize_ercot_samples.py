@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import samples_dir
 
 from pmp.errors import NormalizeError
 from pmp.isos.ercot.normalize import normalize_payload, published_at_from_name
 
 # The checkout sits beside ../shared (as in CI: a fresh clone with shared/ next to it).
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ercot"
+SAMPLES = samples_dir("ercot")
 
 
 def sample(prefix: str) -> Path:

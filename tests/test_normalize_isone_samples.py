@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import samples_dir
 
 from pmp.errors import NormalizeError
 from pmp.isos.isone import records
@@ -15,7 +16,7 @@ from pmp.isos.isone.adapter import storage_name
 from pmp.isos.isone.normalize import document_name, normalize_payload
 
 # The checkout sits beside ../shared (as in CI: a fresh clone with shared/ next to it).
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "isone"
+SAMPLES = samples_dir("isone")
 
 
 def sample(prefix: str) -> Path:

@@ -12,11 +12,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from helpers import samples_dir
 
 from pmp.errors import NormalizeError
 from pmp.isos.nyiso.normalize import normalize_payload, published_at_from_name, source_name, storage_name
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "nyiso"
+SAMPLES = samples_dir("nyiso")
 
 
 def sample(prefix: str) -> Path:

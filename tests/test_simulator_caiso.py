@@ -7,15 +7,15 @@ import io
 import time
 import zipfile
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
+from helpers import samples_dir
 
 from pmp.simulator import caiso
 from pmp.simulator.server import start_simulator
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "caiso"
+SAMPLES = samples_dir("caiso")
 NOW = datetime(2024, 11, 20, 18, tzinfo=UTC)
 AUP = "<html><body><p>CAISO Acceptable Use Policy Violation. Please retry your request after 5 seconds.</p></body></html>"
 

@@ -6,16 +6,16 @@ import io
 import math
 import zipfile
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
+from helpers import samples_dir
 
 from pmp.isos.ercot.normalize import normalize_payload
 from pmp.simulator import ercot
 from pmp.simulator.server import start_simulator
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ercot"
+SAMPLES = samples_dir("ercot")
 NOW = datetime(2024, 11, 5, 18, tzinfo=UTC)
 TOKEN = "/ercot/b2c/ercotb2c.onmicrosoft.com/B2C_1_PUBAPI-ROPC-FLOW/oauth2/v2.0/token"
 CLIENT_ID = "fec253ea-0d06-4272-a5e6-b478baeecd70"  # ERCOT's public B2C client (reference 2.1(b))

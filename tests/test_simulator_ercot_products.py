@@ -6,15 +6,15 @@ import io
 import re
 import zipfile
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
+from helpers import samples_dir
 
 from pmp.simulator import ercot
 from pmp.simulator.server import start_simulator
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ercot"
+SAMPLES = samples_dir("ercot")
 NOW = datetime(2024, 11, 5, 18, tzinfo=UTC)
 API = "/ercot/api/api/public-reports"
 TOKEN = "/ercot/b2c/ercotb2c.onmicrosoft.com/B2C_1_PUBAPI-ROPC-FLOW/oauth2/v2.0/token"

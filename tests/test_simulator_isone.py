@@ -8,15 +8,15 @@ import io
 import json
 import time
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 import requests
+from helpers import samples_dir
 
 from pmp.simulator import isone
 from pmp.simulator.server import start_simulator
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "isone"
+SAMPLES = samples_dir("isone")
 NOW = datetime(2024, 11, 6, 18, tzinfo=UTC)
 DA = "/static-transform/csv/histRpts/da-lmp/WW_DALMP_ISO_20241103.csv"
 PAGE = "/isoexpress/web/reports/pricing/-/tree/lmps-da-hourly"

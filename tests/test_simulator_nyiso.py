@@ -8,10 +8,10 @@ import logging
 import re
 import zipfile
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
+from helpers import samples_dir
 
 from pmp.errors import NormalizeError
 from pmp.isos.nyiso.hook import parse_listing
@@ -19,7 +19,7 @@ from pmp.isos.nyiso.normalize import normalize_payload
 from pmp.simulator import nyiso
 from pmp.simulator.server import start_simulator
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "nyiso"
+SAMPLES = samples_dir("nyiso")
 NOW = datetime(2024, 11, 5, 18, tzinfo=UTC)  # 13:00 EST
 
 
