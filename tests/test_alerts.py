@@ -99,6 +99,16 @@ def test_late_run_alerts_the_webhook_without_logging_its_token(webhook, caplog: 
     assert "s3cr3t" not in caplog.text
 
 
+def test_a_run_created_late_for_yesterday_still_alerts(webhook) -> None:
+    """The scheduler was down: yesterday's run is queued 18 hours after its deadline. The day is
+    still missing from the warehouse, so that is an alert, not history."""
+    deadline = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    asyncio.run(alerts.deadline_missed("ercot.lmp_dam", "the day is loaded",
+                                       context=_context(run_type="scheduled", queued=deadline + timedelta(hours=18),
+                                                        deadline=deadline)))
+    assert [p["dataset"] for _, p in webhook] == ["ercot.lmp_dam"]
+
+
 @pytest.mark.parametrize("run_type, late_by", [("backfill", timedelta(hours=-1)), ("scheduled", timedelta(days=2500))])
 def test_history_runs_are_not_alerted(webhook, run_type: str, late_by: timedelta,
                                       caplog: pytest.LogCaptureFixture) -> None:

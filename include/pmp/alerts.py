@@ -13,9 +13,10 @@ must be importable where the triggerer runs, which the installed ``pmp`` package
 ``PMP_ALERT_WEBHOOK_URL`` in the environment, or the ``host`` of the Airflow connection
 ``pmp_alerts``. The webhook URL may hold a token: it is never logged.
 
-History runs are not late: a catch-up or backfill run of a day in 2019 was created long after its
-deadline, so a deadline that had already passed when the run was queued (or any backfill run) is
-logged at info level and not alerted.
+History runs are not late: a backfill run, or a catch-up run of a day in 2019, was created long
+after its deadline. A deadline that had passed more than ``HISTORY_AFTER`` before the run was queued
+(or any backfill run) is logged at info level and not alerted; a run created late because the
+scheduler was down yesterday still alerts.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 DAILY_GRACE = timedelta(hours=3)
 REALTIME_DEADLINE = timedelta(minutes=15)
+HISTORY_AFTER = timedelta(days=2)
 CALLBACK = "pmp.alerts.deadline_missed"
 WEBHOOK_CONN_ID = "pmp_alerts"
 
@@ -55,7 +57,7 @@ def alert_payload(dataset: str, expectation: str, context: dict[str, Any] | None
     run = context.get("dag_run") or {}
     deadline = _when((context.get("deadline") or {}).get("deadline_time"))
     queued = _when(run.get("queued_at"))
-    if run.get("run_type") == "backfill" or (deadline and queued and deadline <= queued):
+    if run.get("run_type") == "backfill" or (deadline and queued and deadline + HISTORY_AFTER <= queued):
         return None
     return {
         "alert": "deadline_missed",
@@ -99,7 +101,8 @@ async def deadline_missed(dataset: str, expectation: str, context: dict[str, Any
     payload = alert_payload(dataset, expectation, context)
     if payload is None:
         run = (context or {}).get("dag_run") or {}
-        log.info("%s: deadline passed for history run %s (created after its deadline): no alert",
+        log.info("%s: deadline passed for history run %s (backfill, or created days after its deadline): "
+                 "no alert",
                  dataset, run.get("dag_run_id") or run.get("run_id"))
         return
     log.error("DEADLINE MISSED %s: %s (run %s, data %s .. %s, deadline %s)", dataset, expectation,
