@@ -72,15 +72,20 @@ def alert_payload(dataset: str, expectation: str, context: dict[str, Any] | None
     }
 
 
-def _webhook_url() -> str | None:
+async def _webhook_url() -> str | None:
     url = os.environ.get("PMP_ALERT_WEBHOOK_URL")
     if url:
         return url
-    try:
-        from airflow.sdk import BaseHook
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
-        return BaseHook.get_connection(WEBHOOK_CONN_ID).host or None
-    except Exception:  # no such connection (the default): alerts go to the log only
+    try:
+        return (await BaseHook.aget_connection(WEBHOOK_CONN_ID)).host or None
+    except AirflowNotFoundException:  # no such connection (the default): alerts go to the log only
+        return None
+    except Exception as exc:  # a broken connection must not silently turn the webhook off
+        log.error("alert webhook: connection %r unreadable (%s); alert logged only", WEBHOOK_CONN_ID,
+                  type(exc).__name__)
         return None
 
 
@@ -107,7 +112,7 @@ async def deadline_missed(dataset: str, expectation: str, context: dict[str, Any
         return
     log.error("DEADLINE MISSED %s: %s (run %s, data %s .. %s, deadline %s)", dataset, expectation,
               payload["run_id"], payload["data_interval_start"], payload["data_interval_end"], payload["deadline"])
-    url = _webhook_url()
+    url = await _webhook_url()
     if not url:
         return
     try:

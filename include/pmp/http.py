@@ -18,7 +18,7 @@ import requests
 log = logging.getLogger(__name__)
 
 USER_AGENT = "power-market-pipeline/0.1 (+https://github.com/power-market-pipeline)"
-MAX_RETRY_AFTER = 900.0  # seconds: a longer Retry-After fails the attempt (Airflow retries the task later)
+MAX_RETRY_AFTER = 120.0  # seconds: a longer Retry-After fails at once (Airflow retries the task later)
 
 
 class IsoHttpError(RuntimeError):
@@ -92,7 +92,8 @@ class SharedPacer(Pacer):
                 last = float(fh.read() or 0)
             except ValueError:
                 last = 0.0
-            delay = last + self.min_interval - time.time()
+            # clamped: a wall clock stepped backwards must not stall every process for the step
+            delay = min(last + self.min_interval - time.time(), self.min_interval)
             if delay > 0:
                 time.sleep(delay)
             fh.seek(0)
@@ -148,9 +149,12 @@ def request(
                 break
             delay = min(max_backoff, backoff * 2 ** (attempt - 1))
             try:  # the ISO says when its window reopens: wait that long (a shorter wait burns an attempt)
-                delay = min(MAX_RETRY_AFTER, max(float(resp.headers["Retry-After"]), 0.0))
+                delay = max(float(resp.headers["Retry-After"]), 0.0)
             except (KeyError, ValueError):
                 pass
+            if delay > MAX_RETRY_AFTER:  # never sleep for minutes holding the ISO's pool slot
+                raise IsoHttpError(f"{what}: {last} from {safe} asks to wait {delay:.0f}s; giving up this "
+                                   "attempt (the task is retried later)", resp.status_code)
             log.warning("%s: %s from %s (attempt %d/%d), retrying in %.1fs", what, last, safe, attempt,
                         max_attempts, delay)
             sleep(delay)

@@ -20,6 +20,10 @@ class TableSchema:
     name: str
     arrow: pa.Schema
     key: tuple[str, ...]
+    # columns a normalizer may leave out (they become NULL): only what some ISOs do not publish at
+    # all. Every other column must be there, so a misnamed price or a dropped publication time
+    # is an error, not a NULL.
+    optional: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -54,6 +58,7 @@ LMP = TableSchema(
         ("source", pa.string(), False),
     ),
     ("iso", "market", "location", "interval_start"),
+    optional=("location_id",),
 )
 
 ANCILLARY_SERVICES = TableSchema(
@@ -110,10 +115,10 @@ TABLES: dict[str, TableSchema] = {t.name: t for t in (LMP, ANCILLARY_SERVICES, L
 
 
 def conform(table: pa.Table, schema: TableSchema) -> pa.Table:
-    """Select and cast columns into the standard order and types. A nullable column the source
-    does not publish may be left out (it becomes NULL); a missing required column raises."""
+    """Select and cast columns into the standard order and types. A column of ``schema.optional``
+    the source does not publish may be left out (it becomes NULL); any other missing column raises."""
     missing = [c for c in schema.columns if c not in table.column_names]
-    required = [c for c in missing if not schema.arrow.field(c).nullable]
+    required = [c for c in missing if c not in schema.optional]
     if required:
         raise ValueError(f"normalized table for {schema.name} lacks columns {required}")
     for c in missing:
