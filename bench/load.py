@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "include"))
 
 from pmp import airflow_settings, db  # noqa: E402
 from pmp.loader import DocumentLoad, load_batch  # noqa: E402
-from pmp.schema import LMP  # noqa: E402
+from pmp.schema import LMP, conform  # noqa: E402
 
 BENCH_DB = "pmp_bench"
 
@@ -84,7 +84,7 @@ def main() -> int:
     with psycopg.connect(dsn) as conn:
         db.migrate(conn)
 
-    table = make_table(args.rows)
+    table = conform(make_table(args.rows), LMP)  # both methods get the table's exact column order
     n = table.num_rows
     parquet = io.BytesIO()
     pq.write_table(table, parquet, compression="zstd")

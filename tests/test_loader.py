@@ -165,3 +165,25 @@ def test_dedupe_latest_keeps_newest_publication() -> None:
     for tables in ([a, undated], [undated, a]):
         out = dedupe_latest(pa.concat_tables(tables), LMP.key)
         assert out.num_rows == 4 and set(out.column("source").to_pylist()) == {"a"}
+
+
+def test_timestamps_round_trip_exactly(conn) -> None:
+    """The loader formats each distinct instant once: every row still gets its own instant, to the
+    microsecond, NULL stays NULL, and tables made of several chunks keep their row order."""
+    published = [datetime(2024, 11, 3, 6, 59, 59, 999_999, tzinfo=UTC), None,
+                 datetime(2019, 1, 1, 0, 0, 0, 1, tzinfo=UTC)]
+    chunks = []
+    for k, pub in enumerate(published):
+        t = lmp_rows(f"docT{k}", 3, 2, float(k), pub)
+        starts = [T0 + timedelta(hours=i, microseconds=k) for i in range(2) for _ in range(3)]
+        t = t.set_column(0, "interval_start", pa.array(starts, LMP.arrow.field("interval_start").type))
+        chunks.append(t.set_column(t.schema.get_field_index("location"), "location",
+                                   pa.array([f"L{k}{j}" for j in range(6)])))
+    table = pa.concat_tables(chunks)
+    assert table.column("interval_start").num_chunks == 3
+    load_batch(conn, iso="test", dataset="lmp_dam", schema=LMP, table=table,
+               documents=[doc("docT", "t", table.num_rows, None)])
+    got = {(r[2], r[3], r[6]) for r in snapshot(conn)}
+    want = set(zip(table.column("location").to_pylist(), table.column("interval_start").to_pylist(),
+                   table.column("published_at").to_pylist(), strict=True))
+    assert got == want and len(got) == 18

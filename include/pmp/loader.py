@@ -76,7 +76,7 @@ def dedupe_latest(table: pa.Table, key: Iterable[str]) -> pa.Table:
     key = list(key)
     if table.num_rows == 0:
         return table
-    distinct = table.group_by(key).aggregate([]).num_rows
+    distinct = _encoded_key(table, key).group_by(key).aggregate([]).num_rows
     if distinct == table.num_rows:
         return table
     indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
@@ -88,9 +88,32 @@ def dedupe_latest(table: pa.Table, key: Iterable[str]) -> pa.Table:
     return table.take(rows)
 
 
+def _encoded_key(table: pa.Table, key: list[str]) -> pa.Table:
+    """The key columns with strings replaced by dictionary indices: the same groups, grouped
+    several times faster than by the strings themselves."""
+    cols = {}
+    for c in key:
+        col = table.column(c)
+        cols[c] = pc.dictionary_encode(col).combine_chunks().indices if pa.types.is_string(col.type) else col
+    return pa.table(cols)
+
+
+def _timestamps_as_text(table: pa.Table) -> pa.Table:
+    """Timestamp columns as COPY text (``2024-11-03 06:00:00.000000+0000``, microseconds exact).
+
+    Formatting each value is most of the load's client time (about 1.7 s per million), and a batch
+    holds few distinct instants (intervals, publication times): each distinct one is formatted once."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type):
+            enc = pc.dictionary_encode(table.column(i)).combine_chunks()
+            text = pc.strftime(enc.dictionary, format="%Y-%m-%d %H:%M:%S%z")
+            table = table.set_column(i, f.name, pc.take(text, enc.indices))
+    return table
+
+
 def _csv_chunks(table: pa.Table) -> Iterable[bytes]:
     opts = pacsv.WriteOptions(include_header=False, batch_size=COPY_BATCH_ROWS)
-    for batch in table.to_batches(max_chunksize=COPY_BATCH_ROWS):
+    for batch in _timestamps_as_text(table).to_batches(max_chunksize=COPY_BATCH_ROWS):
         buf = io.BytesIO()
         pacsv.write_csv(batch, buf, opts)
         yield buf.getvalue()
