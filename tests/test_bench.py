@@ -1,0 +1,36 @@
+"""The benchmarks still run: each on a tiny input, through its real script, ending in its line.
+
+Speed is not asserted here (benchmarks print ratios; see bench/); this only keeps a benchmark
+from rotting when the schema or an API under it changes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bench(*args: str) -> str:
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.integration
+def test_load_benchmark_runs(services: dict) -> None:
+    last = run_bench("bench/load.py", "--rows", "3000", "--repeat", "1")
+    m = re.fullmatch(r"load: pipeline=(\d+) psql_copy=(\d+) ratio=(\d+\.\d\d)", last)
+    assert m, last
+    assert int(m[1]) > 0 and int(m[2]) > 0
+
+
+def test_bulk_benchmark_runs() -> None:
+    last = run_bench("bench/bulk.py", "--days", "1", "--nodes", "20", "--rounds", "1")
+    m = re.fullmatch(r"bulk: rust=(\d+) pandas=(\d+) polars=(\d+) rust/pandas=(\d+\.\d) rust/polars=(\d+\.\d)", last)
+    assert m, last
+    assert all(int(m[i]) > 0 for i in (1, 2, 3))
