@@ -96,7 +96,11 @@ install_s3() {
 pg_running() { runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 psql_admin() { PGPASSWORD="$PG_PASSWORD" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U pmp -d postgres -v ON_ERROR_STOP=1 "$@"; }
 
-start_postgres() {
+# A PostgreSQL of another checkout (another worktree's PMP_HOME) may already serve the port with
+# the same local credentials: it is used as is, and left running (status says "shared").
+pg_shared() { ! pg_running && psql_admin -tAc "SELECT 1" >/dev/null 2>&1; }
+
+start_own_postgres() {
   install_postgres
   mkdir -p "$PG_BASE" "$PG_SOCKET"
   chown postgres "$PG_BASE" "$PG_SOCKET"
@@ -130,6 +134,14 @@ EOF
       || { tail -20 "$PG_BASE/postgres.log"; die "postgres did not start"; }
     log "postgres started on 127.0.0.1:$PG_PORT"
   fi
+}
+
+start_postgres() {
+  if pg_shared; then
+    log "postgres on 127.0.0.1:$PG_PORT is served by another checkout: using it"
+  else
+    start_own_postgres
+  fi
   for db in pmp airflow; do
     psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 || psql_admin -c "CREATE DATABASE $db"
   done
@@ -149,7 +161,13 @@ s3_pid() { [[ -f "$RUN/seaweedfs.pid" ]] && cat "$RUN/seaweedfs.pid"; }
 s3_running() { local p; p="$(s3_pid)" && [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null; }
 s3_ready() { curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" 2>/dev/null; }
 
+s3_shared() { ! s3_running && s3_ready; }
+
 start_s3() {
+  if s3_shared; then
+    log "S3 on 127.0.0.1:$S3_PORT is served by another checkout: using it"
+    return 0
+  fi
   install_s3
   mkdir -p "$PMP_HOME/s3/data"
   cat >"$PMP_HOME/s3/s3.json" <<EOF
@@ -209,10 +227,13 @@ status() {
   local which="$1"
   if [[ $which == all || $which == postgres ]]; then
     if [[ -f "$PG_DATA/PG_VERSION" ]] && pg_running; then echo "postgres: running 127.0.0.1:$PG_PORT"
+    elif pg_shared; then echo "postgres: running 127.0.0.1:$PG_PORT (shared: another checkout's)"
     else echo "postgres: stopped"; fi
   fi
   if [[ $which == all || $which == s3 ]]; then
-    if s3_running; then echo "s3: running 127.0.0.1:$S3_PORT"; else echo "s3: stopped"; fi
+    if s3_running; then echo "s3: running 127.0.0.1:$S3_PORT"
+    elif s3_shared; then echo "s3: running 127.0.0.1:$S3_PORT (shared: another checkout's)"
+    else echo "s3: stopped"; fi
   fi
 }
 

