@@ -9,6 +9,9 @@ RUN="$PMP_HOME/run"
 LOGS="$PMP_HOME/logs"
 API_PORT="${PMP_AIRFLOW_PORT:-58081}"
 PG_PORT="${PMP_PG_PORT:-55432}"
+# The metadata database (in the local PostgreSQL): one per Airflow, so that several local Airflows
+# (other checkouts, benchmarks) never share run state.
+AIRFLOW_DB="${PMP_AIRFLOW_DB:-airflow}"
 mkdir -p "$RUN" "$LOGS" "$PMP_HOME/airflow"
 
 log() { echo "[airflow] $*"; }
@@ -25,7 +28,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__PARALLELISM=8
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL='http://127.0.0.1:$API_PORT/execution/'
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='postgresql+psycopg://pmp:${PMP_PG_PASSWORD:-pmp-local-only}@127.0.0.1:$PG_PORT/airflow'
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='postgresql+psycopg://pmp:${PMP_PG_PASSWORD:-pmp-local-only}@127.0.0.1:$PG_PORT/$AIRFLOW_DB'
 export AIRFLOW__API__HOST=127.0.0.1
 export AIRFLOW__API__PORT=$API_PORT
 export AIRFLOW__API__BASE_URL='http://127.0.0.1:$API_PORT'
@@ -46,7 +49,11 @@ alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; 
 
 start() {
   eval "$(airflow_env)"
-  log "metadata DB migrate"
+  PGPASSWORD="${PMP_PG_PASSWORD:-pmp-local-only}" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U pmp -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname = '$AIRFLOW_DB'" | grep -q 1 \
+    || PGPASSWORD="${PMP_PG_PASSWORD:-pmp-local-only}" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U pmp -d postgres \
+         -c "CREATE DATABASE \"$AIRFLOW_DB\""
+  log "metadata DB migrate ($AIRFLOW_DB)"
   airflow db migrate >"$LOGS/airflow-db.log" 2>&1 || { tail -20 "$LOGS/airflow-db.log"; exit 1; }
   log "pools and connections from airflow_settings.yaml"
   pmp airflow-settings import

@@ -240,7 +240,7 @@ status() {
 env_exports() {
   cat <<EOF
 export PMP_PG_DSN='postgresql://pmp:$PG_PASSWORD@127.0.0.1:$PG_PORT/pmp'
-export PMP_AIRFLOW_DB_URL='postgresql+psycopg://pmp:$PG_PASSWORD@127.0.0.1:$PG_PORT/airflow'
+export PMP_AIRFLOW_DB_URL='postgresql+psycopg://pmp:$PG_PASSWORD@127.0.0.1:$PG_PORT/${PMP_AIRFLOW_DB:-airflow}'
 export PMP_S3_ENDPOINT='http://127.0.0.1:$S3_PORT'
 export PMP_S3_BUCKET='$S3_BUCKET'
 export PMP_S3_ACCESS_KEY='$S3_ACCESS_KEY'
