@@ -73,8 +73,10 @@ DATASETS: tuple[DatasetSpec, ...] = (
           (RTASP,), market="RT5M", realtime=True, publication_lag=timedelta(minutes=10)),
     _spec("load_actual", "load", "NYISO actual load by zone: 5-minute (pal) and hourly integrated", 5,
           (PAL, PAL_INTEGRATED), kind="actual", realtime=True, publication_lag=timedelta(minutes=15)),
+    # isolf is issued once a day at about 05:45: the */5 DAG loads it when P-7list shows the new
+    # version, instead of the daily run after the issue day has ended
     _spec("load_forecast", "load", "NYISO ISO load forecast by zone (hourly, one vintage per issue)", 60,
-          (ISOLF,), kind="forecast", completeness="vintages", vintages_per_day=1),
+          (ISOLF,), kind="forecast", completeness="vintages", vintages_per_day=1, realtime=True),
     _spec("fuel_mix", "fuel_mix", "NYISO real-time generation by fuel category (5-minute)", 5,
           (RTFUELMIX,), realtime=True, publication_lag=timedelta(minutes=10)),
 )
