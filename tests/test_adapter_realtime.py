@@ -56,6 +56,8 @@ def test_isone_five_minute_lmps_in_real_time(use_simulator, source: str, now: da
     assert rows["4000"]["location"] == ".H.INTERNAL_HUB" and rows["321"]["location"] == "UN.FRNKLNSQ13.810CC"
     assert (rows["4000"]["lmp"], rows["4000"]["energy"]) == sim_isone.lmp("RT5", 4000, current, "prelim")[:2]
     assert cur_doc.ref.published_at is not None and cur_doc.ref.published > current
+    if source == "webservices":  # no time in the JSON: the block's scheduled posting (its end + 15 min)
+        assert {d.ref.published for d, _ in blocks} == {datetime(2024, 3, 10, 8, 15, tzinfo=UTC)}
     for _, t in blocks:  # every block row is a prelim value of its interval
         for r in t.to_pylist()[:: max(1, t.num_rows // 40)]:
             assert r["lmp"] == sim_isone.lmp("RT5", int(r["location_id"]), r["interval_start"], "prelim")[0]
@@ -166,12 +168,20 @@ def test_ercot_every_hourly_load_and_forecast_posting_found_once(use_simulator, 
 
 @pytest.mark.parametrize("day", [date(2024, 11, 3), date(2024, 3, 10)])
 def test_nyiso_isolf_found_when_p7list_shows_it(use_simulator, day: date) -> None:
+    """Before the issue a run finds the day before's vintage (the newest there is); from the issue on,
+    the day's; hours later still the day's (the current version of the window's day)."""
     issued = sim_nyiso.issue_time(day)
     sim = use_simulator(now=issued - timedelta(minutes=1))
     spec, hook = registry.get("nyiso", "load_forecast"), NyisoHook()
-    assert NYISO.discover(spec, issued - LOOKBACK, issued - timedelta(minutes=1), hook=hook, realtime=True) == []
-    sim.set_now(issued + timedelta(minutes=5))
-    (ref,) = NYISO.discover(spec, issued + timedelta(minutes=5) - LOOKBACK, issued + timedelta(minutes=5),
-                            hook=hook, realtime=True)
-    assert ref.name == f"{day:%Y%m%d}isolf.csv" and ref.market_day == day.isoformat()
-    assert ref.published == issued.replace(microsecond=0) and ref.doc_id.startswith(f"{day:%Y%m%d}isolf.csv@")
+
+    def found(now: datetime) -> list:
+        sim.set_now(now)
+        return NYISO.discover(spec, now - LOOKBACK, now, hook=hook, realtime=True)
+
+    before = day - timedelta(days=1)
+    assert [(r.name, r.published) for r in found(issued - timedelta(minutes=1))] == [
+        (f"{before:%Y%m%d}isolf.csv", sim_nyiso.issue_time(before).replace(microsecond=0))]
+    for now in (issued + timedelta(minutes=5), issued + timedelta(hours=8)):
+        ref = found(now)[-1]
+        assert ref.name == f"{day:%Y%m%d}isolf.csv" and ref.market_day == day.isoformat()
+        assert ref.published == issued.replace(microsecond=0) and ref.doc_id.startswith(f"{day:%Y%m%d}isolf.csv@")

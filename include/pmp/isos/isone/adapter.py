@@ -302,9 +302,13 @@ class IsoneAdapter:
                 out.append(refs[0])  # the day's DA file: the location table of the blocks and current reports
             for block in BLOCKS:
                 b_start, b_end = _block_bounds(day, block)
-                if b_end + due <= end:
-                    out += [r for r in refs if r.name.endswith(f"_{block}.csv")] if route == "csv" else [
-                        r for r in refs if b_start <= _ws_hour_start(day, r.name) < b_end]
+                if b_end + due > end:
+                    continue
+                if route == "csv":  # the file's own "Report generated" stamp dates it
+                    out += [r for r in refs if r.name.endswith(f"_{block}.csv")]
+                else:  # Web Services carry no time: the block's scheduled posting ranks its hours
+                    out += [replace(r, published_at=(b_end + due).isoformat()) for r in refs
+                            if b_start <= _ws_hour_start(day, r.name) < b_end]
         if route == "csv":
             current = self._ref("csv", "fiveminlmp_current_prelim.csv", "/transform/csv/fiveminlmp/current?type=prelim",
                                 local_day_of(end - timedelta(minutes=5), TZ))
