@@ -61,8 +61,9 @@ def rows_by(dsn: str, spec: registry.DatasetSpec, day: date, *key: str, by: str 
     # to 63 minutes old just before a posting, so the freshness threshold is set above that
     ("ercot", "load_actual", {"max_lag_minutes": 75}, timedelta(minutes=70)),
     ("ercot", "load_forecast", {}, timedelta(minutes=65)),  # a vintage every hour at about HH:30
-    # isolf is issued once a day (about 05:45): a window of a day and an hour always holds one
-    ("nyiso", "load_forecast", {"lookback_minutes": 25 * 60}, timedelta(hours=25)),
+    ("nyiso", "lmp_rt60m", {"max_lag_minutes": 75}, timedelta(minutes=70)),  # rtlbmp: ~5 min after each hour
+    # isolf is issued once a day (about 05:45): the run takes today's, or before the issue yesterday's
+    ("nyiso", "load_forecast", {}, timedelta(hours=25)),
 ])
 def test_realtime_dag(rt, dagbag, iso: str, dataset: str, conf: dict, fresh: timedelta) -> None:
     from airflow.sdk import DagRunState
@@ -195,7 +196,7 @@ def test_nyiso_isolf_loaded_minutes_after_its_issue(rt, day: date) -> None:
     issued = sim_nyiso.issue_time(day)
     rt["sim"](now=issued + timedelta(minutes=5))
     out = realtime(spec.key, issued + timedelta(minutes=5))
-    assert out["documents"] == 1 and out["check"]["lag_minutes"] < 10
+    assert out["documents"] == 2 and out["check"]["lag_minutes"] < 10  # the day's vintage and the day before's
     assert_day_complete(rt["dsn"], spec, day)  # the issue day's one vintage
     rows = rows_by(rt["dsn"], spec, day, "area", "interval_start", by="forecast_issued_at")
     assert {r["forecast_issued_at"] for r in rows.values()} == {issued.replace(second=0, microsecond=0)}
@@ -203,3 +204,29 @@ def test_nyiso_isolf_loaded_minutes_after_its_issue(rt, day: date) -> None:
     first, last = market_day_bounds(day, ET)[0], market_day_bounds(day + timedelta(days=5), ET)[1]
     hours = sim_isone.steps(first, last, timedelta(hours=1))
     assert sorted({t for _, t in rows}) == hours and len(rows) == len(hours) * 12  # 11 zones + SYSTEM
+
+
+def test_nyiso_hourly_lbmp_day_from_the_realtime_path_alone(rt) -> None:
+    """rtlbmp rewritten every hour through the fall-back day: runs (windows back to back) each load the
+    file as it stands, the repeated 01:00 hour told apart by its order; after the day the stored hours are
+    exactly those of NYISO's final files, by value."""
+    from pmp.isos.nyiso.normalize import normalize_payload
+
+    spec = registry.get("nyiso", "lmp_rt60m")
+    start, end = market_day_bounds(FALL, ET)
+    sim = rt["sim"](now=start)
+    t = start + timedelta(hours=2, minutes=10)  # 01:10 EST: the first pass of 01:00 is posted, the second not yet
+    while t - LOOKBACK < end:
+        sim.set_now(t)
+        realtime(spec.key, t)
+        t += LOOKBACK
+    check = assert_day_complete(rt["dsn"], spec, FALL)
+    assert check.resolutions[0].intervals == 25
+    expected = {}
+    for family in spec.params["files"]:
+        fam = sim_nyiso.FAMILIES[family.suffix]
+        table = normalize_payload("lmp_rt60m", family.daily_name(FALL), sim_nyiso.final_content(fam, FALL).encode(),
+                                  sim_nyiso.final_time(fam, FALL))
+        expected |= {(r["location"], r["interval_start"]): r["lmp"] for r in table.to_pylist()}
+    stored = rows_by(rt["dsn"], spec, FALL, "location", "interval_start")
+    assert {k: r["lmp"] for k, r in stored.items()} == expected

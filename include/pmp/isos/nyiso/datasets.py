@@ -65,8 +65,9 @@ DATASETS: tuple[DatasetSpec, ...] = (
           (DAMLBMP_ZONE, DAMLBMP_GEN), market="DAM"),
     _spec("lmp_rt5m", "lmp", "NYISO real-time (RTD) LBMP, zones and generators (5-minute)", 5,
           (REALTIME_ZONE, REALTIME_GEN), market="RT5M", realtime=True, publication_lag=timedelta(minutes=10)),
+    # rtlbmp is rewritten about five minutes after each hour: the */5 DAG loads each new version
     _spec("lmp_rt60m", "lmp", "NYISO real-time hourly integrated LBMP, zones and generators", 60,
-          (RTLBMP_ZONE, RTLBMP_GEN), market="RT60M", publication_lag=timedelta(minutes=15)),
+          (RTLBMP_ZONE, RTLBMP_GEN), market="RT60M", realtime=True, publication_lag=timedelta(minutes=15)),
     _spec("as_dam", "ancillary_services", "NYISO day-ahead ancillary service prices (hourly)", 60,
           (DAMASP,), market="DAM"),
     _spec("as_rt5m", "ancillary_services", "NYISO real-time ancillary service prices (5-minute)", 5,
