@@ -36,6 +36,11 @@ def isone_realtime(dataset: str, now: datetime) -> tuple[list, list]:
       "csv:fiveminlmp_current_prelim.csv@20241103T0915Z"], 60),
     ("csv", datetime(2024, 11, 3, 9, 14, tzinfo=UTC),  # 04:14 EST: the block is not due yet
      ["csv:WW_DALMP_ISO_20241103.csv", "csv:fiveminlmp_current_prelim.csv@20241103T0910Z"], 0),
+    # 01:33 EDT: the window reaches back to 22:33 the day before, whose last block (due 00:15) is in it;
+    # its earlier blocks were due before the window (the daily run's)
+    ("csv", datetime(2024, 11, 3, 5, 33, tzinfo=UTC),
+     ["csv:WW_DALMP_ISO_20241102.csv", "csv:5min-rt-prelim/lmp_5min_20241102_20-24.csv",
+      "csv:WW_DALMP_ISO_20241103.csv", "csv:fiveminlmp_current_prelim.csv@20241103T0530Z"], 48),
     # spring-forward day, 04:20 EDT: the three-hour block 00-04 (start hours 00, 01, 03) on Web Services
     ("webservices", datetime(2024, 3, 10, 8, 20, tzinfo=UTC),
      [f"ws:fiveminutelmp_prelim_day_20240310_starthour_{h}.json" for h in ("00", "01", "03")]

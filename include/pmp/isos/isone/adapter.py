@@ -254,9 +254,9 @@ class IsoneAdapter:
           Preliminary reserve prices are asked for until their day's end + ``PRELIM_RESERVES_CLOSE``;
           the final report comes with the day's daily run and replaces them (newer publication).
         * 5-minute LMPs: the newest interval's preliminary prices (ISO Express ``fiveminlmp/current``, Web
-          Services ``fiveminutelmp/prelim/current/all``) every run, plus each 4-hour preliminary block once
-          it is due (the same documents the daily run takes, so it finds them loaded; a block also fills an
-          interval a missed run skipped). Finals replace them about two days later (daily runs).
+          Services ``fiveminutelmp/prelim/current/all``) every run, plus each 4-hour preliminary block due
+          in the window (the same documents the daily run takes, so it finds them loaded; a block also
+          fills an interval a missed run skipped). Finals replace them about two days later (daily runs).
         * Load forecast: ISO Express answers each hour's *newest* vintage only, so earlier vintages of
           later hours are gone once the next one is issued. Capturing the answer for the issue day and
           the two days after it (the whole horizon, one request) on every run keeps each vintage while
@@ -280,7 +280,7 @@ class IsoneAdapter:
             days.append(day)
             day += timedelta(days=1)
         if spec.dataset == "lmp_rt5m":
-            return self._realtime_lmp(spec, route, days, end, stamp)
+            return self._realtime_lmp(spec, route, days, start, end, stamp)
         out = []
         for day in days:
             close = market_day_bounds(day, TZ)[1]
@@ -292,7 +292,7 @@ class IsoneAdapter:
             out += [ref if complete else _asof(ref, stamp) for ref in self._refs(spec, route, day, "final")]
         return out
 
-    def _realtime_lmp(self, spec: DatasetSpec, route: str, days: list[date], end: datetime,
+    def _realtime_lmp(self, spec: DatasetSpec, route: str, days: list[date], start: datetime, end: datetime,
                       stamp: str) -> list[DocumentRef]:
         due = timedelta(minutes=spec.params["block_due_minutes"])
         out = []
@@ -302,7 +302,9 @@ class IsoneAdapter:
                 out.append(refs[0])  # the day's DA file: the location table of the blocks and current reports
             for block in BLOCKS:
                 b_start, b_end = _block_bounds(day, block)
-                if b_end + due > end:
+                # due in the window (each run until the look-back has passed asks again for a block that is
+                # late, 404 until ISO-NE posts it; older blocks are the daily run's)
+                if not start < b_end + due <= end:
                     continue
                 if route == "csv":  # the file's own "Report generated" stamp dates it
                     out += [r for r in refs if r.name.endswith(f"_{block}.csv")]
