@@ -160,10 +160,11 @@ def test_isone_reserve_prelim_then_final_on_the_spring_forward_day(rt, dagbag) -
 
 
 @pytest.mark.parametrize("day", [FALL, SPRING])
-def test_ercot_load_and_forecast_days_from_the_realtime_path_alone(rt, day: date) -> None:
+def test_ercot_load_and_forecast_days_from_the_realtime_path_alone(rt, monkeypatch, day: date) -> None:
     """*/5 runs (every third hour, windows back to back) through a DST day and the next morning load
     every NP6-235-CD hour, the NP6-345-CD day and every NP3-565-CD vintage: the days are complete by
     the daily checks (23/25 hours, 92/100 quarter hours, 23/25 vintages) with the simulator's values."""
+    monkeypatch.setenv("PMP_SIM_ERCOT_MODELS", "1")  # one forecast model: a third of the rows, same vintages
     actual, forecast = registry.get("ercot", "load_actual"), registry.get("ercot", "load_forecast")
     start, end = market_day_bounds(day, CT)
     sim = rt["sim"](now=start)
