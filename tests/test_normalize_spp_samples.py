@@ -204,10 +204,10 @@ def test_mtlf_vintage_from_the_name_and_actuals() -> None:
 
 
 def test_genmix_csv_sums_market_and_self_and_day_slices() -> None:
-    text = ("GMT MKT Interval,Coal Market,Coal Self,Wind Market,Wind Self,Load\n"
-            "2024-11-03T05:00:00Z,1.0,2.0,3.0,4.0,9.9\n"  # ends at local midnight: the day before
-            "2024-11-03T05:05:00Z,10.5,2.0,3.0,,9.9\n"
-            "2024-11-04T06:00:00Z,1.0,1.0,1.0,1.0,9.9\n").encode()
+    text = (b"GMT MKT Interval,Coal Market,Coal Self,Wind Market,Wind Self,Load\n"
+            b"2024-11-03T05:00:00Z,1.0,2.0,3.0,4.0,9.9\n"  # ends at local midnight: the day before
+            b"2024-11-03T05:05:00Z,10.5,2.0,3.0,,9.9\n"
+            b"2024-11-04T06:00:00Z,1.0,1.0,1.0,1.0,9.9\n")
     cut = day_slice("GenMix365_SPP.csv", text, date(2024, 11, 3))
     assert cut == b"".join(text.splitlines(keepends=True)[i] for i in (0, 2, 3))  # byte for byte
     got = normalize_payload("fuel_mix", "GenMix365_SPP-20241103.01234567.csv", cut).to_pylist()
@@ -215,3 +215,35 @@ def test_genmix_csv_sums_market_and_self_and_day_slices() -> None:
         ("Coal", 12.5, utc(2024, 11, 3, 5, 5)), ("Wind", 3.0, utc(2024, 11, 3, 5, 5))]
     assert storage_name("GenMix365_SPP-20241103.csv", "0123456789") == "GenMix365_SPP-20241103.01234567.csv"
     assert source_name("RTBM-LMP-SL-202411030105d.0a1b2c3d.csv") == "RTBM-LMP-SL-202411030105d.csv"
+
+
+@pytest.mark.parametrize("part", ["DA-LMP-SL-202503190100", "spp_da_lmp_sl_20261004", "RTBM-LMP-SL-202503310840"])
+def test_vectorized_lmp_path_equals_the_reference(part: str) -> None:
+    """The pipeline's Arrow-kernel LMP path gives exactly the row-by-row reference's rows; anything
+    unusual falls back to the reference, which names the line and field."""
+    from pmp.isos.spp.normalize import MARKET, _lmp, lmp_vectorized, read_csv
+
+    name, data = sample(part)
+    dataset = "lmp_dam" if name.startswith("DA-") or "da_lmp" in name else "lmp_rt5m"
+    fast = lmp_vectorized(data, *MARKET[dataset], name, None)
+    assert fast is not None and fast.equals(_lmp(read_csv(name, data), *MARKET[dataset], name, None))
+    lines = data.decode().splitlines(keepends=True)
+    repeated = "".join([*lines, lines[1]]).encode()  # an exact repeat: the reference drops it
+    assert lmp_vectorized(repeated, *MARKET[dataset], name, None) is None
+    assert normalize_payload(dataset, name, repeated).num_rows == fast.num_rows
+
+
+def test_spp_benchmark_runs() -> None:
+    import re
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    out = subprocess.run([sys.executable, "bench/spp_rt5m.py", "--locations", "30", "--intervals", "12", "--rounds",
+                          "1"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    m = re.fullmatch(r"spp_rt5m: normalize=(\d+) reference=(\d+) pyarrow=(\d+) normalize/reference=(\d+\.\d) "
+                     r"normalize/pyarrow=(\d+\.\d\d) mb=(\d+\.\d)", last)
+    assert m and all(int(m[i]) > 0 for i in (1, 2, 3)), last

@@ -209,8 +209,7 @@ class SppAdapter:
                     container = path.rsplit("/", 1)[-1]
                     fixed = DocumentRef(**{**ref.to_dict(), "name": container, "url": hook.file_url(family.fs, path)})
                     yield FetchedDocument(_published(fixed, got[1] if got else None),
-                                          storage_name(f"{container.removesuffix('.csv')}-{day:%Y%m%d}.csv",
-                                                       sha256(cut)), cut)
+                                          storage_name(container, sha256(cut)), cut)  # the day is in the raw key
                     break
             else:
                 raise PayloadError(f"SPP generation mix {day}: in neither {annual} nor {ROLLING_GENMIX} (yet)")

@@ -117,9 +117,12 @@ def name_instant(name: str) -> datetime:
 
 
 def interval_ends(start: datetime, end: datetime, minutes: int = 5) -> list[datetime]:
-    """Interval ends (UTC) of every ``minutes`` interval that starts in [start, end)."""
+    """Interval ends (UTC) of every ``minutes`` interval that starts in [start, end), on the clock's
+    ``minutes`` grid (Central's offsets are whole hours, so the UTC grid is the local one)."""
     step = timedelta(minutes=minutes)
-    t = start + step
+    seconds = minutes * 60
+    epoch = int(start.timestamp())
+    t = datetime.fromtimestamp(-(-epoch // seconds) * seconds, UTC) + step
     out = []
     while t <= end:
         out.append(t)
