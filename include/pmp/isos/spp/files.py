@@ -124,7 +124,7 @@ def interval_ends(start: datetime, end: datetime, minutes: int = 5) -> list[date
     epoch = int(start.timestamp())
     t = datetime.fromtimestamp(-(-epoch // seconds) * seconds, UTC) + step
     out = []
-    while t <= end:
+    while t - step < end:
         out.append(t)
         t += step
     return out
