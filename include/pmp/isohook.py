@@ -101,6 +101,7 @@ class IsoHttpHook(BaseHook):
     default_conn_name: ClassVar[str]
     conn_type: ClassVar[str]
     hook_name: ClassVar[str]
+    summary: ClassVar[str] = ""  # one line for README's connections table
     extras: ClassVar[tuple[Extra, ...]] = ()
     hidden_fields: ClassVar[tuple[str, ...]] = ("schema", "port", "host")
     relabeling: ClassVar[Mapping[str, str]] = {}

@@ -62,6 +62,7 @@ class CaisoHook(IsoHttpHook):
     default_conn_name = "caiso_default"
     conn_type = "caiso"
     hook_name = "CAISO (OASIS and Today's Outlook)"
+    summary = "OASIS and Today's Outlook (no login); `min_request_interval_seconds` (1 request / 5 s)"
     extras = (
         Extra("oasis_base_url", str, OASIS_BASE_URL, show=True),
         Extra("www_base_url", str, WWW_BASE_URL, show=True),

@@ -54,6 +54,7 @@ class ErcotHook(IsoHttpHook):
     default_conn_name = "ercot_default"
     conn_type = "ercot"
     hook_name = "ERCOT (MIS and Public API)"
+    summary = 'MIS (no login); Public API: login/password = ERCOT API account, `extra.subscription_key`'
     extras = (
         Extra("subscription_key", str, None, secret=True, show=True, example="<key>"),
         Extra("mis_base_url", str, MIS_BASE_URL, show=True),

@@ -39,6 +39,7 @@ class IsoneHook(IsoHttpHook):
     default_conn_name = "isone_default"
     conn_type = "isone"
     hook_name = "ISO New England (ISO Express and Web Services)"
+    summary = "ISO Express CSVs (cookie + Referer), or `extra.source: webservices` with the user's account"
     extras = (
         Extra("source", str, "csv", show=True),
         Extra("www_base_url", str, WWW_BASE_URL, show=True),

@@ -118,6 +118,7 @@ class NyisoHook(IsoHttpHook):
     default_conn_name = "nyiso_default"
     conn_type = "nyiso"
     hook_name = "NYISO (MIS public CSV files)"
+    summary = 'MIS public CSV tree (no login)'
     extras = (
         Extra("mis_base_url", str, MIS_BASE_URL, show=True),
         Extra("requests_per_minute", float, 60.0, show=True, example=60),
