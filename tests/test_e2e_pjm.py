@@ -160,8 +160,8 @@ def test_hook_pages_rate_limit_and_key(use_simulator, monkeypatch, caplog) -> No
     assert [p.rows for p in pages] == [100] * 10 + [16] and pages[0].total_rows == 1016
     assert sum('"rel":"next"' in p.body.decode() for p in pages) == 10
     # 429 with Retry-After: the hook waits as told and goes on
-    monkeypatch.setenv("PMP_SIM_PJM_REQUESTS", "2")
-    monkeypatch.setenv("PMP_SIM_PJM_WINDOW", "2")
+    monkeypatch.setenv("PMP_SIM_PJM_REQUESTS", "1")  # one request per 3 s: the second page meets a 429
+    monkeypatch.setenv("PMP_SIM_PJM_WINDOW", "3")
     monkeypatch.setenv("PMP_SIM_PJM_KEYS", "sim-key-429")
     monkeypatch.setenv("AIRFLOW_CONN_PJM_DEFAULT", __import__("json").dumps(
         {"conn_type": "pjm", "extra": {"subscription_key": "sim-key-429", "api_base_url": f"{sim.url}/pjm/api/api/v1",
