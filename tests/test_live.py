@@ -13,7 +13,7 @@ from live import LiveAirflow, _pg_admin
 
 from pmp.simulator.server import start_simulator
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("live-airflow")]
 
 DAG_ID = "nyiso_lmp_dam_daily"
 
