@@ -539,6 +539,24 @@ class LiveAirflow:
 
 
 @contextlib.contextmanager
+def scratch_warehouse(prefix: str = "pmp_live_wh") -> Iterator[tuple[dict[str, Any], str]]:
+    """A fresh, empty warehouse database in the shared PostgreSQL for one local Airflow (its
+    ``tsdb`` connection, and a DSN to read it), dropped afterwards: runs of several tests never
+    see each other's loads. The schema is created by the first task that connects."""
+    from psycopg.conninfo import make_conninfo
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin()
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield dict(CONNS["tsdb"], schema=name), make_conninfo(**dict(admin, dbname=name))
+    finally:
+        with contextlib.suppress(psycopg.Error), psycopg.connect(**admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
 def live_airflow(dags: str | Iterable[str], **kwargs: Any) -> Iterator[LiveAirflow]:
     """``with live_airflow("ercot_*", sim_url=...) as af:`` (same as ``with LiveAirflow(...)``)."""
     with LiveAirflow(dags, **kwargs) as af:
