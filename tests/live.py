@@ -378,7 +378,11 @@ class LiveAirflow:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
             self._db_created = False
         if self.home is not None and not os.environ.get("PMP_LIVE_KEEP_HOME"):
-            shutil.rmtree(self.home, ignore_errors=True)
+            for _ in range(5):  # a task process still exiting may write its log once more
+                shutil.rmtree(self.home, ignore_errors=True)
+                time.sleep(0.5)
+                if not self.home.exists():
+                    break
         self._http.close()
         _LIVE.discard(self)
 
