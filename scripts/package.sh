@@ -36,6 +36,10 @@ for arg in "$@"; do
 done
 log() { echo "[package] $*"; }
 die() { echo "[package] ERROR: $*" >&2; exit 1; }
+# One run at a time per checkout (the in-tree wheel build and dist/ are shared).
+mkdir -p "$PMP_HOME"
+exec 9>"$PMP_HOME/package.lock"
+flock 9
 
 scripts/setup.sh | sed 's/^/  /'
 PY="$REPO/.venv/bin/python"

@@ -28,6 +28,8 @@ DIST = ROOT / "dist"
 CONSTRAINTS = ROOT / "constraints" / "airflow-3.3.1-py3.12.txt"
 ESSENTIAL = ROOT / "constraints" / "mwaa-essential-3.3.1.txt"
 MWAA_PLUGINS = "/usr/local/airflow/plugins"
+# One worker runs them all: they share one build and one fresh MWAA install (pyproject: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("packaging")
 PLATFORMS = ["--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
              "--platform", "manylinux2014_x86_64", "--platform", "linux_x86_64"]
 
