@@ -33,6 +33,9 @@ def migrations_dir() -> Path:
     return data_file("sql")
 
 
+SQL_DIR = migrations_dir()
+
+
 @contextmanager
 def connect(conn_id: str | None = None, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
     """A psycopg 3 connection to the warehouse (``PostgresHook`` of the ``tsdb`` connection);
