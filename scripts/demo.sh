@@ -4,10 +4,11 @@
 #   scheduler, dag-processor) -> `airflow backfill create` for three ERCOT market days (incl. the
 #   2024-11-03 fall-back day) for every ERCOT daily DAG, plus real-time runs -> catalog -> stop.
 #
-#   scripts/demo.sh [--keep] [--from 2024-11-02] [--to 2024-11-04] [--iso ercot|caiso|nyiso|isone|all]
+#   scripts/demo.sh [--keep] [--from 2024-11-02] [--to 2024-11-04] [--iso ISO[,ISO...]|all]
 #
 # --keep leaves Airflow (UI at http://127.0.0.1:58081), the simulator and the services running.
-# --iso picks the ISO(s) whose DAGs run (default ercot; "all" runs every ISO, which takes longer).
+# --iso picks the ISO(s) whose DAGs run (a package name under include/pmp/isos, default ercot; "all"
+# runs every ISO, which takes longer).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"

@@ -123,31 +123,8 @@ def staging(services: dict) -> str:
     return url
 
 
-SIM_DEFAULT_URL = "http://127.0.0.1:58080"  # where airflow_settings.yaml points the ISO connections
-
-
-def _points_at_simulator(conn: dict) -> bool:
-    return any(isinstance(v, str) and v.startswith(SIM_DEFAULT_URL) for v in (conn.get("extra") or {}).values())
-
-
-# Every ISO connection whose local default is the simulator (one per ISO package).
-SIM_CONNECTIONS = sorted(cid for cid, c in CONNS.items() if _points_at_simulator(c))
-
-
-def sim_conn(conn_id: str, sim_url: str, **extra: object) -> dict:
-    """The declared connection, pointed at a simulator on ``sim_url``, with client-side pacing
-    and retry back-off turned down (the simulator still enforces the ISO's limits)."""
-    conn = json.loads(json.dumps(CONNS[conn_id]))
-    ex = conn.setdefault("extra", {})
-    for key, value in list(ex.items()):
-        if isinstance(value, str) and value.startswith(SIM_DEFAULT_URL):
-            ex[key] = sim_url + value[len(SIM_DEFAULT_URL):]
-        elif key.endswith(("_per_minute", "_interval_seconds")):
-            ex[key] = 0
-        elif key.endswith("backoff_seconds"):
-            ex[key] = 0.05
-    ex.update(extra)
-    return conn
+# The ISO connections pointed at a simulator (shared with tests/live.py, the local-Airflow harness).
+from live import SIM_CONNECTIONS, SIM_DEFAULT_URL, sim_conn  # noqa: E402, F401
 
 
 def ercot_conn(sim_url: str, **extra: object) -> dict:
@@ -214,3 +191,8 @@ def dagbag():
 def env(warehouse: str, staging: str, airflow_db: None, use_simulator) -> dict:
     """End-to-end environment: the warehouse DSN and a simulator starter."""
     return {"dsn": warehouse, "sim": use_simulator}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "live: starts a real local Airflow (tests/live.py): scheduler, "
+                            "triggerer, dag-processor, api-server")

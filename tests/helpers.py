@@ -25,7 +25,7 @@ SHARED_SAMPLES = ROOT.parent / "shared" / "samples"
 
 
 def samples_dir(iso: str) -> Path:
-    """The real published files of one ISO (``ercot``, ``caiso``, ``nyiso``, ``isone``)."""
+    """The real published files of one ISO (a package name under ``include/pmp/isos``)."""
     path = SAMPLES_ROOT / iso
     assert path.is_dir(), f"no samples for {iso} in {SAMPLES_ROOT}"
     return path

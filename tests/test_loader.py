@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from pmp import db
-from pmp.loader import DocumentLoad, dedupe_latest, load_batch
+from pmp.loader import DocumentLoad, UndeclaredMarketError, dedupe_latest, load_batch
 from pmp.schema import LMP
 
 pytestmark = pytest.mark.integration
@@ -133,9 +133,9 @@ def test_undated_rows_never_overwrite_dated_ones(conn) -> None:
 def test_failure_mid_load_leaves_nothing(conn) -> None:
     pub = datetime(2024, 11, 2, 18, tzinfo=UTC)
     good = lmp_rows("docA", 50, 24, 20.0, pub)
-    bad = lmp_rows("docB", 50, 24, 20.0, pub, market="BOGUS")  # violates the market CHECK
+    bad = lmp_rows("docB", 50, 24, 20.0, pub, market="BOGUS")  # a market no registry entry declares
     table = pa.concat_tables([good, bad])
-    with pytest.raises(psycopg.errors.CheckViolation):
+    with pytest.raises(UndeclaredMarketError, match=r"test\.lmp_dam: lmp rows with market 'BOGUS'.*declared: DAM"):
         load_batch(conn, iso="test", dataset="lmp_dam", schema=LMP, table=table,
                    documents=[doc("docA", "a", 1200, pub), doc("docB", "b", 1200, pub)])
     assert snapshot(conn) == []
@@ -145,6 +145,22 @@ def test_failure_mid_load_leaves_nothing(conn) -> None:
     load_batch(conn, iso="test", dataset="lmp_dam", schema=LMP, table=good,
                documents=[doc("docA", "a", 1200, pub)])
     assert len(snapshot(conn)) == 1200
+
+
+def test_database_failure_mid_copy_leaves_nothing(conn) -> None:
+    """A row the database refuses (interval_end not after interval_start) fails the COPY half-way:
+    the whole batch rolls back, ingest_log included."""
+    pub = datetime(2024, 11, 2, 18, tzinfo=UTC)
+    good = lmp_rows("docA", 50, 24, 20.0, pub)
+    bad = lmp_rows("docB", 2, 1, 20.0, pub).to_pylist()
+    for row in bad:
+        row["location"], row["interval_end"] = "LBAD" + row["location"], row["interval_start"]
+    table = pa.concat_tables([good, pa.Table.from_pylist(bad, schema=LMP.arrow)])
+    with pytest.raises(psycopg.errors.CheckViolation):
+        load_batch(conn, iso="test", dataset="lmp_dam", schema=LMP, table=table,
+                   documents=[doc("docA", "a", 1200, pub), doc("docB", "b", 2, pub)])
+    assert snapshot(conn) == []
+    assert conn.execute("SELECT count(*) FROM ingest_log WHERE iso='test'").fetchone()[0] == 0
 
 
 def test_prices_round_trip_exactly(conn) -> None:

@@ -70,6 +70,28 @@ class LoadResult:
     path: str = "copy"  # "copy" (fast path) or "upsert"
 
 
+class UndeclaredMarketError(ValueError):
+    """Rows carry a market no registry entry declares (the registry is the list of markets)."""
+
+
+def check_markets(table: pa.Table, schema: TableSchema, dataset: str) -> None:
+    """Every ``market`` of the batch is one the registry declares for this table (see
+    :func:`pmp.registry.markets`); raised before anything is written, naming market and dataset."""
+    if "market" not in table.column_names or table.num_rows == 0:
+        return
+    from pmp import registry
+
+    declared = registry.markets(schema.name)
+    found = set(pc.unique(table.column("market")).to_pylist())
+    unknown = sorted(str(m) for m in found - declared)
+    if unknown:
+        raise UndeclaredMarketError(
+            f"{dataset}: {schema.name} rows with market {', '.join(map(repr, unknown))}, which no registry entry "
+            f"declares (declared: {', '.join(sorted(declared))}); declare it with DatasetSpec.market in the "
+            "ISO's datasets.py"
+        )
+
+
 def dedupe_latest(table: pa.Table, key: Iterable[str]) -> pa.Table:
     """Keep one row per key: the one with the latest published_at (last one on ties). A row with
     a publication time ranks above one without (the same rule as the upsert, :func:`_upsert_sql`)."""
@@ -167,6 +189,7 @@ def load_batch(
 ) -> LoadResult:
     """Load one batch of documents atomically. The caller's connection must not be in a transaction."""
     table = dedupe_latest(conform(table, schema), schema.key)
+    check_markets(table, schema, f"{iso}.{dataset}")
     ids = [d.source_id for d in documents]
     result = LoadResult(rows=table.num_rows, documents=len(documents))
     with conn.transaction(), conn.cursor() as cur:

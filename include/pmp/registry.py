@@ -244,6 +244,12 @@ def get(iso: str, dataset: str) -> DatasetSpec:
     raise KeyError(f"unknown dataset {dataset!r} for ISO {iso!r}; known: {known}")
 
 
+def markets(table: str) -> frozenset[str]:
+    """Every market some registry entry declares for ``table`` (``lmp``, ``ancillary_services``):
+    the values the loader accepts in its ``market`` column (the database no longer lists them)."""
+    return frozenset(s.market for s in datasets() if s.table == table and s.market)
+
+
 def pools() -> dict[str, str]:
     """Every pool the DAGs reference, with a description."""
     return {s.pool: f"{s.iso.upper()} API rate limit" for s in datasets()}

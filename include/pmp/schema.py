@@ -12,7 +12,7 @@ import pyarrow as pa
 
 UTC_TS = pa.timestamp("us", tz="UTC")
 
-MARKETS = ("DAM", "RT5M", "RT15M", "RT60M", "HASP")
+# Markets are declared by the registry (``DatasetSpec.market``; ``pmp.registry.markets``).
 
 
 @dataclass(frozen=True)

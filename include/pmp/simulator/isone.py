@@ -16,13 +16,19 @@ ISO Express (what the reference and the real samples show):
 * static historical reports (``/static-transform/csv/histRpts/...``) appear at their publication
   time and 404 before; ``/transform/csv/...`` reports are generated on request from what has been
   published so far (``Report generated`` is the request time); prelim prices are later replaced by
-  final files in a sibling folder.
+  final files in a sibling folder;
+* during the operating day: each interval's preliminary 5-minute LMP and reserve prices one to two and
+  a half minutes after it ends (``/transform/csv/fiveminlmp/current?type=prelim``, the newest interval;
+  ``/transform/csv/fiveminreserveprice?type=prelim``, the day so far), each 4-hour prelim LMP file 10-15
+  minutes after its block, system load two minutes and fuel-mix snapshots a minute after they are taken.
 
 Web Services: HTTP Basic (``PMP_SIM_ISONE_USERNAME``/``PMP_SIM_ISONE_PASSWORD``, default
 ``sim-user``/``sim-pass``), JSON only with ``Accept: application/json`` or a ``.json`` suffix
 (XML otherwise), explicit UTC offsets in ``BeginDate``, a single record sent as an object rather
 than a list, ``""`` for an empty day, and 429 + ``Retry-After`` above ``PMP_SIM_ISONE_WS_RPS``
-requests per second (default 25).
+requests per second (default 25). Intraday: ``/fiveminutelmp/prelim/current/all`` (the newest interval's
+preliminary LMPs), ``/fiveminutereserveprice/day/{d}`` (the day's preliminary reserve prices so far;
+``/fiveminutereserveprice/final/day/{d}`` has the final ones once the day is published).
 
 Data are deterministic for any date since 2019-01-01; DST days are exact (23/25 hours). A handful of
 locations by default: the hub, the eight load zones, the six external interfaces and
@@ -194,12 +200,13 @@ def _q(v: str) -> str:
     return '"' + v.replace('"', '""') + '"'
 
 
-def render_csv(title: str, filename: str, report_for: str, generated: datetime, names: list[str],
+def render_csv(title: str, filename: str | None, report_for: str, generated: datetime, names: list[str],
                types: list[str], rows: list[list[str]]) -> bytes:
-    """The ISO Express record structure. ``rows`` hold already-rendered fields (quoted or bare)."""
-    lines = [
-        f'"C",{_q(title)}', f'"C",{_q("Filename: " + filename)}', f'"C",{_q("Report for: " + report_for)}',
-        f'"C",{_q("Report generated: " + stamp(generated))}',
+    """The ISO Express record structure. ``rows`` hold already-rendered fields (quoted or bare).
+    Reports generated for the current interval carry no ``Filename`` comment (``filename=None``):
+    three comment lines before the header, as gridstatus reads them (``skiprows=[0, 1, 2, 4]``)."""
+    lines = [f'"C",{_q(title)}'] + ([f'"C",{_q("Filename: " + filename)}'] if filename else []) + [
+        f'"C",{_q("Report for: " + report_for)}', f'"C",{_q("Report generated: " + stamp(generated))}',
         '"H",' + ",".join(map(_q, names)), '"H",' + ",".join(map(_q, types)),
     ]
     lines += ['"D",' + ",".join(r) for r in rows]
@@ -243,6 +250,20 @@ def block_published(day: date, block: str, stage: str) -> datetime:
     if stage == "prelim":
         return block_bounds(day, block)[1] + timedelta(minutes=10, seconds=int(_u("blk", day, block) * 300))
     return at_local(day + timedelta(days=2), 11, 0) + timedelta(seconds=int(_u("blkf", day, block) * 1800))
+
+
+def prelim_available(start: datetime) -> datetime:
+    """ISO-NE posts the preliminary price of a 5-minute interval (LMP and reserve) one to two and a half
+    minutes after the interval ends (the current-interval reports and the Web Services ``current``)."""
+    return start + FIVE + timedelta(seconds=60 + int(_u("rt5p", start.timestamp()) * 90))
+
+
+def latest_prelim_interval(now: datetime) -> datetime:
+    """Start of the newest 5-minute interval whose preliminary prices are posted by ``now``."""
+    t = datetime.fromtimestamp(int(now.timestamp()) // 300 * 300, UTC) - FIVE
+    while prelim_available(t) > now:
+        t -= FIVE
+    return t
 
 
 def reserve_published(day: date) -> datetime:
@@ -336,10 +357,32 @@ def five_min_csv(day: date, block: str, stage: str) -> Csv:
                 total, e, c, lo = lmp("RT5", loc_id, t, stage)
                 rows.append([_q(local(t).strftime("%H:%M")), _q(str(loc_id)), num(total), num(e), num(c), num(lo)])
         return render_csv(title, name, _day_for(day), pub,
-                          ["Local Time", "Location ID", "LMP", "Energy Component", "Congestion Component",
-                           "Loss Component"], ["Time", "String", "Number", "Number", "Number", "Number"], rows)
+                          FIVE_MIN_NAMES, ["Time", "String", "Number", "Number", "Number", "Number"], rows)
 
     return Csv(name, pub, render)
+
+
+FIVE_MIN_NAMES = ["Local Time", "Location ID", "LMP", "Energy Component", "Congestion Component", "Loss Component"]
+
+
+def current_lmp_csv(now: datetime) -> Csv:
+    """``/transform/csv/fiveminlmp/current?type=prelim``: generated on request, the newest interval's
+    preliminary 5-minute LMP at every location. Its ``Local Time`` carries the date and no offset (in the
+    repeated fall-back hour only the ``Report generated`` stamp, EDT or EST, tells which pass it is)."""
+    t = latest_prelim_interval(now)
+
+    def render(gen: datetime) -> bytes:
+        rows = []
+        for loc_id, _name, _typ in locations():
+            total, e, c, lo = lmp("RT5", loc_id, t, "prelim")
+            rows.append([_q(local(t).strftime("%m/%d/%Y %H:%M")), _q(str(loc_id)), num(total), num(e), num(c),
+                         num(lo)])
+        day = local(t).date()
+        return render_csv("Real-Time Energy Market Five-Minute Preliminary LMP Report - Current Interval", None,
+                          _day_for(day), gen, FIVE_MIN_NAMES,
+                          ["Date/Time", "String", "Number", "Number", "Number", "Number"], rows)
+
+    return Csv("fiveminlmp_current_prelim.csv", None, render)
 
 
 RESERVE_NAMES = ["Local Time", "Reserve Zone ID", "Reserve Zone Name", "Ten Min Spin Requirement",
@@ -348,13 +391,17 @@ RESERVE_NAMES = ["Local Time", "Reserve Zone ID", "Reserve Zone Name", "Ten Min 
 RESERVE_TYPES = ["Date/Time", "Number", "String"] + ["Number"] * 9
 
 
-def reserve_record(t: datetime, zone_id: int) -> dict[str, float | None]:
+def reserve_record(t: datetime, zone_id: int, stage: str = "final") -> dict[str, float | None]:
     """One 5-minute reserve zone record. Only Rest of System (7000) carries the ten-minute requirements;
-    prices cascade (TMSR >= TMNSR >= TMOR) and are mostly zero."""
+    prices cascade (TMSR >= TMNSR >= TMOR) and are mostly zero. The preliminary prices (posted within
+    minutes) differ from the final ones (posted after the day) in about one interval in five."""
     k = t.timestamp()
     tmor = 0.0 if _u("tmor", zone_id, k // 1800) < 0.85 else round(_u("p30", zone_id, k) * 40, 2)
     tmnsr = round(tmor + (0.0 if _u("tmnsr", k // 900) < 0.8 else _u("p10", k) * 25), 2)
     tmsr = round(tmnsr + (0.0 if _u("tmsr", k // 600) < 0.6 else _u("ps", k) * 15), 2)
+    if stage == "prelim" and _u("res-rev", zone_id, k) > 0.8:
+        bump = round(0.5 + _u("res-adj", zone_id, k) * 4, 2)
+        tmor, tmnsr, tmsr = round(tmor + bump, 2), round(tmnsr + bump, 2), round(tmsr + bump, 2)
     ros = zone_id == 7000
     return {
         "TenMinSpinRequirement": round(650 + 250 * _u("tsr", k // 3600), 1) if ros else None,
@@ -367,18 +414,27 @@ def reserve_record(t: datetime, zone_id: int) -> dict[str, float | None]:
     }
 
 
-def reserve_csv(day: date, now: datetime) -> Csv:
-    name = f"fiveminreserveprice_final_{day:%Y%m%d}.csv"
+def reserve_intervals(day: date, now: datetime, stage: str) -> list[datetime]:
+    """The day's 5-minute reserve intervals published by ``now``: preliminary ones within minutes of each
+    interval, final ones all at once after the day (``reserve_published``)."""
+    if stage == "prelim":
+        return [t for t in steps(*day_bounds(day), FIVE) if prelim_available(t) <= now]
+    return steps(*day_bounds(day), FIVE) if reserve_published(day) <= now else []
+
+
+def reserve_csv(day: date, now: datetime, stage: str = "final") -> Csv:
+    """``/transform/csv/fiveminreserveprice?type={prelim|final}&start=&end=``, generated on request."""
+    name = f"fiveminreserveprice_{stage}_{day:%Y%m%d}.csv"
 
     def render(gen: datetime) -> bytes:
         rows = []
-        if reserve_published(day) <= now:
-            for t in steps(*day_bounds(day), FIVE):
-                for zone_id, zone in RESERVE_ZONES:
-                    r = reserve_record(t, zone_id)
-                    rows.append([_q(local(t).strftime("%m/%d/%Y %H:%M")), _q(str(zone_id)), _q(zone)]
-                                + ["" if v is None else num(v) for v in r.values()])
-        return render_csv("Five-Minute Real-Time Reserve Zone Prices and Designations (Final)", name,
+        for t in reserve_intervals(day, now, stage):
+            for zone_id, zone in RESERVE_ZONES:
+                r = reserve_record(t, zone_id, stage)
+                rows.append([_q(local(t).strftime("%m/%d/%Y %H:%M")), _q(str(zone_id)), _q(zone)]
+                            + ["" if v is None else num(v) for v in r.values()])
+        title = "Preliminary" if stage == "prelim" else "Final"
+        return render_csv(f"Five-Minute Real-Time Reserve Zone Prices and Designations ({title})", name,
                           _day_for(day), gen, RESERVE_NAMES, RESERVE_TYPES, rows)
 
     return Csv(name, None, render)
@@ -454,11 +510,13 @@ def csv_document(path: str, query: dict[str, str], now: datetime) -> Csv | None:
                 and parts[3] in BLOCKS and (d := _day(parts[2])):
             return five_min_csv(d, parts[3], folder.split("-")[-1])
         return None
+    if path == "/transform/csv/fiveminlmp/current" and query.get("type") == "prelim":
+        return current_lmp_csv(now)
     start = _day(query.get("start", ""))
     if start is None:
         return None
-    if path == "/transform/csv/fiveminreserveprice" and query.get("type", "final") == "final":
-        return reserve_csv(start, now)
+    if path == "/transform/csv/fiveminreserveprice" and query.get("type", "final") in ("prelim", "final"):
+        return reserve_csv(start, now, query.get("type", "final"))
     if path == "/transform/csv/fiveminutesystemload":
         return system_load_csv(start, now)
     if path == "/transform/csv/genfuelmix":
@@ -476,7 +534,7 @@ def all_csv_documents(dataset: str, day: date, now: datetime, stage: str = "fina
     elif dataset == "lmp_rt5m":
         docs = [five_min_csv(day, b, stage) for b in BLOCKS]
     elif dataset == "as_rt5m":
-        docs = [reserve_csv(day, now)]
+        docs = [reserve_csv(day, now, stage)]
     elif dataset == "load_actual":
         docs = [system_load_csv(day, now)]
     elif dataset == "fuel_mix":
@@ -625,13 +683,17 @@ def ws_payload(path: str, now: datetime) -> tuple[str, object] | None:
                 recs = [_lmp_record("RT5", t, loc, p[1]) for t in steps(*day_bounds(d), FIVE)
                         if local(t).hour == hour for loc in locations()]
         return "FiveMinLmps", recs
-    if p[:1] == ["fiveminutereserveprice"] and len(p) in (3, 4) and p[-2] == "day" and (d := _day(p[-1])):
+    if p[:2] == ["fiveminutelmp", "prelim"] and p[2:] == ["current", "all"]:
+        t = latest_prelim_interval(now)
+        return "FiveMinLmps", [_lmp_record("RT5", t, loc, "prelim") for loc in locations()]
+    if (p[:2] == ["fiveminutereserveprice", "day"] and len(p) == 3
+            or p[:3] == ["fiveminutereserveprice", "final", "day"] and len(p) == 4) and (d := _day(p[-1])):
+        stage = "final" if len(p) == 4 else "prelim"  # /day/{d}: preliminary prices so far; /final/day/{d}
         recs = []
-        if reserve_published(d) <= now:
-            for t in steps(*day_bounds(d), FIVE):
-                for zone_id, zone in RESERVE_ZONES:
-                    r = {k: v for k, v in reserve_record(t, zone_id).items() if v is not None}
-                    recs.append({"BeginDate": iso_ms(t), "ReserveZoneId": zone_id, "ReserveZoneName": zone, **r})
+        for t in reserve_intervals(d, now, stage):
+            for zone_id, zone in RESERVE_ZONES:
+                r = {k: v for k, v in reserve_record(t, zone_id, stage).items() if v is not None}
+                recs.append({"BeginDate": iso_ms(t), "ReserveZoneId": zone_id, "ReserveZoneName": zone, **r})
         return "FiveMinReservePrices", recs
     if p[:2] == ["fiveminutesystemload", "day"] and len(p) == 3 and (d := _day(p[2])):
         recs = [{"BeginDate": iso_ms(t), "LoadMw": round(native_load(t) + ard_demand(t), 2), "NativeLoad": native_load(t),

@@ -19,7 +19,6 @@ Connection ``caiso_default`` (type ``caiso``); CAISO needs no credentials. Extra
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -27,10 +26,9 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from airflow.sdk import BaseHook
-
 from pmp.connections import mask
-from pmp.http import IsoHttpError, SharedPacer, new_session, redact_url, request
+from pmp.http import IsoHttpError, SharedPacer, redact_url, request
+from pmp.isohook import Extra, IsoHttpHook, LocalConnection
 from pmp.isos.caiso.oasis import (
     GROUPZIP_PROCESSING,
     TRANSIENT,
@@ -59,63 +57,59 @@ class OasisError(IsoHttpError):
         self.info = info
 
 
-class CaisoHook(BaseHook):
+class CaisoHook(IsoHttpHook):
     conn_name_attr = "caiso_conn_id"
     default_conn_name = "caiso_default"
     conn_type = "caiso"
     hook_name = "CAISO (OASIS and Today's Outlook)"
+    summary = "OASIS and Today's Outlook (no login); `min_request_interval_seconds` (1 request / 5 s)"
+    extras = (
+        Extra("oasis_base_url", str, OASIS_BASE_URL, show=True),
+        Extra("www_base_url", str, WWW_BASE_URL, show=True),
+        Extra("min_request_interval_seconds", float, 5.0, show=True, example=5),
+        Extra("request_margin_seconds", float, OASIS_MARGIN_SECONDS),
+        Extra("www_min_request_interval_seconds", float, 1.0),
+        Extra("retry_backoff_seconds", float, 5.0),
+        Extra("max_attempts", int, 5),
+        Extra("groupzip_max_polls", int, 24),
+        Extra("verify_ssl", bool, True),
+        Extra("proxy_url", str, None, secret=True),
+    )
+    hidden_fields = ("schema", "port", "host", "login", "password")
+    local = LocalConnection(
+        comment="CAISO: OASIS (1 request per 5 s, enforced with 429) and the Today's Outlook CSVs.",
+        extra={"oasis_base_url": "{sim}/caiso/oasis", "www_base_url": "{sim}/caiso/www",
+               "min_request_interval_seconds": 5, "retry_backoff_seconds": 0.5},
+    )
+    pools = {"caiso_oasis": (1, "CAISO OASIS and Outlook (one request per 5 seconds across all tasks)")}
 
     def __init__(self, caiso_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.caiso_conn_id = caiso_conn_id
-        self._session: Any = None
-        self._cfg: dict[str, Any] | None = None
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port", "host", "login", "password"],
-            "relabeling": {},
-            "placeholders": {
-                "extra": json.dumps({"oasis_base_url": OASIS_BASE_URL, "www_base_url": WWW_BASE_URL,
-                                     "min_request_interval_seconds": 5})
-            },
-        }
+        super().__init__(caiso_conn_id, **kwargs)
 
     # -- configuration -------------------------------------------------------------------
-    @property
-    def cfg(self) -> dict[str, Any]:
-        if self._cfg is None:
-            conn = self.get_connection(self.caiso_conn_id)
-            extra = conn.extra_dejson or {}
-            proxy = extra.get("proxy_url") or None
-            if proxy:
-                mask(proxy, urlsplit(proxy).password)
-            mask(conn.password)
-            oasis = (extra.get("oasis_base_url") or OASIS_BASE_URL).rstrip("/")
-            www = (extra.get("www_base_url") or WWW_BASE_URL).rstrip("/")
-            self._cfg = {
-                "oasis": oasis,
-                "www": www,
-                "oasis_pacer": SharedPacer(float(extra.get("min_request_interval_seconds", 5)), f"caiso-oasis {oasis}",
-                                           margin=float(extra.get("request_margin_seconds", OASIS_MARGIN_SECONDS))),
-                "www_pacer": SharedPacer(float(extra.get("www_min_request_interval_seconds", 1)), f"caiso-www {www}"),
-                "backoff": float(extra.get("retry_backoff_seconds", 5.0)),
-                "max_attempts": int(extra.get("max_attempts", 5)),
-                "groupzip_max_polls": int(extra.get("groupzip_max_polls", 24)),
-                "verify": bool(extra.get("verify_ssl", True)),
-                "proxy": proxy,
-                "extra": extra,
-            }
-        return self._cfg
+    def configure(self) -> dict[str, Any]:
+        proxy = self.extra("proxy_url")
+        if proxy:
+            mask(urlsplit(proxy).password)
+        oasis, www = self.base_url("oasis_base_url"), self.base_url("www_base_url")
+        return {
+            "oasis": oasis,
+            "www": www,
+            "oasis_pacer": SharedPacer(self.extra("min_request_interval_seconds"), f"caiso-oasis {oasis}",
+                                       margin=self.extra("request_margin_seconds")),
+            "www_pacer": SharedPacer(self.extra("www_min_request_interval_seconds"), f"caiso-www {www}"),
+            "backoff": self.extra("retry_backoff_seconds"),
+            "max_attempts": self.extra("max_attempts"),
+            "groupzip_max_polls": self.extra("groupzip_max_polls"),
+            "verify": self.extra("verify_ssl"),
+            "proxy": proxy,
+            "extra": self.raw_extra,
+        }
 
-    def get_conn(self) -> Any:
-        if self._session is None:
-            self._session = new_session()
-            self._session.verify = self.cfg["verify"]
-            if self.cfg["proxy"]:
-                self._session.proxies = {"http": self.cfg["proxy"], "https": self.cfg["proxy"]}
-        return self._session
+    def configure_session(self, session: Any) -> None:
+        session.verify = self.cfg["verify"]
+        if self.cfg["proxy"]:
+            session.proxies = {"http": self.cfg["proxy"], "https": self.cfg["proxy"]}
 
     # -- OASIS -----------------------------------------------------------------------------
     def oasis_url(self, endpoint: str, params: Mapping[str, str]) -> str:

@@ -23,17 +23,15 @@ The same MIS host (``mis_base_url``) serves the dashboard JSON feeds
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from airflow.sdk import BaseHook
-
 from pmp.connections import mask
-from pmp.http import IsoHttpError, Pacer, SharedPacer, new_session, redact_url, request
+from pmp.http import IsoHttpError, Pacer, redact_url, request
+from pmp.isohook import Extra, IsoHttpHook, LocalConnection
 
 log = logging.getLogger(__name__)
 
@@ -51,61 +49,58 @@ ARCHIVE_MAX_DOCS = 1000  # ERCOT caps bulk archive downloads at 1,000 documents 
 API_REQUESTS_PER_MINUTE = 28
 
 
-class ErcotHook(BaseHook):
+class ErcotHook(IsoHttpHook):
     conn_name_attr = "ercot_conn_id"
     default_conn_name = "ercot_default"
     conn_type = "ercot"
     hook_name = "ERCOT (MIS and Public API)"
+    summary = 'MIS (no login); Public API: login/password = ERCOT API account, `extra.subscription_key`'
+    extras = (
+        Extra("subscription_key", str, None, secret=True, show=True, example="<key>"),
+        Extra("mis_base_url", str, MIS_BASE_URL, show=True),
+        Extra("api_base_url", str, API_BASE_URL, show=True),
+        Extra("token_url", str, TOKEN_URL),
+        Extra("mis_requests_per_minute", float, 120.0),
+        Extra("api_requests_per_minute", float, float(API_REQUESTS_PER_MINUTE)),
+        Extra("retry_backoff_seconds", float, 2.0),
+        Extra("archive_bundles", bool, False),
+    )
+    relabeling = {"login": "API username (email)", "password": "API password"}
+    local = LocalConnection(
+        login="sim-user", password="sim-pass",
+        extra={
+            "subscription_key": "sim-key",
+            "mis_base_url": "{sim}/ercot/www",
+            "api_base_url": "{sim}/ercot/api/api/public-reports",
+            "token_url": "{sim}/ercot/b2c/ercotb2c.onmicrosoft.com/B2C_1_PUBAPI-ROPC-FLOW/oauth2/v2.0/token",
+            "api_requests_per_minute": 28,
+            "mis_requests_per_minute": 0,
+            "retry_backoff_seconds": 0.5,
+        },
+    )
+    pools = {"ercot_api": (4, "ERCOT MIS and Public API (the API allows about 30 requests/min)")}
 
     def __init__(self, ercot_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ercot_conn_id = ercot_conn_id
-        self._session: Any = None
+        super().__init__(ercot_conn_id, **kwargs)
         self._token: str | None = None
         self._token_at = 0.0
-        self._cfg: dict[str, Any] | None = None
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port", "host"],
-            "relabeling": {"login": "API username (email)", "password": "API password"},
-            "placeholders": {
-                "extra": json.dumps(
-                    {"subscription_key": "<key>", "mis_base_url": MIS_BASE_URL, "api_base_url": API_BASE_URL}
-                )
-            },
-        }
 
     # -- configuration -------------------------------------------------------------------
-    @property
-    def cfg(self) -> dict[str, Any]:
-        if self._cfg is None:
-            conn = self.get_connection(self.ercot_conn_id)
-            extra = conn.extra_dejson or {}
-            key = extra.get("subscription_key")
-            mask(conn.password, key)
-            self._cfg = {
-                "mis": (extra.get("mis_base_url") or MIS_BASE_URL).rstrip("/"),
-                "api": (extra.get("api_base_url") or API_BASE_URL).rstrip("/"),
-                "token_url": extra.get("token_url") or TOKEN_URL,
-                "username": conn.login,
-                "password": conn.password,
-                "key": key,
-                "mis_pacer": Pacer(float(extra.get("mis_requests_per_minute", 120)) or None),
-                "api_pacer": SharedPacer.per_minute(
-                    float(extra.get("api_requests_per_minute", API_REQUESTS_PER_MINUTE)) or None,
-                    f"ercot-api {(extra.get('api_base_url') or API_BASE_URL).rstrip('/')}",
-                ),
-                "retry_backoff": float(extra.get("retry_backoff_seconds", 2.0)),
-                "bundles": str(extra.get("archive_bundles", "false")).lower() in ("1", "true", "yes"),
-            }
-        return self._cfg
-
-    def get_conn(self) -> Any:
-        if self._session is None:
-            self._session = new_session()
-        return self._session
+    def configure(self) -> dict[str, Any]:
+        conn = self.connection
+        api = self.base_url("api_base_url")
+        return {
+            "mis": self.base_url("mis_base_url"),
+            "api": api,
+            "token_url": self.extra("token_url"),
+            "username": conn.login,
+            "password": conn.password,
+            "key": self.extra("subscription_key"),
+            "mis_pacer": self.per_minute("mis_requests_per_minute"),
+            "api_pacer": self.shared_per_minute(self.extra("api_requests_per_minute"), f"ercot-api {api}"),
+            "retry_backoff": self.extra("retry_backoff_seconds"),
+            "bundles": self.extra("archive_bundles"),
+        }
 
     @property
     def use_bundles(self) -> bool:

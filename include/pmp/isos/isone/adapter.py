@@ -15,6 +15,11 @@ Prelim and final are two documents (ISO-NE publishes two files: ``lmp_rt_prelim_
 The final's rows replace the prelim's in the warehouse because the loader's upsert keeps the newer
 publication; a prelim loaded (or re-loaded) after the final never overwrites it. Both stay in
 ``ingest_log`` (same ``dataset`` and ``market_day``), which is the lineage: see README.md.
+
+Real time (``_realtime``): every dataset ISO-NE publishes during the operating day has a */5 path -
+5-minute LMPs (the current interval's preliminary prices within minutes, then the 4-hour preliminary
+files), preliminary reserve prices, system load, fuel mix and each load-forecast vintage; finals replace
+the preliminary rows through the same newer-publication rule.
 """
 
 from __future__ import annotations
@@ -33,7 +38,15 @@ from urllib.parse import parse_qsl, urlencode
 import pyarrow as pa
 
 from pmp.isos.isone.hook import IsoneHook
-from pmp.isos.isone.normalize import TWO_STAGE, document_name, is_json, location_table, normalize_payload
+from pmp.isos.isone.normalize import (
+    PRELIM_RESERVES_CLOSE,
+    TWO_STAGE,
+    document_name,
+    is_json,
+    location_table,
+    normalize_payload,
+    prelim_reserve_rank,
+)
 from pmp.isos.isone.records import generated_at
 from pmp.registry import DatasetSpec, DocumentRef, FetchedDocument
 from pmp.schema import LMP
@@ -46,6 +59,9 @@ TZ = "America/New_York"
 HIST = "/static-transform/csv/histRpts"
 BLOCKS = ("00-04", "04-08", "08-12", "12-16", "16-20", "20-24")
 _BLOCK_DAY = re.compile(r"lmp_5min_(\d{8})_")
+_CURRENT_ASOF = re.compile(r"fiveminlmp_current_prelim_asof(\d{8}T\d{4})Z")
+# Datasets with a real-time path (``_realtime``): what ISO-NE publishes during the operating day.
+REALTIME = ("lmp_rt5m", "as_rt5m", "load_actual", "load_forecast", "fuel_mix")
 _WS_STAGE_DAY = re.compile(r"_(prelim|final)_day_(\d{8})")
 
 
@@ -60,6 +76,22 @@ def _due(spec: DatasetSpec, day: date, key: str) -> datetime | None:
     days, hhmm = spec.params[key]
     h, m = (int(x) for x in hhmm.split(":"))
     return localize(datetime.combine(day + timedelta(days=days), time(h, m)), TZ)
+
+
+def _asof(ref: DocumentRef, stamp: str) -> DocumentRef:
+    """A report as it stands at a real-time run (``…@<UTC time>``, name ``…_asof<UTC time>``): partial by
+    design, a new document every 5 minutes."""
+    stem, _, ext = ref.name.rpartition(".")
+    return replace(ref, doc_id=f"{ref.doc_id}@{stamp}", name=f"{stem}_asof{stamp}.{ext}")
+
+
+def _block_bounds(day: date, block: str) -> tuple[datetime, datetime]:
+    """A 4-hour block ``HH-HH`` of the 5-minute LMP files is local wall-clock [HH:00, HH:00) (five
+    hours on the fall-back day, three on the spring-forward day)."""
+    first, last = market_day_bounds(day, TZ)
+    a, b = (int(x) for x in block.split("-"))
+    start = localize(datetime.combine(day, time(a)), TZ) if a else first
+    return start, localize(datetime.combine(day, time(b)), TZ) if b < 24 else last
 
 
 def storage_name(name: str, payload: bytes) -> str:
@@ -112,9 +144,9 @@ class IsoneAdapter:
                 name = f"5min-rt-{stage}/lmp_5min_{d}_{block}.csv"
                 refs.append(self._ref("csv", name, f"{HIST}/{name}", day))
             return refs
-        if ds == "as_rt5m":
-            return [self._ref("csv", f"fiveminreserveprice_final_{d}.csv",
-                              f"/transform/csv/fiveminreserveprice?{urlencode({'type': 'final', 'start': d, 'end': d})}",
+        if ds == "as_rt5m":  # final (the daily runs) or prelim (intraday, the real-time DAG)
+            return [self._ref("csv", f"fiveminreserveprice_{stage}_{d}.csv",
+                              f"/transform/csv/fiveminreserveprice?{urlencode({'type': stage, 'start': d, 'end': d})}",
                               day)]
         if ds == "load_actual":
             return [self._ref("csv", f"fiveminutesystemload_{d}.csv",
@@ -143,8 +175,8 @@ class IsoneAdapter:
             start, end = market_day_bounds(day, TZ)
             hours = sorted({_local_hour(start + timedelta(hours=i)) for i in range(int((end - start) / timedelta(hours=1)))})
             paths = [f"fiveminutelmp/{stage}/day/{d}/starthour/{h:02d}" for h in hours]
-        elif ds == "as_rt5m":
-            paths = [f"fiveminutereserveprice/final/day/{d}"]
+        elif ds == "as_rt5m":  # /day/{d} holds the preliminary prices posted so far, /final/day/{d} the final
+            paths = [f"fiveminutereserveprice/{'final/' if stage == 'final' else ''}day/{d}"]
         elif ds == "load_actual":
             paths = [f"fiveminutesystemload/day/{d}"]
         elif ds == "fuel_mix":
@@ -214,41 +246,78 @@ class IsoneAdapter:
         return refs
 
     def _realtime(self, spec: DatasetSpec, route: str, start: datetime, end: datetime) -> list[DocumentRef]:
-        """Intra-day: the generated day reports as they stand at ``end`` (the run's now), as a new
-        document every 5 minutes (``…_asof<UTC time>``).
+        """Intra-day: what ISO-NE has published during the operating day, as of ``end`` (the run's now).
 
-        Load forecast: ISO Express answers each hour's *newest* vintage only, so earlier vintages of
-        later hours are gone once the next one is issued. Capturing the answer for the issue day and
-        the two days after it (the whole horizon, one request) on every run keeps each vintage while
-        it is current: that is how every vintage ends up stored on the ISO Express route.
+        * Generated day reports (load, fuel mix; reserves as their *preliminary* report): the report of
+          each day of the window as it stands, a new document every 5 minutes (``_asof``); a load or
+          fuel-mix day that is over gets its plain daily document (the daily run then finds it loaded).
+          Preliminary reserve prices are asked for until their day's end + ``PRELIM_RESERVES_CLOSE``;
+          the final report comes with the day's daily run and replaces them (newer publication).
+        * 5-minute LMPs: the newest interval's preliminary prices (ISO Express ``fiveminlmp/current``, Web
+          Services ``fiveminutelmp/prelim/current/all``) every run, plus each 4-hour preliminary block due
+          in the window (the same documents the daily run takes, so it finds them loaded; a block also
+          fills an interval a missed run skipped). Finals replace them about two days later (daily runs).
+        * Load forecast: ISO Express answers each hour's *newest* vintage only, so earlier vintages of
+          later hours are gone once the next one is issued. Capturing the answer for the issue day and
+          the two days after it (the whole horizon, one request) on every run keeps each vintage while
+          it is current: that is how every vintage ends up stored on the ISO Express route.
         """
-        if spec.dataset not in ("load_actual", "load_forecast"):
+        if spec.dataset not in REALTIME:
             return []
         asof = end - timedelta(seconds=end.timestamp() % 300)
         stamp = f"{asof:%Y%m%dT%H%MZ}"
-        out = []
         if spec.dataset == "load_forecast":
             today = local_day_of(end, TZ)
             days = [today + timedelta(days=k) for k in range(spec.params["horizon_days"] + 1)]
             if route == "csv":
-                (ref,) = self._csv_refs(spec, days[0], "final", seen_on=today, through=days[-1])
-                refs = [ref]
+                refs = self._csv_refs(spec, days[0], "final", seen_on=today, through=days[-1])
             else:
                 refs = [r for d in days for r in self._ws_refs(spec, d, "final", seen_on=today)]
-            for ref in refs:
-                stem, _, ext = ref.name.rpartition(".")
-                out.append(replace(ref, doc_id=f"{ref.doc_id}@{stamp}", name=f"{stem}_asof{stamp}.{ext}"))
-            return out
+            return [_asof(ref, stamp) for ref in refs]
+        days = []
         day = local_day_of(start, TZ)
         while market_day_bounds(day, TZ)[0] < end:
-            complete = market_day_bounds(day, TZ)[1] + spec.publication_lag <= end
-            for ref in self._refs(spec, route, day, "final"):
-                if not complete:
-                    stem, _, ext = ref.name.rpartition(".")
-                    ref = replace(ref, doc_id=f"{ref.doc_id}@{stamp}", name=f"{stem}_asof{stamp}.{ext}")
-                out.append(ref)
+            days.append(day)
             day += timedelta(days=1)
+        if spec.dataset == "lmp_rt5m":
+            return self._realtime_lmp(spec, route, days, start, end, stamp)
+        out = []
+        for day in days:
+            close = market_day_bounds(day, TZ)[1]
+            if spec.dataset == "as_rt5m":
+                if end < close + PRELIM_RESERVES_CLOSE:
+                    out += [_asof(ref, stamp) for ref in self._refs(spec, route, day, "prelim")]
+                continue
+            complete = close + spec.publication_lag <= end
+            out += [ref if complete else _asof(ref, stamp) for ref in self._refs(spec, route, day, "final")]
         return out
+
+    def _realtime_lmp(self, spec: DatasetSpec, route: str, days: list[date], start: datetime, end: datetime,
+                      stamp: str) -> list[DocumentRef]:
+        due = timedelta(minutes=spec.params["block_due_minutes"])
+        out = []
+        for day in days:
+            refs = self._refs(spec, route, day, "prelim")
+            if route == "csv":
+                out.append(refs[0])  # the day's DA file: the location table of the blocks and current reports
+            for block in BLOCKS:
+                b_start, b_end = _block_bounds(day, block)
+                # due in the window (each run until the look-back has passed asks again for a block that is
+                # late, 404 until ISO-NE posts it; older blocks are the daily run's)
+                if not start < b_end + due <= end:
+                    continue
+                if route == "csv":  # the file's own "Report generated" stamp dates it
+                    out += [r for r in refs if r.name.endswith(f"_{block}.csv")]
+                else:  # Web Services carry no time: the block's scheduled posting ranks its hours
+                    out += [replace(r, published_at=(b_end + due).isoformat()) for r in refs
+                            if b_start <= _ws_hour_start(day, r.name) < b_end]
+        if route == "csv":
+            current = self._ref("csv", "fiveminlmp_current_prelim.csv", "/transform/csv/fiveminlmp/current?type=prelim",
+                                local_day_of(end - timedelta(minutes=5), TZ))
+        else:
+            current = self._ref("ws", "fiveminutelmp_prelim_current_all.json", "fiveminutelmp/prelim/current/all",
+                                local_day_of(end - timedelta(minutes=5), TZ))
+        return [*out, _asof(current, stamp)]
 
     # -- download ------------------------------------------------------------------------
     def fetch(self, spec: DatasetSpec, refs: list[DocumentRef], *, hook: Any) -> Iterator[FetchedDocument]:
@@ -274,6 +343,8 @@ class IsoneAdapter:
                 # normalizer refuses it (normalize._publication); other reports are dated when asked
                 published = (report_generated(body) if body else None) or (
                     None if spec.dataset in TWO_STAGE else asked)
+            # an intraday preliminary reserve report never outranks the day's final (normalize.prelim_reserve_rank)
+            published = prelim_reserve_rank(spec.dataset, ref.name, published)
             if body is None:
                 log.warning("%s: %s is not published (404); skipped", spec.key, ref.name)
                 continue
@@ -299,9 +370,13 @@ class IsoneAdapter:
                 if m:
                     self._locations[datetime.strptime(m.group(1), "%Y%m%d").date()] = table
                 return LMP.empty()
-            m = _BLOCK_DAY.search(doc)
-            if m:
+            if m := _BLOCK_DAY.search(doc):
                 locations = self._location_table(spec, datetime.strptime(m.group(1), "%Y%m%d").date())
+            elif m := _CURRENT_ASOF.search(doc):
+                # the current interval is of the run's day, or of the day before just after midnight
+                today = local_day_of(datetime.strptime(m.group(1), "%Y%m%dT%H%M").replace(tzinfo=UTC), TZ)
+                locations = {**self._location_table(spec, today - timedelta(days=1)),
+                             **self._location_table(spec, today)}
         if published_at is None and is_json(payload) and (m := _WS_STAGE_DAY.search(document_name(name))):
             # a Web Services LMP file normalized outside the pipeline (``pmp normalize``): its name says
             # which publication it is, so it gets the scheduled time the fetch would have recorded
@@ -361,6 +436,13 @@ def _incomplete(spec: DatasetSpec, ref: DocumentRef, body: bytes) -> str | None:
 
 def _local_hour(t: datetime) -> int:
     return t.astimezone(zone(TZ)).hour
+
+
+def _ws_hour_start(day: date, name: str) -> datetime:
+    """First instant of a Web Services 5-minute page (``…_starthour_HH.json``): local HH:00 of the day
+    (on the fall-back day ``01`` holds both passes and starts at the first)."""
+    hour = int(name.rsplit("_", 1)[-1].split(".")[0])
+    return localize(datetime.combine(day, time(hour)), TZ, repeated=False)
 
 
 def _ws_has_records(body: bytes) -> bool:

@@ -7,7 +7,14 @@
   and ``prelim_due`` likewise; Web Services JSON carries no publication time, so these scheduled
   instants are its ``published_at`` (the newer publication wins in the warehouse);
 * ``catchup_days``: a daily run that could only get prelim files also collects the finals that
-  came out for that many earlier days (how finals replace prelims without re-running old days).
+  came out for that many earlier days (how finals replace prelims without re-running old days);
+* ``block_due_minutes``: how long after its 4-hour block a preliminary 5-minute LMP file is posted
+  (the real-time DAG asks for a block from then on; a block not out yet answers 404 and is asked
+  for again by the next run).
+
+``realtime=True`` (a */5 DAG, ``adapter._realtime``): every product ISO-NE publishes during the
+operating day. 5-minute LMPs and reserve prices come preliminary within minutes and are replaced by
+the finals of the daily runs (the newer publication wins in the warehouse).
 """
 
 from __future__ import annotations
@@ -38,8 +45,10 @@ DATASETS: tuple[DatasetSpec, ...] = (
         title="ISO-NE real-time five-minute LMPs (prelim, then final)",
         source="lmp_5min (Real-Time Five-Minute LMP Reports, six 4-hour files a day)",
         timezone=TZ, interval_minutes=5, first_date=FIRST, pool=POOL, publication_lag=timedelta(minutes=20),
+        realtime=True,
         params={"report_page": PRICING + "lmps-rt-five-minute", "stages": ("prelim", "final"),
-                "prelim_due": (1, "00:30"), "final_due": (2, "12:00"), "catchup_days": CATCHUP_DAYS},
+                "prelim_due": (1, "00:30"), "final_due": (2, "12:00"), "catchup_days": CATCHUP_DAYS,
+                "block_due_minutes": 15},
     ),
     DatasetSpec(
         iso="isone", dataset="lmp_rt60m", table="lmp", market="RT60M",
@@ -51,9 +60,10 @@ DATASETS: tuple[DatasetSpec, ...] = (
     ),
     DatasetSpec(
         iso="isone", dataset="as_rt5m", table="ancillary_services", market="RT5M",
-        title="ISO-NE five-minute real-time reserve prices by reserve zone (TMSR, TMNSR, TMOR)",
-        source="fiveminreserveprice (Five-Minute Reserve Zone Prices and Designations, final)",
+        title="ISO-NE five-minute real-time reserve prices by reserve zone (TMSR, TMNSR, TMOR; prelim, then final)",
+        source="fiveminreserveprice (Five-Minute Reserve Zone Prices and Designations, prelim intraday, final)",
         timezone=TZ, interval_minutes=5, first_date=FIRST, pool=POOL, publication_lag=timedelta(minutes=30),
+        realtime=True,
         params={"report_page": PRICING + "five-minute-reserve-prices", "stages": ("final",),
                 "final_due": (1, "00:30")},
     ),
@@ -84,7 +94,7 @@ DATASETS: tuple[DatasetSpec, ...] = (
         # Snapshots come at irregular instants (about every 5-10 minutes), so not every 5-minute
         # interval has one: completeness is "the day has rows".
         timezone=TZ, interval_minutes=5, first_date=FIRST, pool=POOL, publication_lag=timedelta(minutes=5),
-        completeness="rows",
+        completeness="rows", realtime=True,
         params={"report_page": "/isoexpress/web/reports/operations/-/tree/gen-fuel-mix", "stages": ("final",)},
     ),
 )

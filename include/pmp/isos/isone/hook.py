@@ -15,17 +15,14 @@ Connection ``isone_default`` (type ``isone``):
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from airflow.sdk import BaseHook
-
-from pmp.connections import mask
-from pmp.http import IsoHttpError, Pacer, new_session, redact_url, request
+from pmp.http import IsoHttpError, redact_url, request
+from pmp.isohook import Extra, IsoHttpHook, LocalConnection
 from pmp.isos.isone.records import is_complete_csv
 
 log = logging.getLogger(__name__)
@@ -37,57 +34,56 @@ DEFAULT_REPORT_PAGE = "/isoexpress/web/reports/pricing/-/tree/lmps-da-hourly"
 SOURCES = ("csv", "webservices")
 
 
-class IsoneHook(BaseHook):
+class IsoneHook(IsoHttpHook):
     conn_name_attr = "isone_conn_id"
     default_conn_name = "isone_default"
     conn_type = "isone"
     hook_name = "ISO New England (ISO Express and Web Services)"
+    summary = "ISO Express CSVs (cookie + Referer), or `extra.source: webservices` with the user's account"
+    extras = (
+        Extra("source", str, "csv", show=True),
+        Extra("www_base_url", str, WWW_BASE_URL, show=True),
+        Extra("ws_base_url", str, WS_BASE_URL, show=True),
+        Extra("min_request_interval_seconds", float, 10.0, show=True, example=10),
+        Extra("ws_min_request_interval_seconds", float, 1.0),
+        Extra("retry_backoff_seconds", float, 20.0),
+        Extra("max_attempts", int, 4),
+    )
+    relabeling = {"login": "Web Services username (email)", "password": "Web Services password"}
+    local = LocalConnection(
+        comment="ISO-NE: ISO Express CSVs (session cookie + Referer) and, with an account, Web Services "
+                '(extra.source "webservices").',
+        login="sim-user", password="sim-pass",
+        extra={"www_base_url": "{sim}/isone/www", "ws_base_url": "{sim}/isone/ws/api/v1.1", "source": "csv",
+               "min_request_interval_seconds": 5, "ws_min_request_interval_seconds": 1,
+               "retry_backoff_seconds": 0.5},
+    )
+    pools = {"isone_api": (1, "ISO-NE ISO Express / Web Services (paced; 403 walls when hammered)")}
 
     def __init__(self, isone_conn_id: str = default_conn_name, *, sleep: Callable[[float], None] = time.sleep,
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.isone_conn_id = isone_conn_id
+        super().__init__(isone_conn_id, **kwargs)
         self._sleep = sleep  # the back-off waits (tests pass a recording sleep that still sleeps)
-        self._session: Any = None
         self._warm_page: str | None = None
-        self._cfg: dict[str, Any] | None = None
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port", "host"],
-            "relabeling": {"login": "Web Services username (email)", "password": "Web Services password"},
-            "placeholders": {
-                "extra": json.dumps({"source": "csv", "www_base_url": WWW_BASE_URL, "ws_base_url": WS_BASE_URL,
-                                     "min_request_interval_seconds": 10})
-            },
-        }
 
     # -- configuration -------------------------------------------------------------------
-    @property
-    def cfg(self) -> dict[str, Any]:
-        if self._cfg is None:
-            conn = self.get_connection(self.isone_conn_id)
-            extra = conn.extra_dejson or {}
-            mask(conn.password)
-            source = str(extra.get("source") or "csv").lower()
-            if source not in SOURCES:
-                raise ValueError(f"connection {self.isone_conn_id!r}: extra.source must be one of {SOURCES}, "
-                                 f"not {source!r}")
-            www_interval = float(extra.get("min_request_interval_seconds", 10))
-            ws_interval = float(extra.get("ws_min_request_interval_seconds", 1))
-            self._cfg = {
-                "source": source,
-                "www": (extra.get("www_base_url") or WWW_BASE_URL).rstrip("/"),
-                "ws": (extra.get("ws_base_url") or WS_BASE_URL).rstrip("/"),
-                "username": conn.login,
-                "password": conn.password,
-                "www_pacer": Pacer(60.0 / www_interval if www_interval > 0 else None),
-                "ws_pacer": Pacer(60.0 / ws_interval if ws_interval > 0 else None),
-                "backoff": float(extra.get("retry_backoff_seconds", 20.0)),
-                "max_attempts": int(extra.get("max_attempts", 4)),
-            }
-        return self._cfg
+    def configure(self) -> dict[str, Any]:
+        conn = self.connection
+        source = str(self.extra("source")).lower()
+        if source not in SOURCES:
+            raise ValueError(f"connection {self.isone_conn_id!r}: extra.source must be one of {SOURCES}, "
+                             f"not {source!r}")
+        return {
+            "source": source,
+            "www": self.base_url("www_base_url"),
+            "ws": self.base_url("ws_base_url"),
+            "username": conn.login,
+            "password": conn.password,
+            "www_pacer": self.per_interval("min_request_interval_seconds"),
+            "ws_pacer": self.per_interval("ws_min_request_interval_seconds"),
+            "backoff": self.extra("retry_backoff_seconds"),
+            "max_attempts": self.extra("max_attempts"),
+        }
 
     @property
     def source(self) -> str:
@@ -97,11 +93,6 @@ class IsoneHook(BaseHook):
     @property
     def ws_configured(self) -> bool:
         return bool(self.cfg["username"] and self.cfg["password"])
-
-    def get_conn(self) -> Any:
-        if self._session is None:
-            self._session = new_session()
-        return self._session
 
     # -- ISO Express ---------------------------------------------------------------------
     def _warm_up(self, page: str) -> str:

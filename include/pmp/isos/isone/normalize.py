@@ -15,6 +15,8 @@ JSON with ``{`` or ``[``). Every ISO-NE quirk is handled in one named place:
 * :func:`_snapshot_intervals` - fuel-mix snapshots come at irregular instants: 5-minute intervals.
 * :func:`document_name` - raw storage names carry a content digest; ``source`` is the document name.
 * :func:`_publication` - prelim/final rows must carry their publication time.
+* :func:`prelim_reserve_rank` - a preliminary reserve report generated late never outranks the final.
+* :func:`pmp.isos.isone.timelabels.latest_before` - the current-interval LMP report's offset-free label.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ import pyarrow as pa
 from pmp.errors import NormalizeError
 from pmp.isos.isone import records
 from pmp.isos.isone.locations import CORE, canonical_name
-from pmp.isos.isone.timelabels import LocalClock, hour_ending, offset_instant
+from pmp.isos.isone.timelabels import LocalClock, hour_ending, latest_before, offset_instant
 from pmp.payload import leaf_name
 from pmp.schema import ANCILLARY_SERVICES, FUEL_MIX, LMP, LOAD, TableSchema, conform
-from pmp.timeutil import TimeLabelError
+from pmp.timeutil import TimeLabelError, market_day_bounds
 
 ISO = "ISONE"
 LMP_MARKETS = {"lmp_dam": ("DAM", 60), "lmp_rt60m": ("RT60M", 60), "lmp_rt5m": ("RT5M", 5)}
@@ -62,6 +64,13 @@ RESERVE_PRODUCTS = (
     ("TMOR", "TMOR Clearing Price", "TMOR Designated MW", "Total 30 Min Requirement",
      "TmorClearingPrice", "TmorDesignatedMw", "Total30MinRequirement"),
 )
+
+# The intraday preliminary reserve prices (ISO Express ``fiveminreserveprice?type=prelim``, Web Services
+# ``/fiveminutereserveprice/day/{d}``; document names from the adapter) and how long after its day a
+# preliminary value may still be posted: the rank of a preliminary report is capped there
+# (:func:`prelim_reserve_rank`). ISO-NE posts the final reserve prices after that (about 00:20 the next day).
+PRELIM_RESERVES = re.compile(r"(?:fiveminreserveprice_prelim|fiveminutereserveprice_day)_(\d{8})")
+PRELIM_RESERVES_CLOSE = timedelta(minutes=15)
 
 _DIGEST = re.compile(r"@[0-9a-f]{8,64}(?=\.[A-Za-z0-9]+$|$)")
 _NAME_DAY = re.compile(r"(?<!\d)(20\d{6})(?!\d)")
@@ -129,6 +138,16 @@ def _local_clock(r: records.Report, i: int, col: int, clock: LocalClock, entity:
         if isinstance(exc, TimeLabelError):
             raise r.error(i, r.names[col], str(exc)) from None
         raise r.error(i, r.names[col], f"not a {fmt.replace('%', '')} time: {raw!r}") from None
+
+
+def _latest_before(r: records.Report, i: int, col: int, anchor: datetime) -> datetime:
+    raw = r.rows[i][col].strip()
+    try:
+        return latest_before(datetime.strptime(raw, "%m/%d/%Y %H:%M"), anchor)
+    except TimeLabelError as exc:
+        raise r.error(i, r.names[col], str(exc)) from None
+    except ValueError:
+        raise r.error(i, r.names[col], f"not a MM/DD/YYYY HH:MM time: {raw!r}") from None
 
 
 def _report_day(r: records.Report, name: str) -> date:
@@ -213,13 +232,17 @@ def _lmp_csv(dataset: str, r: records.Report, name: str, source: str, published:
             locs.append(canonical_name(row[c_name]))
             types.append(row[c_type].strip())
     else:
-        day = _report_day(r, name)
         c_time = r.column("Local Time")
-        clock = LocalClock()
+        if r.rows and " " in r.rows[0][c_time].strip():
+            # the current-interval report: date and time, its newest interval just before its stamp
+            assert isinstance(published, datetime)  # _publication refused a report without its stamp
+            starts = [_latest_before(r, i, c_time, published) for i in range(len(r.rows))]
+        else:  # the 4-hour files: time of day; the date is the report's day
+            day = _report_day(r, name)
+            clock = LocalClock()
+            starts = [_local_clock(r, i, c_time, clock, row[c_id].strip(), "%H:%M", day) for i, row in enumerate(r.rows)]
         for i, row in enumerate(r.rows):
-            loc_id = row[c_id].strip()
-            starts.append(_local_clock(r, i, c_time, clock, loc_id, "%H:%M", day))
-            loc, typ = _location(r, i, loc_id, locations or {})
+            loc, typ = _location(r, i, row[c_id].strip(), locations or {})
             locs.append(loc)
             types.append(typ)
     for i in range(len(r.rows)):
@@ -480,6 +503,23 @@ def _publication(dataset: str, path: str, published: datetime | None, r: records
                          f"{why}: prelim and final rows need their publication time to rank them")
 
 
+def prelim_reserve_rank(dataset: str, name: str, published: datetime | None) -> datetime | None:
+    """The publication time that ranks the rows of an intraday preliminary reserve report.
+
+    Quirk guard: ISO Express generates the preliminary report on request (``Report generated`` is the
+    request time) and Web Services carry no time at all, so a preliminary report of day D fetched after
+    the day's final (a late real-time run) would carry the later time and the loader's newer-publication-
+    wins upsert would put preliminary prices back over final ones. Every preliminary value of D is posted
+    by D's end + :data:`PRELIM_RESERVES_CLOSE`, before ISO-NE posts the final report, so that instant
+    bounds the rank: a preliminary report never outranks the final, and later preliminary reports of the
+    day still replace earlier ones (same values, more intervals)."""
+    m = PRELIM_RESERVES.search(document_name(name)) if dataset == "as_rt5m" else None
+    if m is None or published is None:
+        return published
+    close = market_day_bounds(datetime.strptime(m.group(1), "%Y%m%d").date(), "America/New_York")[1]
+    return min(published, (close + PRELIM_RESERVES_CLOSE).astimezone(published.tzinfo))
+
+
 # ------------------------------------------------------------------ entry point
 EMPTY = {"lmp_dam": LMP, "lmp_rt60m": LMP, "lmp_rt5m": LMP, "as_rt5m": ANCILLARY_SERVICES, "load_actual": LOAD,
          "load_forecast": LOAD, "fuel_mix": FUEL_MIX}
@@ -508,7 +548,7 @@ def normalize_payload(dataset: str, name: str, payload: bytes, published_at: dat
         if dataset in LMP_MARKETS:
             return _lmp_json(dataset, path, doc, source, _publication(dataset, path, published_at))
         if dataset == "as_rt5m":
-            return _as_json(path, doc, source, published_at)
+            return _as_json(path, doc, source, prelim_reserve_rank(dataset, name, published_at))
         if dataset == "load_actual":
             return _load_actual_json(path, doc, source, published_at)
         if dataset == "load_forecast":
@@ -521,7 +561,7 @@ def normalize_payload(dataset: str, name: str, payload: bytes, published_at: dat
     if dataset in LMP_MARKETS:
         return _lmp_csv(dataset, r, name, source, published, locations)
     if dataset == "as_rt5m":
-        return _as_csv(r, source, published)
+        return _as_csv(r, source, prelim_reserve_rank(dataset, name, published))
     if dataset == "load_actual":
         return _load_actual_csv(r, source, published)
     return _fuel_csv(r, name, source, published)

@@ -7,6 +7,8 @@
   repeated fall-back hour is told apart only by order: per entity (location, zone, fuel) the series
   steps back in wall-clock time where standard time begins (the files are in time order; gridstatus
   infers it the same way, per location).
+* :func:`latest_before` - the current-interval report: one date-and-time label per location without
+  offset, so no series to order; the report's ``Report generated`` stamp (EDT/EST) decides.
 * :func:`offset_instant` - Web Services ``BeginDate``/``CreationDate``: explicit UTC offsets,
   unambiguous.
 """
@@ -85,6 +87,26 @@ class LocalClock:
         if key not in self._cache:
             self._cache[key] = localize(naive, TZ, repeated=repeated)
         return self._cache[key]
+
+
+def latest_before(naive: datetime, anchor: datetime) -> datetime:
+    """UTC instant of an offset-free local time that is the newest interval of a report generated at
+    ``anchor``: the latest instant with that wall-clock time not after ``anchor``.
+
+    Quirk: ISO Express's current-interval report (``fiveminlmp/current``) lists one interval, labelled
+    ``11/03/2024 01:05`` without an offset. In the repeated fall-back hour that label occurs twice and a
+    single row per location gives no order to tell the passes apart (:class:`LocalClock` would take
+    daylight time); the report was generated minutes after its interval, and its stamp carries EDT/EST,
+    so the pass whose instant is the latest one not after the stamp is the one meant.
+    """
+    day, hour = naive.date(), naive.hour
+    candidates = [localize(naive, TZ)] if not _ambiguous(day, hour) else [
+        localize(naive, TZ, repeated=False), localize(naive, TZ, repeated=True)]
+    earlier = [c for c in candidates if c <= anchor]
+    if not earlier:
+        raise TimeLabelError(f"{naive:%m/%d/%Y %H:%M} is after the report's generation time "
+                             f"{anchor.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC")
+    return max(earlier)
 
 
 def offset_instant(value: str) -> datetime:

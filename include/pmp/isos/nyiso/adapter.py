@@ -9,7 +9,9 @@ Routes (chosen per file by what the P-list page lists now, not by a fixed age cu
   byte for byte) is the raw document, so each market day keeps one small raw file.
 
 Document ids carry the file's version (its "Last Updated" time): today's growing files are new
-documents each time NYISO rewrites them, and an unchanged file is never fetched twice.
+documents each time NYISO rewrites them, and an unchanged file is never fetched twice. The real-time
+DAGs take the current version of each recent day's file, so no version NYISO wrote is missed while
+the DAG was paused, and a once-a-day forecast is loaded when P-7list shows it.
 """
 
 from __future__ import annotations
@@ -81,15 +83,20 @@ class NyisoAdapter:
         self, spec: DatasetSpec, start: datetime, end: datetime, *, hook: Any, realtime: bool = False
     ) -> list[DocumentRef]:
         """Daily: the files of the market days in [start, end), daily CSV if listed, else the monthly
-        archive. Real time: the daily CSVs NYISO rewrote during [start, end)."""
+        archive. Real time: the current version of the daily CSVs of the window's days, i.e. what NYISO
+        rewrote since the last run (a version already loaded is dropped by its id before any download);
+        for a forecast issued once a day (``isolf``) the day before the window too, so a run whose window
+        holds no issue still has the newest vintage (a new deployment's first run, or after a pause)."""
         refs: list[DocumentRef] = []
         days = _days(start, end)
+        if realtime and spec.completeness == "vintages":
+            days = [days[0] - timedelta(days=1), *days]
         for family in spec.params["files"]:
             listed = {f.name.lower(): f for f in hook.listing(family.page)}
             for day in days:
                 csv = listed.get(family.daily_name(day).lower())
                 if realtime:
-                    if csv and start <= _version(family, csv) < end:
+                    if csv and _version(family, csv) < end:
                         refs.append(_ref(family, day, csv, "csv"))
                     continue
                 if csv:

@@ -65,16 +65,19 @@ DATASETS: tuple[DatasetSpec, ...] = (
           (DAMLBMP_ZONE, DAMLBMP_GEN), market="DAM"),
     _spec("lmp_rt5m", "lmp", "NYISO real-time (RTD) LBMP, zones and generators (5-minute)", 5,
           (REALTIME_ZONE, REALTIME_GEN), market="RT5M", realtime=True, publication_lag=timedelta(minutes=10)),
+    # rtlbmp is rewritten about five minutes after each hour: the */5 DAG loads each new version
     _spec("lmp_rt60m", "lmp", "NYISO real-time hourly integrated LBMP, zones and generators", 60,
-          (RTLBMP_ZONE, RTLBMP_GEN), market="RT60M", publication_lag=timedelta(minutes=15)),
+          (RTLBMP_ZONE, RTLBMP_GEN), market="RT60M", realtime=True, publication_lag=timedelta(minutes=15)),
     _spec("as_dam", "ancillary_services", "NYISO day-ahead ancillary service prices (hourly)", 60,
           (DAMASP,), market="DAM"),
     _spec("as_rt5m", "ancillary_services", "NYISO real-time ancillary service prices (5-minute)", 5,
           (RTASP,), market="RT5M", realtime=True, publication_lag=timedelta(minutes=10)),
     _spec("load_actual", "load", "NYISO actual load by zone: 5-minute (pal) and hourly integrated", 5,
           (PAL, PAL_INTEGRATED), kind="actual", realtime=True, publication_lag=timedelta(minutes=15)),
+    # isolf is issued once a day at about 05:45: the */5 DAG loads it when P-7list shows the new
+    # version, instead of the daily run after the issue day has ended
     _spec("load_forecast", "load", "NYISO ISO load forecast by zone (hourly, one vintage per issue)", 60,
-          (ISOLF,), kind="forecast", completeness="vintages", vintages_per_day=1),
+          (ISOLF,), kind="forecast", completeness="vintages", vintages_per_day=1, realtime=True),
     _spec("fuel_mix", "fuel_mix", "NYISO real-time generation by fuel category (5-minute)", 5,
           (RTFUELMIX,), realtime=True, publication_lag=timedelta(minutes=10)),
 )

@@ -11,7 +11,6 @@ Connection ``nyiso_default`` (type ``nyiso``):
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -21,10 +20,8 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
-from airflow.sdk import BaseHook
-
-from pmp.connections import mask
-from pmp.http import IsoHttpError, Pacer, new_session, request
+from pmp.http import IsoHttpError, request
+from pmp.isohook import Extra, IsoHttpHook, LocalConnection
 from pmp.isos.nyiso.normalize import EASTERN, OFFSETS
 
 log = logging.getLogger(__name__)
@@ -116,50 +113,40 @@ def last_modified(headers: Any) -> datetime | None:
         return None
 
 
-class NyisoHook(BaseHook):
+class NyisoHook(IsoHttpHook):
     conn_name_attr = "nyiso_conn_id"
     default_conn_name = "nyiso_default"
     conn_type = "nyiso"
     hook_name = "NYISO (MIS public CSV files)"
+    summary = 'MIS public CSV tree (no login)'
+    extras = (
+        Extra("mis_base_url", str, MIS_BASE_URL, show=True),
+        Extra("requests_per_minute", float, 60.0, show=True, example=60),
+        Extra("retry_backoff_seconds", float, 2.0, show=True, example=2),
+    )
+    relabeling = {"login": "Mirror/proxy user (optional)", "password": "Mirror/proxy password (optional)"}
+    local = LocalConnection(
+        comment="NYISO: the public MIS CSV tree (daily CSVs, monthly zips, P-list index pages).",
+        extra={"mis_base_url": "{sim}/nyiso/mis", "requests_per_minute": 60, "retry_backoff_seconds": 0.5},
+    )
+    pools = {"nyiso_mis": (2, "NYISO MIS public CSV downloads")}
 
     def __init__(self, nyiso_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.nyiso_conn_id = nyiso_conn_id
-        self._session: Any = None
-        self._cfg: dict[str, Any] | None = None
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port", "host"],
-            "relabeling": {"login": "Mirror/proxy user (optional)", "password": "Mirror/proxy password (optional)"},
-            "placeholders": {
-                "extra": json.dumps({"mis_base_url": MIS_BASE_URL, "requests_per_minute": 60,
-                                     "retry_backoff_seconds": 2}),
-            },
-        }
+        super().__init__(nyiso_conn_id, **kwargs)
 
     # -- configuration -------------------------------------------------------------------
-    @property
-    def cfg(self) -> dict[str, Any]:
-        if self._cfg is None:
-            conn = self.get_connection(self.nyiso_conn_id)
-            extra = conn.extra_dejson or {}
-            mask(conn.password)
-            self._cfg = {
-                "base": (extra.get("mis_base_url") or MIS_BASE_URL).rstrip("/"),
-                "pacer": Pacer(float(extra.get("requests_per_minute", 60)) or None),
-                "backoff": float(extra.get("retry_backoff_seconds", 2.0)),
-                "auth": (conn.login, conn.password) if conn.login and conn.password else None,
-            }
-        return self._cfg
+    def configure(self) -> dict[str, Any]:
+        conn = self.connection
+        return {
+            "base": self.base_url("mis_base_url"),
+            "pacer": self.per_minute("requests_per_minute"),
+            "backoff": self.extra("retry_backoff_seconds"),
+            "auth": (conn.login, conn.password) if conn.login and conn.password else None,
+        }
 
-    def get_conn(self) -> Any:
-        if self._session is None:
-            self._session = new_session()
-            if self.cfg["auth"]:
-                self._session.auth = self.cfg["auth"]
-        return self._session
+    def configure_session(self, session: Any) -> None:
+        if self.cfg["auth"]:
+            session.auth = self.cfg["auth"]
 
     def url(self, path: str) -> str:
         return f"{self.cfg['base']}/public/{path.lstrip('/')}"
