@@ -34,9 +34,13 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    # The simulator is a development tool: imported only when it runs (and parses its own options),
+    # never by the production commands or the DAGs (tests/test_packaging.py).
     from pmp.simulator import server
 
-    return server.run(args)
+    ap = argparse.ArgumentParser(prog="pmp simulate", description="serve the ISO simulator on loopback")
+    server.add_arguments(ap)
+    return server.run(ap.parse_args(args.simulator_args))
 
 
 def _day(value: str) -> date:
@@ -129,10 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("action", choices=["migrate"])
     d.set_defaults(func=cmd_db)
 
-    s = sub.add_parser("simulate", help="serve the ISO simulator on loopback")
-    from pmp.simulator.server import add_arguments
-
-    add_arguments(s)
+    # every option after `simulate` goes to the simulator's own parser (no prefix chars of its own here)
+    s = sub.add_parser("simulate", help="serve the ISO simulator on loopback (pmp simulate --help)",
+                       add_help=False, prefix_chars="\0")
+    s.add_argument("simulator_args", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_simulate)
 
     dl = sub.add_parser("download", help="fetch, stage, normalize and load market days without a scheduler")

@@ -2,8 +2,10 @@
 deadline reference of the daily DAGs, so the scheduler, the dag-processor and ``airflow backfill
 create`` can evaluate it (Airflow finds custom deadline references only through plugins).
 
-Loaded from ``plugins/pmp_deadlines.py`` (the plugins folder of Astro, MWAA's ``plugins.zip``, and
-``AIRFLOW__CORE__PLUGINS_FOLDER`` of the local scripts). Without it, creating a run of a daily DAG
+Registered as the ``airflow.plugins`` entry point of the installed ``pmp`` package (pyproject.toml),
+so every installation (MWAA's requirements, the Astro image, a local venv) loads it;
+``plugins/pmp_deadlines.py`` loads the same plugin from a plugins folder (Airflow skips the second
+registration of a name). Without it, creating a run of a daily DAG
 fails with ``Custom deadline reference class 'pmp.alerts.MarketDayDeadline' is not registered``.
 """
 
