@@ -49,4 +49,5 @@ echo "[test] ruff"
 echo "[test] pytest"
 # Tests wait on HTTP, the database and S3 much of the time: three workers on two cores (each with its
 # own Airflow home, warehouse database and S3 prefix; see tests/conftest.py). PMP_TEST_WORKERS=0 runs serially.
-.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PMP_TEST_WORKERS:-3}" "$@"
+# --dist loadgroup: tests marked xdist_group (a module sharing one loaded warehouse) stay on one worker
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${PMP_TEST_WORKERS:-3}" --dist loadgroup "$@"
