@@ -129,6 +129,29 @@ def test_window_dates_are_local_market_days_and_end_is_exclusive() -> None:
         read.market_code("RT1M")
 
 
+def test_workers_and_source_db_need_no_read_extras(tmp_path) -> None:
+    """The DAGs (with their lake task), pmp.lake and pmp.read import without duckdb, matplotlib and
+    plotly; only source="lake" asks for DuckDB, naming the extra."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "for m in ('duckdb', 'matplotlib', 'plotly'): sys.modules[m] = None\n"
+        "from pmp import factory, lake, read, registry\n"
+        "dags = factory.build_dags('nyiso')\n"
+        "assert 'lake' in dags['nyiso_lmp_dam_daily'].task_ids\n"
+        "try:\n"
+        "    read.Warehouse('lake').lmp('nyiso', '2024-11-03')\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    env = dict(os.environ, PMP_LAKE_URL=(tmp_path / "lake").as_uri() + "/")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "needs DuckDB: pip install 'power-market-pipeline[read]'" in out.stdout
+
+
 # ---------------------------------------------------------------------- read functions
 
 

@@ -80,13 +80,14 @@ def list_days(store: Store, spec: DatasetSpec) -> list[date]:
     return sorted(days)
 
 
-def read_days(store: Store, spec: DatasetSpec, days: list[date]) -> pa.Table:
-    """The rows of the given day files (days :func:`list_days` lists), in the file schema;
-    files written before a column was added to the table get it as NULL."""
+def read_days(store: Store, spec: DatasetSpec, days: list[date], *, filters: list[tuple] | None = None) -> pa.Table:
+    """The rows of the given day files (days :func:`list_days` lists), in the file schema, with
+    pyarrow ``filters`` applied while reading; files written before a column was added to the
+    table get it as NULL."""
     schema = file_schema(spec.schema)
     tables = []
     for day in days:
-        table = pq.read_table(io.BytesIO(store.get(day_key(spec, day))))
+        table = pq.read_table(io.BytesIO(store.get(day_key(spec, day))), filters=filters)
         for f in schema:
             if f.name not in table.column_names:
                 table = table.append_column(f, pa.nulls(table.num_rows, f.type))
@@ -113,7 +114,7 @@ def _order_term(table: TableSchema, column: str) -> sql.Composable:
 
 def warehouse_day(conn: Any, spec: DatasetSpec, day: date) -> pa.Table:
     """The dataset's warehouse rows whose interval starts on the local market ``day``, in key order."""
-    from pmp.read import rows_to_arrow
+    from pmp.read import fetch_arrow
 
     schema = file_schema(spec.schema)
     cond, params = where(spec)
@@ -122,7 +123,7 @@ def warehouse_day(conn: Any, spec: DatasetSpec, day: date) -> pa.Table:
         cols=sql.SQL(", ").join(map(sql.Identifier, schema.names)), t=sql.Identifier(spec.table), c=cond,
         key=sql.SQL(", ").join(_order_term(spec.schema, k) for k in spec.schema.key if k != "iso"),
     )
-    return rows_to_arrow(conn.execute(q, [*params, start, end]).fetchall(), schema)
+    return fetch_arrow(conn, q.as_string(conn), [*params, start, end], schema)
 
 
 def compact_day(conn: Any, store: Store, spec: DatasetSpec, day: date) -> int:

@@ -251,23 +251,41 @@ def rows_to_arrow(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
     return pa.table([pa.array(col, f.type) for col, f in zip(columns, schema, strict=True)], schema=schema)
 
 
+FETCH_ROWS = 100_000
+
+
+def fetch_arrow(conn: Any, text: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+    """Run a query (psycopg placeholders) and collect its rows as Arrow, ``FETCH_ROWS`` at a time
+    through a server-side cursor, so a day of nodal prices never sits in memory as Python tuples."""
+    import uuid
+
+    with conn.cursor(name=f"pmp_read_{uuid.uuid4().hex[:8]}") as cur:
+        cur.execute(text, params)
+        parts = []
+        while rows := cur.fetchmany(FETCH_ROWS):
+            parts.append(rows_to_arrow(rows, schema))
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
 class _Db:
     """TimescaleDB through psycopg (the ``tsdb`` connection, or ``conn_id``)."""
 
     def __init__(self, conn_id: str | None) -> None:
         self.conn_id = conn_id
 
-    def _rows(self, text: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def table(self, query: Query) -> pa.Table:
         from pmp import db
 
+        text, params = query.sql()
         with db.connect(self.conn_id) as conn:
-            return conn.execute(text.replace("?", "%s"), params).fetchall()  # type: ignore[arg-type]
-
-    def table(self, query: Query) -> pa.Table:
-        return rows_to_arrow(self._rows(*query.sql()), query.schema)
+            return fetch_arrow(conn, text.replace("?", "%s"), params, query.schema)
 
     def newest(self, query: Query) -> datetime | None:
-        return self._rows(*query.newest_sql())[0][0]
+        from pmp import db
+
+        text, params = query.newest_sql()
+        with db.connect(self.conn_id) as conn:
+            return conn.execute(text.replace("?", "%s"), params).fetchone()[0]  # type: ignore[arg-type,index]
 
 
 class _Lake:
@@ -287,15 +305,22 @@ class _Lake:
         return [d for d in listed if first <= d <= last]
 
     def _connect(self, query: Query, *, newest_only: bool = False) -> Any:
-        import duckdb
+        try:
+            import duckdb
+        except ImportError:
+            raise ImportError("source='lake' needs DuckDB: pip install 'power-market-pipeline[read]'") from None
 
         from pmp import lake
 
+        # text filters go to the Parquet reader too: files are in key order, so row groups of other
+        # locations are skipped by their statistics (DuckDB applies every filter again)
+        pushed = [(c, "in", list(v)) for c, v in query.filters.items() if TABLES[query.table].arrow.field(c).type
+                  == pa.string() and c != "iso"]
         parts = []
         for spec in datasets_of(query):
             listed = lake.list_days(self.store, spec)
             days = listed[-2:] if newest_only else self._days(query, spec, listed)
-            parts.append(lake.read_days(self.store, spec, days))
+            parts.append(lake.read_days(self.store, spec, days, filters=pushed or None))
         schema = lake.file_schema(TABLES[query.table])
         rows = pa.concat_tables(parts) if parts else schema.empty_table()
         con = duckdb.connect()
