@@ -245,6 +245,11 @@ def test_latest_is_the_newest_interval_or_vintage(loaded) -> None:
     issued = nyiso_sim.issue_time(NY_ISSUE_DAYS[-1]).replace(second=0)
     assert set(vintage["forecast_issued_at"]) == {pd.Timestamp(issued)}
     assert len(vintage) == (24 * 6) * 12  # 2024-11-04 00:00 .. 11-09 23:00, 11 zones + SYSTEM
+    first = both("load_forecast", "nyiso", "latest", as_of=(_issue(NY_ISSUE_DAYS[0]) + timedelta(minutes=1)))
+    assert set(first["forecast_issued_at"]) == {_issue(NY_ISSUE_DAYS[0])}
+    assert len(first) == (24 * 6 + 1) * 12  # 2024-11-02 .. 11-07, the 25-hour day among them
+    dam = both("lmp", "nyiso", "latest", market="DAM", locations="N.Y.C.", local_time=True)
+    assert list(dam["interval_start_local"].astype(str)) == ["2024-11-05 23:00:00-05:00"]
     assert both("lmp", "nyiso", "latest", market="HASP").empty
 
 
@@ -342,6 +347,11 @@ def test_duckdb_over_the_hive_lake_counts_exactly_the_warehouse_rows(loaded, tmp
     day = con.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
                   " WHERE iso = 'NYISO' AND dataset = 'lmp_dam' AND date = '2024-11-03'").fetchall()[0][0]
     assert day == locations * 25
+    # the read API over this local lake gives the database's frames too
+    local = read.Warehouse("lake", lake_url=url)
+    pd.testing.assert_frame_equal(local.lmp("nyiso", SPRING, market="DAM"), DB.lmp("nyiso", SPRING, market="DAM"))
+    pd.testing.assert_frame_equal(local.load_forecast("ercot", "2024-11-05", vintages="all"),
+                                  DB.load_forecast("ercot", "2024-11-05", vintages="all"))
     # the S3 lake the read API uses holds the same files
     s3 = lake.open_lake(loaded["lake_url"])
     assert sorted(s3.list("iso=")) == files

@@ -97,7 +97,9 @@ def _parse(value: TimeLike, tz: str, now: datetime) -> datetime | date | str:
                 f"not a time: {value!r} (use YYYY-MM-DD, an ISO 8601 time, 'today', 'now' or 'latest')"
             ) from None
         return _parse(parsed, tz, now)
-    if isinstance(value, datetime):  # (pandas.Timestamp is a datetime)
+    if isinstance(value, datetime):
+        if hasattr(value, "to_pydatetime"):  # pandas.Timestamp: a plain datetime for the SQL drivers
+            value = value.to_pydatetime()
         if value.tzinfo is None:  # naive: the ISO's local time, as gridstatus reads it
             try:
                 return localize(value, tz)
@@ -298,13 +300,19 @@ class _Lake:
 
         self.store = lake.open_lake(url)
 
-    def _days(self, query: Query, spec: DatasetSpec, listed: list[date]) -> list[date]:
+    def _window_days(self, query: Query) -> tuple[date, date]:
         start, end = query.window.start, query.window.end
-        first = local_day_of(start, spec.timezone) if start else date.min
-        last = local_day_of(end - timedelta(microseconds=1), spec.timezone) if end else date.max
-        return [d for d in listed if first <= d <= last]
+        first = local_day_of(start, query.timezone) if start else date.min
+        last = local_day_of(end - timedelta(microseconds=1), query.timezone) if end else date.max
+        return first, last
 
-    def _connect(self, query: Query, *, newest_only: bool = False) -> Any:
+    def _listed(self, query: Query) -> dict[str, list[date]]:
+        from pmp import lake
+
+        return {spec.dataset: lake.list_days(self.store, spec) for spec in datasets_of(query)}
+
+    def _connect(self, query: Query, first: date, last: date) -> Any:
+        """DuckDB with the view ``query.table`` over the day files dated ``first`` .. ``last``."""
         try:
             import duckdb
         except ImportError:
@@ -318,8 +326,7 @@ class _Lake:
                   == pa.string() and c != "iso"]
         parts = []
         for spec in datasets_of(query):
-            listed = lake.list_days(self.store, spec)
-            days = listed[-2:] if newest_only else self._days(query, spec, listed)
+            days = [d for d in lake.list_days(self.store, spec) if first <= d <= last]
             parts.append(lake.read_days(self.store, spec, days, filters=pushed or None))
         schema = lake.file_schema(TABLES[query.table])
         rows = pa.concat_tables(parts) if parts else schema.empty_table()
@@ -328,23 +335,40 @@ class _Lake:
         con.execute(f"CREATE VIEW {query.table} AS SELECT *, '{query.iso.upper()}' AS iso FROM lake_rows")
         return con
 
-    def table(self, query: Query) -> pa.Table:
-        text, params = query.sql()
-        con = self._connect(query)
+    def _sql(self, query: Query, text: str, params: list[Any], first: date, last: date) -> Any:
+        con = self._connect(query, first, last)
         try:
-            result = con.sql(text, params=params).to_arrow_table()
+            return con.sql(text, params=params).to_arrow_table()
         finally:
             con.close()
+
+    def table(self, query: Query) -> pa.Table:
+        result = self._sql(query, *query.sql(), *self._window_days(query))
         return result.select(list(query.columns)).cast(query.schema)
 
     def newest(self, query: Query) -> datetime | None:
+        """Scan day files from the newest back (7 days, then 14, ...) until one matches. Files are
+        dated by interval start, so the first match holds the newest interval; for forecasts the
+        newest vintage issued by ``as_of`` may sit in older files than one a longer-range vintage
+        reaches, so the days from the day before the match's issue day are read again."""
+        days = sorted({d for listed in self._listed(query).values() for d in listed})
         text, params = query.newest_sql()
-        con = self._connect(query, newest_only=True)
-        try:
-            value = con.sql(text, params=params).fetchall()[0][0]
-        finally:
-            con.close()
-        return value.astimezone(UTC) if value is not None else None
+
+        def newest_in(first: date, last: date) -> datetime | None:
+            value = self._sql(query, text, params, first, last).column(0)[0].as_py()
+            return value.astimezone(UTC) if value is not None else None
+
+        hi, chunk = len(days), 7
+        while hi > 0:
+            lo = max(0, hi - chunk)
+            found = newest_in(days[lo], days[hi - 1])
+            if found is not None:
+                if query.forecasts:
+                    found = newest_in(min(days[lo], local_day_of(found, query.timezone) - timedelta(days=1)),
+                                      days[hi - 1])
+                return found
+            hi, chunk = lo, chunk * 2
+        return None
 
 
 # ---------------------------------------------------------------------------------- reshaping
