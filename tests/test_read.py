@@ -397,7 +397,10 @@ def test_pmp_query_lmp_csv_parquet_and_table(loaded, tmp_path, capsys) -> None:
     argv = ["query", "lmp", "--iso", "ercot", "--market", "RT15M", "--locations", "HB_HOUSTON,HB_NORTH",
             "--start", "2024-11-03", "--end", "2024-11-04"]
     assert main([*argv, "--format", "csv"]) == 0
-    out = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    text = capsys.readouterr().out
+    out = pd.read_csv(io.StringIO(text))
+    assert main([*argv, "--format", "csv", "--source", "lake"]) == 0
+    assert capsys.readouterr().out == text  # the same bytes, and nothing logged into the data
     assert len(out) == 200 and sorted(set(out["location"])) == ["HB_HOUSTON", "HB_NORTH"]
     frame = both("lmp", "ercot", "2024-11-03", "2024-11-04", market="RT15M", locations=["HB_HOUSTON", "HB_NORTH"])
     assert list(out["lmp"]) == list(frame["lmp"])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from datetime import date
 from pathlib import Path
@@ -59,7 +60,9 @@ def cmd_query(args: argparse.Namespace) -> int:
         print("error: --format parquet needs --out FILE", file=sys.stderr)
         return 2
     try:
-        df = getattr(Warehouse(args.source), method)(args.iso, args.start, args.end, **kwargs)
+        # libraries log to stdout (Airflow's connection and S3 hooks): keep it for the data
+        with contextlib.redirect_stdout(sys.stderr):
+            df = getattr(Warehouse(args.source), method)(args.iso, args.start, args.end, **kwargs)
     except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
