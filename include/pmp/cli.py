@@ -66,8 +66,11 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     spec = registry.get(args.iso, args.dataset)
     failures = 0
-    days = [args.start + timedelta(days=i) for i in range((args.end - args.start).days + 1)]
-    with tqdm(total=len(days), unit="day", desc=spec.key, disable=args.quiet) as bar:
+    if args.end <= args.start:
+        print(f"error: --end {args.end} must be after --start {args.start} (--end is exclusive)", file=sys.stderr)
+        return 2
+    days = [args.start + timedelta(days=i) for i in range((args.end - args.start).days)]
+    with tqdm(total=len(days), unit="day", desc=spec.key, disable=True if args.quiet else None) as bar:
         for day in days:
             start, end = market_day_bounds(day, spec.timezone)
             try:
@@ -143,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--iso", required=True)
     dl.add_argument("--dataset", required=True)
     dl.add_argument("--start", required=True, type=_day, help="first market day (YYYY-MM-DD)")
-    dl.add_argument("--end", required=True, type=_day, help="last market day, inclusive")
+    dl.add_argument("--end", required=True, type=_day,
+                    help="market day after the last one (exclusive, like the read API and gridstatus)")
     dl.add_argument("--reload", action="store_true", help="re-fetch documents already loaded")
     dl.add_argument("--quiet", action="store_true")
     dl.set_defaults(func=cmd_download)
@@ -166,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--start", type=_day, help="with --days: first market day shown")
     c.add_argument("--end", type=_day, help="with --days: last market day shown")
     c.set_defaults(func=cmd_catalog)
+
+    from pmp.cli_read import add_read_commands
+
+    add_read_commands(sub)  # query, plot, lake (pmp.cli_read)
 
     a = sub.add_parser("airflow-settings", help="airflow_settings.yaml: print env exports or import")
     a.add_argument("action", choices=["env", "import"])
