@@ -80,7 +80,7 @@ def test_download_then_catalog(private_warehouse, staging, use_simulator, capsys
     assert row.rows == row.entities * (24 + 25 + 24) and row.missing_intervals == 0
     assert json.dumps(row.first_interval.isoformat()) == json.dumps("2024-11-02T05:00:00+00:00")
     # one market day only
-    assert main(["catalog", "--iso", "ercot", "--days", "--start", "2024-11-03", "--end", "2024-11-03"]) == 0
+    assert main(["catalog", "--iso", "ercot", "--days", "--start", "2024-11-03", "--end", "2024-11-04"]) == 0
     days = [line.split()[0] for line in capsys.readouterr().out.splitlines() if " h " in line]
     assert days and set(days) == {"2024-11-03"}
 

@@ -111,7 +111,9 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     from pmp import catalog, db
 
     with db.connect() as conn:
-        rows = catalog.catalog(conn, args.iso, with_days=args.days, start=args.start, end=args.end)
+        # --end is exclusive, as for download and the read API; catalog.catalog takes the last day shown
+        last = args.end - timedelta(days=1) if args.end else None
+        rows = catalog.catalog(conn, args.iso, with_days=args.days, start=args.start, end=last)
     print(catalog.render(rows))
     return 0
 
@@ -168,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--iso")
     c.add_argument("--days", action="store_true", help="one line per market day")
     c.add_argument("--start", type=_day, help="with --days: first market day shown")
-    c.add_argument("--end", type=_day, help="with --days: last market day shown")
+    c.add_argument("--end", type=_day, help="with --days: market day after the last one shown (exclusive)")
     c.set_defaults(func=cmd_catalog)
 
     from pmp.cli_read import add_read_commands
