@@ -10,6 +10,7 @@ when the files appear; the real-time DAGs load today's intervals; ``pmp download
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -115,6 +116,37 @@ def test_missing_interval_files_are_reported_exactly_then_filled(env, dagbag, pr
         n = conn.execute("SELECT count(DISTINCT interval_end) FROM lmp WHERE iso='SPP' AND market='RT5M'"
                          " AND interval_end = ANY(%s)", (list(gone),)).fetchone()[0]
     assert n == len(gone)
+
+
+def test_a_bad_value_fails_the_run_naming_file_line_and_field_and_loads_nothing(env, dagbag, capfd) -> None:
+    """A day-ahead file with a value SPP never publishes: normalize fails with the file, line and
+    field named; nothing of the day is loaded (one transaction), the raw file stays for inspection,
+    and a re-run, once SPP serves the file right, loads the day complete."""
+    from pmp.staging import open_store
+
+    s = spec("lmp_dam")
+    sim = env["sim"](now=NOW)
+    sim.set_faults({"spp_bad_row": 1})
+    dr = run_daily(dagbag, s, FALL, expect_success=False)
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states["fetch"] == "success" and states["normalize"] == "failed" and states["load"] != "success"
+    # the raw stage's immutable copy (SPP's name + content hash), the line and the field
+    named = (rf"NormalizeError: DA-LMP-SL-{FALL:%Y%m%d}0100\.[0-9a-f]{{8}}\.csv, line {sim_spp.BAD_LINE}, "
+             r"field 'LMP': not a number: '#VALUE!'")
+    assert re.search(named, "".join(capfd.readouterr())), "the task error does not name file, line and field"
+    assert day_rows(env["dsn"], s, FALL) == []
+
+    def ingested() -> int:
+        with psycopg.connect(env["dsn"]) as conn:
+            return conn.execute("SELECT count(*) FROM ingest_log WHERE iso='spp' AND dataset='lmp_dam'"
+                                " AND market_day=%s", (FALL,)).fetchone()[0]
+
+    assert ingested() == 0
+    raw = f"raw/spp/lmp_dam/{FALL:%Y/%m/%d}/"
+    assert len(open_store().list(raw)) == 1  # the bad file, kept as fetched
+    run_daily(dagbag, s, FALL)  # the fault is spent: SPP serves the file right
+    assert_day_complete(env["dsn"], s, FALL)
+    assert ingested() == 1 and len(open_store().list(raw)) == 2  # the good copy has its own key
 
 
 def test_realtime_dags_load_the_current_intervals(env, dagbag) -> None:

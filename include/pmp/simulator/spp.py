@@ -34,7 +34,8 @@ file 1-2.5 minutes after its interval ends, an MCP file about 4.5 minutes *befor
 binding interval's prices early); the ``By_Day`` roll-ups about half an hour after the day; each hourly
 MTLF issue 2-4 minutes after its hour; the rolling generation mix 2 minutes after each interval.
 
-Faults: the common ``server_error``, ``rate_limit`` (429 + ``Retry-After``), ``slow``; and
+Faults: the common ``server_error``, ``rate_limit`` (429 + ``Retry-After``), ``slow``; ``spp_bad_row``
+(consumed per day-ahead file: ``#VALUE!`` in line 4's ``LMP`` or ``Spin``); and
 ``spp_missing_intervals`` (while non-zero, about one interval file in 30 of each 5-minute family is
 missing: half answer 404, half 200 with an empty body - :func:`missing_intervals` lists them) and
 ``spp_no_daily_file`` (while non-zero, every ``By_Day`` roll-up answers 404). Neither is consumed by a
@@ -73,7 +74,7 @@ BAA_FROM = date(2026, 2, 1)  # Public Data release 1.35 / RTO West: BAA column, 
 FIVE = timedelta(minutes=5)
 FMT = "%m/%d/%Y %H:%M:%S"
 
-register_faults("spp_missing_intervals", "spp_no_daily_file")
+register_faults("spp_missing_intervals", "spp_no_daily_file", "spp_bad_row")
 
 LOCATIONS = [("AEC", "SOUC"), ("AECC_CSWS", "CSWS_AECC_LA"), ("SPPNORTH_HUB", "SPPNORTH_H"),
              ("SPPSOUTH_HUB", "SPPSOUTH_H"), ("AECI", "AECI"), ("ERCOTE", "ERCOTE"), ("EDE_EDE", "EDE_LA"),
@@ -120,9 +121,11 @@ def baa_era(day: date) -> bool:
 
 
 def locations(day: date) -> list[tuple[str, str, str]]:
+    """The settlement locations of a file, in SPP's order (the real files list an interval's rows
+    sorted by location name)."""
     n = int(os.environ.get("PMP_SIM_SPP_LOCATIONS", "8"))
     out = [(name, pnode, "SPP") for name, pnode in LOCATIONS[:n]]
-    return out + ([(name, pnode, "SWPW") for name, pnode in SWPW_LOCATIONS] if baa_era(day) else [])
+    return sorted(out + ([(name, pnode, "SWPW") for name, pnode in SWPW_LOCATIONS] if baa_era(day) else []))
 
 
 def _labels(end: datetime) -> list[str]:
@@ -170,7 +173,8 @@ def _mcp_lines(end: datetime, market: str, day: date) -> list[list[str]]:
     rng = _rng("mcp", market, end.timestamp())
     products = _mcp_products(day, market)
     base = {p.strip(): int(abs(rng.gauss(60_000, 40_000))) for p in products}
-    zones = ZONES + (["21"] if baa_era(day) else [])
+    # zones sorted as text, then the aggregate rows, as the real file lists them (1, 2, 21, 3, ..., SPP, SWPW)
+    zones = sorted(ZONES + (["21"] if baa_era(day) else []))
     aggregates = ["SPP", "SWPW"] if baa_era(day) else []
     out = []
     for zone in zones + aggregates:
@@ -248,6 +252,19 @@ def da_file(fs: str, day: date) -> bytes:
     if fs == DA_LMP.fs:
         return _rows_text(lmp_header(day), [c for e in ends for c in _lmp_lines(e, "DA", day)])
     return _rows_text(mcp_header(day, "DA"), [c for e in ends for c in _mcp_lines(e, "DA", day)])
+
+
+BAD_LINE = 4  # the file line (header = 1) that fault spp_bad_row spoils
+
+
+def bad_row(body: bytes, column: str) -> bytes:
+    """A value SPP never publishes in ``column`` of line ``BAD_LINE`` (fault ``spp_bad_row``)."""
+    lines = body.split(b"\n")
+    i = [c.strip() for c in lines[0].decode().split(",")].index(column)
+    cells = lines[BAD_LINE - 1].split(b",")
+    cells[i] = b"#VALUE!"
+    lines[BAD_LINE - 1] = b",".join(cells)
+    return b"\n".join(lines)
 
 
 # ------------------------------------------------------------------ MTLF
@@ -431,7 +448,9 @@ def _download(req: Request, folder: str, path: str, now: datetime) -> Response:
         if (day is None or day < FIRST_DAY or path != da_path(fam.prefix, day, by_day=fam is DA_LMP)
                 or da_posted(day) > now):
             return _not_found()
-        return _csv(da_file(folder, day), da_posted(day))
+        body = da_file(folder, day)
+        return _csv(bad_row(body, "LMP" if fam is DA_LMP else "Spin") if req.sim.fire("spp_bad_row") else body,
+                    da_posted(day))
     if folder == MTLF.fs:
         try:
             issued = name_instant(name)
