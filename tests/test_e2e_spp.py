@@ -67,6 +67,10 @@ def test_every_dataset_end_to_end_on_both_dst_days(env, dagbag, dataset: str, da
         for r in rows:
             assert math.isclose(r["energy"] + r["congestion"] + r["loss"], r["lmp"], abs_tol=5e-5)
         assert {r["location_type"] for r in rows} == {"Hub", "Interface", "Settlement Location"}
+        with psycopg.connect(env["dsn"]) as conn:  # the read views know SPP's hubs (sql/070)
+            hubs = conn.execute("SELECT DISTINCT location FROM hub_prices WHERE iso='SPP' AND market=%s"
+                                " AND interval_start >= %s AND interval_start < %s", (s.market, start, end)).fetchall()
+        assert sorted(h for (h,) in hubs) == ["SPPNORTH_HUB", "SPPSOUTH_HUB"]
         if dataset == "lmp_rt5m":  # the daily run takes the By_Day roll-up: one request, not 288
             assert {r["source"] for r in rows} == {f"RTBM-LMP-DAILY-SL-{day:%Y%m%d}.csv"}
             assert not any("By_Interval" in p for p in paths)
@@ -180,9 +184,9 @@ def test_download_then_catalog_shows_the_demo_days_complete(env, capsys) -> None
     env["sim"](now=NOW)
     for dataset in DATASETS:
         assert main(["download", "--iso", "spp", "--dataset", dataset, "--start", "2024-11-02", "--end",
-                     "2024-11-04", "--quiet"]) == 0, dataset
+                     "2024-11-05", "--quiet"]) == 0, dataset  # --end is exclusive
     capsys.readouterr()
-    assert main(["catalog", "--iso", "spp", "--days", "--start", "2024-11-02", "--end", "2024-11-04"]) == 0
+    assert main(["catalog", "--iso", "spp", "--days", "--start", "2024-11-02", "--end", "2024-11-05"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     for dataset in DATASETS:
