@@ -15,7 +15,7 @@ Preliminary and final are two documents each with its own publication time; the 
 newer publication, so the finals (``rt_lmp_final``, the weekly archives) replace the preliminary
 rows, and a preliminary fetched late never outranks a final (``normalize.prelim_rank``). A daily run
 that could only take preliminary data also takes the finals out since (``catchup_days``, and the
-newest weekly archive), so the finals replace prelims without re-running old days.
+two weekly archives before the day's own), so the finals replace prelims without re-running old days.
 
 Real time (``realtime=True``, the */5 DAGs): ``lmp_rt5m`` GetRealTimeFiveMinExPost (Rolling: the
 trailing 8 hours, or Current for a window of 10 minutes or less), ``as_rt5m``
@@ -213,12 +213,14 @@ class MisoAdapter:
                                  "the real-time DAG's preliminary rows" + (", or Data Exchange with a key"
                                                                           if spec.dataset == "lmp_rt5m" else "") + ")",
                                  weekly_due(day))
-        # the newest weekly archive out now: the finals of an earlier week replace their prelims
-        latest = _est_day(now) - timedelta(days=_est_day(now).weekday())
-        if now < _at(latest, 0, WEEKLY_DUE):
-            latest -= timedelta(days=7)
-        newest = self._report_ref(hook, f"{latest:%Y%m%d}_{suffix}", latest - timedelta(days=14), route="weekly")
-        return refs + ([newest] if newest else [])
+        # the two weekly archives before the day's own: the finals of earlier days that came out
+        # since, which replace their preliminary rows (already loaded ones are dropped by their id)
+        for back in (7, 14):
+            earlier = monday - timedelta(days=back)
+            ref = self._report_ref(hook, f"{earlier:%Y%m%d}_{suffix}", earlier - timedelta(days=14), route="weekly")
+            if ref:
+                refs.append(ref)
+        return refs
 
     # -- download -------------------------------------------------------------------------
     def fetch(self, spec: DatasetSpec, refs: list[DocumentRef], *, hook: Any) -> Iterator[FetchedDocument]:

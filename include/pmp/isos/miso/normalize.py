@@ -813,6 +813,8 @@ def normalize_payload(dataset: str, name: str, payload: bytes, published_at: dat
         raise KeyError(f"MISO dataset {dataset!r} has no normalizer; known: {', '.join(DATASETS)}")
     published = published_at or published_at_from_name(name)
     source = source_name(name).lower()
+    if payload[:512].lstrip(b"\xef\xbb\xbf \r\n\t").lower().startswith((b"<!doctype html", b"<html")):
+        raise NormalizeError(name, 1, None, "an HTML page, not a MISO document (a bot-challenge page?)")
     if dataset == "lmp_rt5m" and is_zip(payload) and "5min_lmp" in source:
         return _five_min_zip(name, payload, published)
     if dataset == "lmp_rt5m" and (is_zip(payload) or source.startswith("dx_")):
