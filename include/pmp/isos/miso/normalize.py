@@ -399,13 +399,16 @@ def _five_min_csv(path: str, data: bytes, published_at: datetime | None) -> pa.T
     end_t = pc.add(start, pa.scalar(timedelta(minutes=5)))
     lmp, con, loss = t.column("LMP"), t.column("CON_LMP"), t.column("LOSS_LMP")
     energy = pc.subtract(pc.subtract(lmp, con), loss)
+
+    def num(col: Any) -> Any:  # decimal -> float64 through its text: correctly rounded (22.46, not 22.4599…)
+        return pc.cast(pc.cast(col, pa.string()), pa.float64())
+
     n = t.num_rows
     table = pa.table({
         "interval_start": start, "interval_end": end_t, "iso": pa.array([ISO] * n),
         "market": pa.array(["RT5M"] * n), "location": t.column("PNODENAME"),
-        "location_type": pa.nulls(n, pa.string()), "lmp": pc.cast(lmp, pa.float64()),
-        "energy": pc.cast(energy, pa.float64()), "congestion": pc.cast(con, pa.float64()),
-        "loss": pc.cast(loss, pa.float64()), "ghg": pa.nulls(n, pa.float64()),
+        "location_type": pa.nulls(n, pa.string()), "lmp": num(lmp),
+        "energy": num(energy), "congestion": num(con), "loss": num(loss), "ghg": pa.nulls(n, pa.float64()),
         "published_at": pa.array([published_at] * n, pa.timestamp("us", tz="UTC")),
         "source": pa.array([source_name(path.split("!")[0])] * n),
     })
