@@ -134,8 +134,9 @@ def test_five_minute_prelim_from_data_exchange_replaced_by_weekly_final(env, dag
     prelim = values()
     assert all(v == sim.lmp_parts("RT5M", "MINN.HUB", t, final=False)[0] / 100 for t, v in prelim.items())
     assert len(prelim) == 288
-    handle.set_now(datetime(2024, 3, 26, 18, tzinfo=UTC))  # the 03-18 archive (03-04 .. 03-10) is out
-    run_daily(dagbag, spec, date(2024, 3, 12))  # 03-12 from Data Exchange, plus the archives out since
+    handle.set_now(datetime(2024, 3, 19, 18, tzinfo=UTC))  # the 03-18 archive (03-04 .. 03-10) is out
+    # 03-12's own archive (03-25) is not: it comes from Data Exchange, plus the two archives before
+    run_daily(dagbag, spec, date(2024, 3, 12))
     final = values()
     assert all(v == sim.lmp_parts("RT5M", "MINN.HUB", t)[0] / 100 for t, v in final.items())
     assert sum(final[t] != prelim[t] for t in final) > 10  # MISO's corrections arrived
