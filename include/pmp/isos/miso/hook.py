@@ -135,7 +135,8 @@ class MisoHook(IsoHttpHook):
                     return None
                 if exc.status != 403:
                     raise
-                problem = "HTTP 403 with a bot-challenge page" if "<" in str(exc) else "HTTP 403"
+                problem = ("HTTP 403 with a bot-challenge page" if "<" in str(exc)
+                           else "HTTP 403 (for Data Exchange: the daily quota of 24,000 calls)")
             else:
                 body = resp.content if method != "HEAD" else b""
                 ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
