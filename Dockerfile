@@ -1,22 +1,20 @@
-# Astro Runtime image for Airflow 3.3 (MWAA users: upload dags/, the pmp package, requirements.txt and
-# the pmp_bulk wheel in plugins.zip instead; see README "Deploy").
-
-# The Rust bulk processor: one abi3 wheel (CPython >= 3.11) built with maturin.
-FROM rust:1-bookworm AS rust-wheel
-RUN pip3 install --break-system-packages --no-cache-dir "maturin>=1.7,<2" 2>/dev/null \
-    || (apt-get update && apt-get install -y --no-install-recommends python3-pip \
-        && pip3 install --break-system-packages --no-cache-dir "maturin>=1.7,<2")
-COPY rust_operators /src/rust_operators
-RUN maturin build --release --locked -m /src/rust_operators/Cargo.toml -o /wheels
-
+# Astro Runtime 3.3 (Airflow 3.3, Python 3.12): the one and only stage; the Astro CLI reads this
+# FROM line as the project's Runtime version.
 FROM astrocrpublic.azurecr.io/runtime:3.3-1
 
-# The pmp package (hooks, normalizers, loader, DAG factory) ships in include/ and is installed so
-# DAG files and tasks import it the same way everywhere.
-COPY --chown=astro:0 pyproject.toml README.md /usr/local/airflow/
-COPY --chown=astro:0 include /usr/local/airflow/include
-COPY --chown=astro:0 sql /usr/local/airflow/sql
-COPY --from=rust-wheel /wheels /tmp/wheels
-RUN pip install --no-cache-dir --no-deps -e /usr/local/airflow && pip install --no-cache-dir /tmp/wheels/pmp_bulk-*.whl
+# The Runtime image's ONBUILD steps have run at this point: packages.txt (apt; empty: psycopg's
+# binary wheel carries libpq), requirements.txt (pip: what the bundle adds to Airflow) and a copy of
+# the build context (see .dockerignore) into /usr/local/airflow.
+#
+# Then the two prebuilt wheels of scripts/package.sh: the pmp package (DAG factory, hooks,
+# normalizers, loader; migrations and settings as package data) and the Rust bulk processor
+# (abi3, manylinux_2_28). No Rust toolchain and no compilation in the image. Their dependencies
+# are requirements.txt, installed above, so pip fetches nothing more here.
+RUN pip install --no-cache-dir /usr/local/airflow/dist/wheels/power_market_pipeline-*-py3-none-any.whl \
+        /usr/local/airflow/dist/wheels/pmp_bulk-*-cp311-abi3-manylinux_2_28_x86_64.whl \
+    && python -c "import pmp, pmp_bulk, pmp.db; print('pmp', pmp.__version__, pmp.db.migrations_dir())"
 
+# History DAGs catch up from each dataset's first day. Deployment environment variables (Astro UI
+# or `astro deployment variable create`) override this and set the other PMP_* settings
+# (README "Deploy"; dist/mwaa/startup.sh documents every one).
 ENV PMP_CATCHUP=true

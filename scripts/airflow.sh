@@ -24,6 +24,8 @@ airflow_env() {
   cat <<EOF
 export AIRFLOW_HOME='$PMP_HOME/airflow'
 export AIRFLOW__CORE__DAGS_FOLDER='$REPO/dags'
+# plugins/: the pmp plugin registers the daily DAGs' custom deadline reference (pmp.plugin)
+export AIRFLOW__CORE__PLUGINS_FOLDER='$REPO/plugins'
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__PARALLELISM=8

@@ -167,6 +167,20 @@ def _stop_all() -> None:  # a test process that dies between start and stop leav
         af.stop()
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (a CI timeout, ``kill``) stops every local Airflow first: the components run in
+    their own sessions, so nothing else would end them. Then the process ends as SIGTERM would."""
+    _stop_all()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _handle_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+            signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 class LiveAirflow:
     """One local Airflow (see module doc). Use as a context manager, or call start()/stop()."""
 
@@ -206,6 +220,7 @@ class LiveAirflow:
         return self.home / "logs"
 
     def start(self) -> LiveAirflow:
+        _handle_sigterm()
         _LIVE.add(self)
         try:
             self._start()
@@ -233,6 +248,10 @@ class LiveAirflow:
             args = ["airflow", comp]
             if comp == "api-server":
                 args += ["--host", "127.0.0.1", "--port", str(self.port)]
+            elif comp in ("scheduler", "triggerer"):
+                # the log servers listen on fixed ports (8793/8794) of every interface; the api-server
+                # reads this home's log files directly
+                args.append("--skip-serve-logs")
             with open(self.logs / f"airflow-{comp}.log", "ab") as out:
                 self.procs[comp] = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                                     stdin=subprocess.DEVNULL, start_new_session=True,
@@ -259,6 +278,9 @@ class LiveAirflow:
         env.update({
             # quick on two shared cores: one api worker, one parsing process, frequent bundle refresh
             "AIRFLOW__API__WORKERS": "1",
+            # the PostgreSQL is shared by every checkout's Airflows and tests (100 connections)
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "2",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "4",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
@@ -268,6 +290,7 @@ class LiveAirflow:
             "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "PMP_DAGS": self.dags,
             "PMP_TASK_RETRIES": "0",
+            "PMP_DEADLINES": "true",  # as deployed (the test session turns them off for dag.test())
             "PYTHONUNBUFFERED": "1",
         })
         for cid, conn in CONNS.items():
@@ -355,7 +378,11 @@ class LiveAirflow:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
             self._db_created = False
         if self.home is not None and not os.environ.get("PMP_LIVE_KEEP_HOME"):
-            shutil.rmtree(self.home, ignore_errors=True)
+            for _ in range(5):  # a task process still exiting may write its log once more
+                shutil.rmtree(self.home, ignore_errors=True)
+                time.sleep(0.5)
+                if not self.home.exists():
+                    break
         self._http.close()
         _LIVE.discard(self)
 
@@ -370,12 +397,18 @@ class LiveAirflow:
 
     def api(self, method: str, path: str, *, ok: Iterable[int] = (), **kwargs: Any) -> Any:
         """Call the REST API (``/api/v2/...``, or the UI's ``/ui/...``); JSON answer, or an error
-        naming the status and body (``ok`` lists statuses accepted besides 2xx, e.g. 409)."""
+        naming the status and body (``ok`` lists statuses accepted besides 2xx, e.g. 409). A GET
+        answered 5xx is tried again twice (a database shared by several Airflows can be busy)."""
         kwargs.setdefault("timeout", 60)
-        resp = self._http.request(method, self.url + path, headers={"Authorization": f"Bearer {self.token()}"},
-                                  **kwargs)
+        for attempt in range(3):
+            resp = self._http.request(method, self.url + path,
+                                      headers={"Authorization": f"Bearer {self.token()}"}, **kwargs)
+            if resp.status_code < 500 or method != "GET" or attempt == 2:
+                break
+            time.sleep(1 + attempt)
         if not resp.ok and resp.status_code not in set(ok):
-            raise AirflowError(f"{method} {path}: HTTP {resp.status_code}: {resp.text[:2000]}")
+            tail = "\n".join(self.component_log("api-server").splitlines()[-30:]) if resp.status_code >= 500 else ""
+            raise AirflowError(f"{method} {path}: HTTP {resp.status_code}: {resp.text[:2000]}\n{tail}")
         return resp.json() if resp.content and "json" in resp.headers.get("content-type", "") else None
 
     def cli(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
@@ -507,6 +540,24 @@ class LiveAirflow:
         for t in failed[-3:]:
             out.append("--- task log ==> " + "\n".join(t.splitlines()[-lines:]))
         return "\n".join(out)
+
+
+@contextlib.contextmanager
+def scratch_warehouse(prefix: str = "pmp_live_wh") -> Iterator[tuple[dict[str, Any], str]]:
+    """A fresh, empty warehouse database in the shared PostgreSQL for one local Airflow (its
+    ``tsdb`` connection, and a DSN to read it), dropped afterwards: runs of several tests never
+    see each other's loads. The schema is created by the first task that connects."""
+    from psycopg.conninfo import make_conninfo
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin()
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield dict(CONNS["tsdb"], schema=name), make_conninfo(**dict(admin, dbname=name))
+    finally:
+        with contextlib.suppress(psycopg.Error), psycopg.connect(**admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager

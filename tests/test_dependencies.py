@@ -94,3 +94,10 @@ def test_installed_environment_is_the_lock() -> None:
 def test_vendored_constraints_are_the_platform_files() -> None:
     assert CONSTRAINTS.read_bytes() == (SHARED / "airflow_constraints-3.3.1-py3.12.txt").read_bytes()
     assert ESSENTIAL.read_bytes() == (SHARED / "mwaa_essential_constraints.txt").read_bytes()
+
+
+def test_dev_tools_the_constraints_do_not_pin_are_pinned_here() -> None:
+    constraints = pins(CONSTRAINTS) | pins(ESSENTIAL)
+    loose = sorted(n for n, spec in requirement_specs(ROOT / "requirements-dev.txt").items()
+                   if n not in constraints and not spec.startswith("=="))
+    assert not loose, f"requirements-dev.txt: pin {loose} (the constraints do not)"

@@ -8,6 +8,7 @@ Airflow metadata DB (``pmp airflow-settings import``); tests and the CLI turn it
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import tempfile
@@ -16,12 +17,15 @@ from typing import Any
 
 import yaml
 
-from pmp.settings import REPO_ROOT
+from pmp.settings import data_file
 
-SETTINGS_FILE = REPO_ROOT / "airflow_settings.yaml"
+# The repository's file in a checkout; its copy (package data) in an installed wheel.
+SETTINGS_FILE = data_file("airflow_settings.yaml")
 
 
 def read(path: Path = SETTINGS_FILE) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no airflow_settings.yaml (a wheel ships it as pmp/_data/)")
     return yaml.safe_load(path.read_text())["airflow"]
 
 
@@ -69,3 +73,39 @@ def import_into_airflow(path: Path = SETTINGS_FILE, airflow: str = "airflow") ->
 
 def shell_exports(path: Path = SETTINGS_FILE) -> str:
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in env(path).items())
+
+
+# Inside `astro dev` (docker-compose.override.yml) the local services are containers reached by
+# service name: (loopback port here) -> (service, port in the compose network).
+ASTRO_SERVICES: dict[int, tuple[str, int]] = {
+    55432: ("timescaledb", 5432),  # scripts/services.sh PostgreSQL + TimescaleDB
+    58333: ("seaweedfs", 8333),  # scripts/services.sh SeaweedFS S3
+    58080: ("simulator", 58080),  # pmp simulate
+}
+_LOOPBACK_URL = re.compile(r"//(?:127\.0\.0\.1|localhost):(\d+)")
+
+
+def for_astro(path: Path = SETTINGS_FILE) -> dict[str, Any]:
+    """The settings with every loopback host and URL pointed at its ``astro dev`` service, for
+    ``astro dev start --settings-file`` (127.0.0.1 inside a container is the container itself).
+    A loopback address without a service raises, so a new local service cannot be forgotten."""
+
+    def service(port: int, where: str) -> tuple[str, int]:
+        if port not in ASTRO_SERVICES:
+            raise ValueError(f"{where}: loopback port {port} has no astro dev service (ASTRO_SERVICES)")
+        return ASTRO_SERVICES[port]
+
+    def urls(value: Any, where: str) -> Any:
+        if isinstance(value, dict):
+            return {k: urls(v, f"{where}.{k}") for k, v in value.items()}
+        if isinstance(value, str):
+            return _LOOPBACK_URL.sub(lambda m: "//{}:{}".format(*service(int(m.group(1)), where)), value)
+        return value
+
+    doc = yaml.safe_load(path.read_text())
+    for c in doc["airflow"].get("connections") or []:
+        where = f"connection {c['conn_id']}"
+        if c.get("conn_host") in ("127.0.0.1", "localhost"):
+            c["conn_host"], c["conn_port"] = service(int(c["conn_port"]), where)
+        c["conn_extra"] = urls(c.get("conn_extra") or {}, where)
+    return doc

@@ -34,9 +34,13 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    # The simulator is a development tool: imported only when it runs (and parses its own options),
+    # never by the production commands or the DAGs (tests/test_packaging.py).
     from pmp.simulator import server
 
-    return server.run(args)
+    ap = argparse.ArgumentParser(prog="pmp simulate", description="serve the ISO simulator on loopback")
+    server.add_arguments(ap)
+    return server.run(ap.parse_args(args.simulator_args))
 
 
 def _day(value: str) -> date:
@@ -62,8 +66,11 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     spec = registry.get(args.iso, args.dataset)
     failures = 0
-    days = [args.start + timedelta(days=i) for i in range((args.end - args.start).days + 1)]
-    with tqdm(total=len(days), unit="day", desc=spec.key, disable=args.quiet) as bar:
+    if args.end <= args.start:
+        print(f"error: --end {args.end} must be after --start {args.start} (--end is exclusive)", file=sys.stderr)
+        return 2
+    days = [args.start + timedelta(days=i) for i in range((args.end - args.start).days)]
+    with tqdm(total=len(days), unit="day", desc=spec.key, disable=True if args.quiet else None) as bar:
         for day in days:
             start, end = market_day_bounds(day, spec.timezone)
             try:
@@ -104,7 +111,9 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     from pmp import catalog, db
 
     with db.connect() as conn:
-        rows = catalog.catalog(conn, args.iso, with_days=args.days, start=args.start, end=args.end)
+        # --end is exclusive, as for download and the read API; catalog.catalog takes the last day shown
+        last = args.end - timedelta(days=1) if args.end else None
+        rows = catalog.catalog(conn, args.iso, with_days=args.days, start=args.start, end=last)
     print(catalog.render(rows))
     return 0
 
@@ -129,17 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("action", choices=["migrate"])
     d.set_defaults(func=cmd_db)
 
-    s = sub.add_parser("simulate", help="serve the ISO simulator on loopback")
-    from pmp.simulator.server import add_arguments
-
-    add_arguments(s)
+    # every option after `simulate` goes to the simulator's own parser (no prefix chars of its own here)
+    s = sub.add_parser("simulate", help="serve the ISO simulator on loopback (pmp simulate --help)",
+                       add_help=False, prefix_chars="\0")
+    s.add_argument("simulator_args", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_simulate)
 
     dl = sub.add_parser("download", help="fetch, stage, normalize and load market days without a scheduler")
     dl.add_argument("--iso", required=True)
     dl.add_argument("--dataset", required=True)
     dl.add_argument("--start", required=True, type=_day, help="first market day (YYYY-MM-DD)")
-    dl.add_argument("--end", required=True, type=_day, help="last market day, inclusive")
+    dl.add_argument("--end", required=True, type=_day,
+                    help="market day after the last one (exclusive, like the read API and gridstatus)")
     dl.add_argument("--reload", action="store_true", help="re-fetch documents already loaded")
     dl.add_argument("--quiet", action="store_true")
     dl.set_defaults(func=cmd_download)
@@ -160,8 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--iso")
     c.add_argument("--days", action="store_true", help="one line per market day")
     c.add_argument("--start", type=_day, help="with --days: first market day shown")
-    c.add_argument("--end", type=_day, help="with --days: last market day shown")
+    c.add_argument("--end", type=_day, help="with --days: market day after the last one shown (exclusive)")
     c.set_defaults(func=cmd_catalog)
+
+    from pmp.cli_read import add_read_commands
+
+    add_read_commands(sub)  # query, plot, lake (pmp.cli_read)
 
     a = sub.add_parser("airflow-settings", help="airflow_settings.yaml: print env exports or import")
     a.add_argument("action", choices=["env", "import"])

@@ -35,31 +35,37 @@ def mask(*secrets: str | None) -> None:
             mask_secret(secret)
 
 
-def postgres_dsn(conn_id: str) -> str:
-    """psycopg connection string for a Postgres connection id, or ``PMP_PG_DSN``."""
+def postgres_connection(conn_id: str, *, autocommit: bool = False) -> tuple[Any, tuple[str, ...]]:
+    """An open psycopg 3 connection for a Postgres connection id, and the database it reaches.
+
+    Through the provider's ``PostgresHook`` (psycopg 3 with SQLAlchemy 2, as Airflow 3.3 installs
+    it): every extra the hook knows works, e.g. ``sslmode``, ``options`` or ``iam`` (RDS IAM
+    tokens, with ``aws_conn_id``). Without such a connection, ``PMP_PG_DSN`` (a libpq string) is
+    used as it is.
+    """
     import os
 
-    conn = get_connection(conn_id)
-    if conn is None:
+    import psycopg
+
+    if get_connection(conn_id) is None:
         dsn = os.environ.get("PMP_PG_DSN")
         if not dsn:
             raise LookupError(
                 f"no Airflow connection {conn_id!r} and no PMP_PG_DSN: configure the warehouse database"
             )
-        return dsn
-    mask(conn.password)
-    from psycopg.conninfo import make_conninfo
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
+        target = ("dsn", str(params.get("host")), str(params.get("port")), str(params.get("dbname")))
+        return psycopg.connect(dsn, autocommit=autocommit), target
 
-    extra = conn.extra_dejson or {}
-    params: dict[str, Any] = {
-        "host": conn.host or "127.0.0.1",
-        "port": conn.port or 5432,
-        "dbname": conn.schema or "postgres",
-        "user": conn.login,
-        "password": conn.password,
-        "application_name": "pmp",
-    }
-    for key in ("sslmode", "sslrootcert", "connect_timeout", "options"):
-        if key in extra:
-            params[key] = extra[key]
-    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+    from airflow.providers.postgres.hooks.postgres import USE_PSYCOPG3, PostgresHook
+
+    if not USE_PSYCOPG3:  # pragma: no cover - the constraints install psycopg 3 and SQLAlchemy 2
+        raise RuntimeError("PostgresHook is not on psycopg 3 (needs psycopg and SQLAlchemy >= 2)")
+    hook = PostgresHook(postgres_conn_id=conn_id)
+    c = hook.connection
+    mask(c.password)
+    conn = hook.get_conn()
+    if not isinstance(conn, psycopg.Connection):  # pragma: no cover - guarded by USE_PSYCOPG3
+        raise TypeError(f"PostgresHook returned {type(conn).__name__}, not a psycopg 3 connection")
+    conn.autocommit = autocommit
+    return conn, (conn_id, str(c.host), str(c.port), str(c.schema))

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import psycopg
 
-from pmp.connections import postgres_dsn
-from pmp.settings import REPO_ROOT, settings
+from pmp.connections import postgres_connection
+from pmp.settings import data_file, settings
 
 log = logging.getLogger(__name__)
-
-SQL_DIR = REPO_ROOT / "sql"
 
 # Chunk intervals sized for the data volume: node-level 5-minute prices of all ISOs are a few
 # million rows a day, so lmp gets daily chunks; the other tables are 10-100x smaller.
@@ -30,10 +28,20 @@ HYPERTABLES: dict[str, str] = {
 COMPRESS_AFTER = "30 days"
 
 
+def migrations_dir() -> Path:
+    """The migrations: the repository's ``sql/``, or its copy in an installed wheel."""
+    return data_file("sql")
+
+
+SQL_DIR = migrations_dir()
+
+
 @contextmanager
 def connect(conn_id: str | None = None, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-    dsn = postgres_dsn(conn_id or settings().db_conn_id)
-    with psycopg.connect(dsn, autocommit=autocommit) as conn:
+    """A psycopg 3 connection to the warehouse (``PostgresHook`` of the ``tsdb`` connection);
+    committed when the block succeeds, rolled back when it raises, closed either way."""
+    conn, _ = postgres_connection(conn_id or settings().db_conn_id, autocommit=autocommit)
+    with conn:
         yield conn
 
 
@@ -42,12 +50,12 @@ _MIGRATED: set[str] = set()
 
 @contextmanager
 def connect_ready(conn_id: str | None = None) -> Iterator[psycopg.Connection]:
-    """A connection to a warehouse whose schema is current (migrated once per process and DSN)."""
-    dsn = postgres_dsn(conn_id or settings().db_conn_id)
-    with psycopg.connect(dsn) as conn:
-        if dsn not in _MIGRATED:
+    """A connection to a warehouse whose schema is current (migrated once per process and database)."""
+    conn, target = postgres_connection(conn_id or settings().db_conn_id)
+    with conn:
+        if target not in _MIGRATED:
             migrate(conn)
-            _MIGRATED.add(dsn)
+            _MIGRATED.add(target)
         yield conn
 
 
@@ -58,11 +66,17 @@ class MigrationReport:
     timescale: str
 
 
-def _migration_files(sql_dir: Path) -> list[Path]:
-    return sorted(p for p in sql_dir.glob("[0-9][0-9][0-9]_*.sql"))
+def _migration_files(directory: Path) -> list[Path]:
+    files = sorted(p for p in directory.glob("[0-9][0-9][0-9]_*.sql"))
+    if not files:
+        raise FileNotFoundError(
+            f"no migrations (NNN_*.sql) in {directory}: a checkout keeps them in sql/, a wheel in pmp/_data/sql "
+            "(build it with scripts/package.sh or pip wheel .)"
+        )
+    return files
 
 
-def migrate(conn: psycopg.Connection, sql_dir: Path = SQL_DIR) -> MigrationReport:
+def migrate(conn: psycopg.Connection, sql_dir: Path | None = None) -> MigrationReport:
     """Apply pending migrations in order, one transaction each, then set up TimescaleDB."""
     conn.execute(
         """CREATE TABLE IF NOT EXISTS pmp_migrations (
@@ -75,7 +89,7 @@ def migrate(conn: psycopg.Connection, sql_dir: Path = SQL_DIR) -> MigrationRepor
     try:
         done = dict(conn.execute("SELECT version, checksum FROM pmp_migrations").fetchall())
         applied, skipped = [], []
-        for path in _migration_files(sql_dir):
+        for path in _migration_files(sql_dir or migrations_dir()):
             text = path.read_text()
             checksum = hashlib.sha256(text.encode()).hexdigest()
             if path.name in done:

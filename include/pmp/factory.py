@@ -47,27 +47,34 @@ def _catchup() -> bool:
 def _deadlines() -> bool:
     """Deadline Alerts are on unless ``PMP_DEADLINES=false``. The test suite turns them off:
     ``dag.test()`` of Airflow 3.3 fails at the end of a run of a DAG that has ``deadline=``
-    (``'dict' object has no attribute 'hex'`` in ``DagRun.update_state``); the scheduler is fine."""
+    (``'dict' object has no attribute 'hex'`` in ``DagRun.update_state``, whatever the deadline
+    reference: our own ``MarketDayDeadline`` does not change that); the scheduler is fine."""
     return os.environ.get("PMP_DEADLINES", "true").lower() not in ("0", "false", "no")
 
 
 def _deadline_text(spec: DatasetSpec, *, realtime: bool) -> str:
-    if realtime:
-        return f"a */5 run finishes within {alerts.REALTIME_DEADLINE} of being queued"
-    return (f"the market day is loaded by {alerts.daily_deadline(spec.publication_lag)} after its local "
-            f"midnight (25 h + publication lag {spec.publication_lag} + grace {alerts.DAILY_GRACE})")
+    """The DAG's deadline rules for its ``doc_md``: the texts the UI shows (``pmp.alerts``)."""
+    rules = [alerts.realtime_name(spec)] if realtime else [alerts.market_day_name(spec), alerts.history_name(spec)]
+    return "\n".join(f"* {rule}" for rule in rules)
 
 
-def deadline(spec: DatasetSpec, *, realtime: bool) -> DeadlineAlert | None:
-    """When a run's intervals must be in the warehouse (see :mod:`pmp.alerts`)."""
+def deadline(spec: DatasetSpec, *, realtime: bool) -> list[DeadlineAlert] | None:
+    """When a run's intervals must be in the warehouse (see :mod:`pmp.alerts`): one rule for a
+    real-time DAG; for a daily DAG one for the current market day and one for history runs
+    (each run gets the one that is its own)."""
     if not _deadlines():
         return None
+
+    def alert(name: str, reference: Any, interval: timedelta, **kwargs: Any) -> DeadlineAlert:
+        kwargs = {"dataset": spec.key, "expectation": name, **kwargs}
+        return DeadlineAlert(reference=reference, interval=interval, name=name,
+                             callback=AsyncCallback(alerts.CALLBACK, kwargs=kwargs))
+
     if realtime:
-        reference, interval = DeadlineReference.DAGRUN_QUEUED_AT, alerts.REALTIME_DEADLINE
-    else:
-        reference, interval = DeadlineReference.DAGRUN_LOGICAL_DATE, alerts.daily_deadline(spec.publication_lag)
-    kwargs = {"dataset": spec.key, "expectation": _deadline_text(spec, realtime=realtime)}
-    return DeadlineAlert(reference=reference, interval=interval, callback=AsyncCallback(alerts.CALLBACK, kwargs=kwargs))
+        return [alert(alerts.realtime_name(spec), DeadlineReference.DAGRUN_QUEUED_AT, alerts.realtime_deadline())]
+    current, history = alerts.MarketDayDeadline.market_day(spec), alerts.MarketDayDeadline.history(spec)
+    return [alert(alerts.market_day_name(spec), current, current.run_time),
+            alert(alerts.history_name(spec), history, history.run_time, history=True)]
 
 
 def _doc(spec: DatasetSpec, kind: str) -> str:
@@ -79,10 +86,13 @@ def _doc(spec: DatasetSpec, kind: str) -> str:
 * **Pool:** `{spec.pool}` (the ISO API's rate limit)
 
 Tasks: `discover` → `fetch` (mapped per batch) → `stage` → `normalize`{" (Rust bulk processor)" if spec.bulk_processor and kind != "real time" else ""} → `load` → `check`.
-Deadline alert (`pmp.alerts`): {_deadline_text(spec, realtime=kind == "real time")}.
 Raw files are kept under `raw/{spec.iso}/{spec.dataset}/…`, normalized Parquet under
 `normalized/…`; loads are idempotent and a re-run never duplicates. Load history with
 `airflow backfill create --dag-id {spec.daily_dag_id} --from-date … --to-date …`.
+
+Deadline alerts (`pmp.alerts`; a run's deadline in the UI carries its rule's name):
+
+{_deadline_text(spec, realtime=kind == "real time")}
 """
 
 
@@ -173,6 +183,9 @@ def build_daily(spec: DatasetSpec) -> DAG:
     )
     def _daily() -> None:
         _wire(spec, realtime=False)
+        from pmp import lake
+
+        lake.wire_daily(spec)  # the Parquet lake's day files, after check (pmp.lake)
 
     return _daily()
 

@@ -212,7 +212,10 @@ def check(key: str, start: str, end: str, *, realtime: bool = False, max_lag_min
         if realtime:
             newest = checks.latest(conn, spec)
             lag = (_utc(end) - newest) if newest else None
-            limit = max(timedelta(minutes=max_lag_minutes), _vintage_staleness(spec))
+            # an hourly series posted after each hour is up to ~70 minutes old just before its next
+            # posting: two intervals, not the default 60 minutes, is stale for it (PJM gen_by_fuel)
+            limit = max(timedelta(minutes=max_lag_minutes), _vintage_staleness(spec),
+                        timedelta(minutes=2 * spec.interval_minutes))
             if lag is None or lag > limit:
                 raise IncompleteDataError(f"{spec.key}: newest data ends {newest}, lag {lag} > {limit}")
             return {"latest": newest.isoformat(), "lag_minutes": lag.total_seconds() / 60}

@@ -10,11 +10,24 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parents[1]
+# A source checkout (include/pmp of a repository), as opposed to an installed wheel.
+IN_CHECKOUT = (REPO_ROOT / "include" / "pmp") == PACKAGE_DIR and (REPO_ROOT / "pyproject.toml").is_file()
+
+
+def data_file(name: str) -> Path:
+    """A file of the repository root that the wheel ships as package data (``sql``,
+    ``airflow_settings.yaml``): ``pmp/_data/<name>`` in an installed wheel (copied there at build
+    time by setup.py), the repository's own file in a checkout (editable installs, the tests)."""
+    return REPO_ROOT / name if IN_CHECKOUT else PACKAGE_DIR / "_data" / name
 
 
 def pmp_home() -> Path:
-    return Path(os.environ.get("PMP_HOME", REPO_ROOT / ".pmp"))
+    """Local state (file staging, logs): ``PMP_HOME``; by default ``.pmp`` in a checkout, ``~/.pmp``
+    for an installed wheel."""
+    default = REPO_ROOT / ".pmp" if IN_CHECKOUT else Path.home() / ".pmp"
+    return Path(os.environ.get("PMP_HOME", default))
 
 
 @dataclass(frozen=True)

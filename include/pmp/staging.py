@@ -11,9 +11,11 @@ publication has its own document name); writing identical bytes is a no-op, so r
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,6 +24,7 @@ from urllib.parse import urlparse
 
 from pmp.settings import settings
 
+log = logging.getLogger(__name__)
 
 class ImmutableObjectError(RuntimeError):
     pass
@@ -144,10 +147,67 @@ class S3Store:
             raise
 
     def put(self, key: str, data: bytes, *, immutable: bool) -> bool:
-        if immutable and self.exists(key):
-            return _check_immutable(key, self.get(key), data)
-        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
-        return True
+        """Write ``data``; returns True when bytes were written.
+
+        An immutable (raw) object is created with a conditional put (``If-None-Match: *``): the
+        store itself refuses to replace an existing key, so two writers racing on one key cannot
+        both win, and the loser compares bytes (identical: a no-op re-run; different: an error).
+        Stores that ignore the condition (probed once per bucket, :meth:`conditional_writes`) get
+        check-then-write plus a read-back, which turns a lost race into an error instead of a
+        silent overwrite.
+        """
+        if not immutable:
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+            return True
+        if not self.conditional_writes():
+            if self.exists(key):
+                return _check_immutable(key, self.get(key), data)
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+            _check_immutable(key, self.get(key), data)  # another writer's bytes landed after ours
+            return True
+        for attempt in range(5):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, IfNoneMatch="*")
+                return True
+            except Exception as exc:
+                code = _error_code(exc)
+                if code in _PRECONDITION_FAILED:
+                    return _check_immutable(key, self.get(key), data)
+                if code not in _CONDITIONAL_CONFLICT or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))  # a concurrent conditional write is in flight: retry
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def conditional_writes(self) -> bool:
+        """Whether the store honours ``If-None-Match: *`` on PUT (AWS S3 does since 2024-08,
+        SeaweedFS does): one probe object per bucket and prefix, written at most twice, cached
+        for the life of the process."""
+        cache_key = (id(self.client), self.bucket, self.prefix)
+        with _CLIENTS_LOCK:
+            known = _CONDITIONAL.get(cache_key)
+        if known is not None:
+            return known
+        probe = self.prefix + CONDITIONAL_PROBE_KEY
+        honoured = False
+        for _ in range(2):  # absent: the first put creates it and the second must be refused
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"pmp", IfNoneMatch="*")
+            except Exception as exc:
+                code = _error_code(exc)
+                if code in _PRECONDITION_FAILED:
+                    honoured = True
+                    break
+                if code in _NOT_IMPLEMENTED:
+                    break
+                raise
+        if not honoured:
+            log.warning(
+                "S3 store %s ignores conditional puts (If-None-Match): raw objects are written with "
+                "check-then-write and verified by reading them back", self.url,
+            )
+        with _CLIENTS_LOCK:
+            _CONDITIONAL[cache_key] = honoured
+        return honoured
 
     def list(self, prefix: str) -> list[str]:
         keys: list[str] = []
@@ -157,30 +217,48 @@ class S3Store:
         return sorted(keys)
 
 
+# Kept by the conditional-write probe (S3Store.conditional_writes); never a raw key.
+CONDITIONAL_PROBE_KEY = "_pmp/conditional-put-probe"
+_PRECONDITION_FAILED = {"PreconditionFailed", "412"}
+_CONDITIONAL_CONFLICT = {"ConditionalRequestConflict", "409"}
+_NOT_IMPLEMENTED = {"NotImplemented", "501"}
+
 _CLIENTS: dict[tuple[str | None, str], Any] = {}
+_CONDITIONAL: dict[tuple[int, str, str], bool] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def s3_client(conn_id: str | None) -> Any:
-    """boto3 S3 client from an Airflow AWS connection (endpoint_url honoured) or the default chain.
+def _error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    return str(response.get("Error", {}).get("Code") or response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
 
-    Clients are thread-safe and costly to build (~0.5 s), so one is kept per connection (as
-    configured now) for the life of the process.
+
+def s3_client(conn_id: str | None) -> Any:
+    """The boto3 S3 client of the provider's ``S3Hook`` for an Airflow AWS connection
+    (``endpoint_url``, ``config_kwargs``, role assumption… as the amazon provider reads them).
+
+    Without that connection: ``PMP_S3_ENDPOINT`` names an S3-compatible endpoint for the default
+    credential chain, otherwise ``S3Hook(aws_conn_id=None)`` uses the default chain itself (an MWAA
+    execution role, instance profile, ``AWS_*`` variables). Clients are thread-safe and costly to
+    build (~0.5 s), so one is kept per connection (as configured now) for the life of the process.
     """
     from pmp.connections import get_connection
 
     conn = get_connection(conn_id) if conn_id else None
-    key = (conn_id, conn.get_uri() if conn is not None else os.environ.get("PMP_S3_ENDPOINT", ""))
+    endpoint = os.environ.get("PMP_S3_ENDPOINT", "") if conn is None else ""
+    key = (conn_id, conn.get_uri() if conn is not None else endpoint)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
-            if conn is not None:
-                from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-                _CLIENTS[key] = S3Hook(aws_conn_id=conn_id).get_conn()
-            else:
+            if endpoint:
                 import boto3
 
-                _CLIENTS[key] = boto3.client("s3", endpoint_url=os.environ.get("PMP_S3_ENDPOINT") or None)
+                _CLIENTS[key] = boto3.client("s3", endpoint_url=endpoint)
+            else:
+                from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+                _CLIENTS[key] = S3Hook(aws_conn_id=conn_id if conn is not None else None).conn
         return _CLIENTS[key]
 
 

@@ -6,6 +6,10 @@ ISO adds a module to :data:`PLUGIN_MODULES`' package and nothing else.
 
 Admin endpoints: ``GET|POST /__sim/faults`` (JSON ``{"name": count}``, -1 = always) and
 ``POST /__sim/now`` (JSON ``{"now": ISO-8601}``).
+
+Fault ``withhold:<text>`` (any ISO): every request whose path contains ``<text>`` answers 404 as
+if the ISO had not published it, e.g. ``withhold:/csv/realtime/`` stops NYISO's RTD LBMP files
+while every other dataset keeps flowing, ``withhold:/damlbmp/20241105`` one day's DAM files.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ log = logging.getLogger("pmp.simulator")
 
 # Faults every plugin can fire; ISO modules add their own with :func:`register_faults`.
 FAULTS: list[str] = ["server_error", "rate_limit", "corrupt_zip", "slow", "token_expired"]
+WITHHOLD = "withhold:"  # fault name prefix: withhold:<path fragment>
 
 
 def register_faults(*names: str) -> None:
@@ -104,6 +109,11 @@ class Simulator:
     def set_now(self, now: datetime | None) -> None:
         self._base, self._started = now, time.monotonic()
 
+    def withheld(self, path: str) -> bool:
+        """A ``withhold:<text>`` fault matches ``path`` (and fires)."""
+        names = [n for n in list(self.faults) if n.startswith(WITHHOLD) and n[len(WITHHOLD):] in path]
+        return any(self.fire(n) for n in names)
+
     def fire(self, name: str) -> bool:
         """Consume one shot of a fault; True when it fires."""
         with self.lock:
@@ -157,6 +167,9 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 time.sleep(2)
             if sim.fire("server_error"):
                 self._send(Response(500, b"<html><body>500 Internal Server Error</body></html>", "text/html"))
+                return
+            if sim.withheld(parts.path):
+                self._send(Response(404, b"Not Found", "text/plain"))
                 return
             prefix = max((p for p in PLUGINS if parts.path.startswith(p + "/")), key=len, default=None)
             if prefix is None:
@@ -234,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     faults = {}
     for f in args.fault:
         name, _, n = f.partition("=")
-        if name not in FAULTS:
+        if name not in FAULTS and not (name.startswith(WITHHOLD) and len(name) > len(WITHHOLD)):
             raise SystemExit(f"pmp simulate: unknown fault {name!r}; known: {', '.join(FAULTS)}")
         faults[name] = int(n or 1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

@@ -1,0 +1,5 @@
+"""PJM DAGs for Airflow, generated from the dataset registry (``include/pmp/isos/pjm/datasets.py``)."""
+
+from pmp.factory import build_dags
+
+globals().update(build_dags("pjm"))
