@@ -4,8 +4,11 @@ the samples do; bad input names file, line and field."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import re
+import zipfile
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -197,3 +200,149 @@ def test_prelim_rank_never_outranks_the_final() -> None:
     due = datetime(2024, 11, 11, 15, tzinfo=UTC)
     assert nz.prelim_rank(datetime(2024, 11, 4, tzinfo=UTC), due) == datetime(2024, 11, 4, tzinfo=UTC)
     assert nz.prelim_rank(datetime(2024, 12, 1, tzinfo=UTC), due) < due
+
+
+# ----------------------------------------------------------------------------- the simulator as the samples
+_NUM = re.compile(rb"(?<![\w.])-?(?:\d+(?:\.\d+)?|\.\d+)(?![\w.])")
+API_AT = sim.est(date(2026, 10, 2), 16 * 60 + 45)  # the miso-terminal API samples: "Interval 16:45 EST"
+
+
+def skeleton(data: bytes) -> bytes:
+    """The bytes with every number (``28.16``, ``.61``, ``"82084"``, ``16:45``, dates) replaced by ``#``:
+    everything else - preamble, header, separators, quoting, field order, spacing, line ends, the
+    final newline or its absence - must be the sample's byte for byte."""
+    return _NUM.sub(b"#", re.sub(rb"\d[\d,]* MW\)", b"# MW)", data))  # FuelMix labels: "(25,287 MW)", "(705 MW)"
+
+
+def _lines_of(data: bytes, nodes: set[bytes]) -> bytes:
+    """The report with only the preamble, the header and the given nodes' rows (author-trimmed samples)."""
+    lines = data.split(b"\n")
+    return b"\n".join(ln for i, ln in enumerate(lines) if i < 5 or not ln or ln.split(b",")[0] in nodes)
+
+
+@pytest.mark.parametrize(("sample", "render"), [
+    ("da_expost_lmp__ArenKDesai_miso-terminal__20261001_da_expost_lmp.csv",
+     lambda: sim.lmp_report("da_expost_lmp", date(2026, 10, 1))),
+    ("da_expost_lmp__ewyluda_macrogauge__miso_da_expost.csv",
+     lambda: _lines_of(sim.lmp_report("da_expost_lmp", date(2026, 7, 14)),
+                       {b"ILLINOIS.HUB", b"INDIANA.HUB", b"MICHIGAN.HUB"})),
+    ("da_exante_lmp__MarkEnverus_claude-scraper-monorepo__sample_da_exante_lmp.csv",  # AECI.ALTW/.AMMO: not ours
+     lambda: b"\n".join(sim.lmp_report("da_exante_lmp", date(2025, 12, 2)).split(b"\n")[:6])),
+    ("as_mcp__ArenKDesai_miso-terminal__GetAncillaryServicesMcp.json", lambda: sim.as_api(API_AT)),
+    ("fuel_mix__ArenKDesai_miso-terminal__FuelMix.json", lambda: sim.fuel_api(API_AT)),
+    ("load__ArenKDesai_miso-terminal__RealTimeTotalLoad.json", lambda: sim.load_api(API_AT)),
+])
+def test_simulator_writes_the_samples_bytes_but_the_numbers(sample: str, render) -> None:
+    real, ours = (S / sample).read_bytes(), render()
+    if "exante" in sample:  # the preamble, the header and the AECI row (AECI.ALTW, AECI.AMMO: not our nodes)
+        real = b"\n".join(real.split(b"\n")[:6])
+    assert skeleton(ours) == skeleton(real)
+    if sample.endswith(".csv"):  # DA numbers: no leading zero, no trailing zeros, as MISO writes them
+        cells = [c for ln in ours.decode().split("\n")[5:] if ln for c in ln.split(",")[3:]]
+        assert all(re.fullmatch(r"-?(?:[1-9]\d*(?:\.\d?[1-9])?|\.\d?[1-9]|0)", c) for c in cells)
+
+
+def test_simulator_five_minute_api_is_the_samples_bytes_but_the_numbers_and_node_order() -> None:
+    real = (S / "rt_5min_expost_lmp__ArenKDesai_miso-terminal__GetRealTimeFiveMinExPost_Previous.TRUNCATED-"
+                 "first-3-intervals.json").read_bytes()
+    ours = sim.five_min_api([sim.est(date(2026, 10, 1), m) for m in (0, 5, 10)])
+    a, b = json.loads(real), json.loads(ours)
+    assert sim._compact(a) == real and sim._compact(b) == ours  # both compact JSON, no final newline
+    assert [r[:2] for r in a["data"]] != sorted(r[:2] for r in a["data"])  # MISO's node order is arbitrary
+    assert skeleton(sim._compact({**b, "data": sorted(b["data"])})) == skeleton(sim._compact({**a, "data": sorted(
+        a["data"])}))
+    assert all(re.fullmatch(r"-?\d+\.\d\d", v) for r in a["data"] + b["data"] for v in r[2:])
+
+
+def test_simulator_df_al_has_the_samples_cells_but_the_numbers() -> None:
+    real = read_xls("real.xls", (S / "df_al_load__electricitymaps_electricitymaps-contrib__20250310_df_al.xls")
+                    .read_bytes())
+    ours = read_xls("ours.xls", sim.df_al_xls(date(2025, 3, 10)))
+
+    def shape(cells: list[list]) -> list[list]:
+        return [["#" if isinstance(c, float) and r[0] not in ("Published Date:", "Reporting Period:") else c
+                 for c in r] for r in cells]
+
+    assert shape(ours) == shape(real)  # 187 x 16: every label, header, blank, Excel date and disclaimer
+    assert [r[:2] for r in ours if isinstance(r[0], float)] == [r[:2] for r in real if isinstance(r[0], float)]
+
+
+# ----------------------------------------------------------------------------- bad input, every format
+def _rezip(data: bytes, edit) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        member = z.infolist()[0]
+        text = edit(z.read(member).decode())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        out.writestr(member.filename, text)
+    return buf.getvalue()
+
+
+def _json_edit(data: bytes, edit) -> bytes:
+    doc = json.loads(data)
+    edit(doc)
+    return json.dumps(doc).encode()
+
+
+def _df_al_edit(r: int, c: int, value: object) -> bytes:
+    cells = read_xls("in.xls", sim.df_al_xls(date(2024, 11, 4)))
+    cells[r][c] = value
+    return write_xls(cells)
+
+
+def _dup_line(text: str, src: int, dst: int) -> str:
+    lines = text.split("\r\n")
+    lines[dst - 1] = lines[src - 1]
+    return "\r\n".join(lines)
+
+
+WEEK = date(2024, 11, 11)
+T10 = sim.est(FALL, 600)
+BAD = [  # dataset, file, bytes, the error's start (file, line, field), its reason
+    ("lmp_rt5m", "20241111_5MIN_LMP.zip", lambda: _rezip(sim.five_min_zip(WEEK), lambda t: t.replace(
+        "\r\n10/28/2024 00:05,AECI,", "\r\n10/28/2024 00:05,AECI,n/a", 1)),
+     "20241111_5MIN_LMP.zip!20241111_5MIN_LMP.csv, line 28, field 'LMP'", "not a number"),
+    ("lmp_rt5m", "20241111_5MIN_LMP.zip", lambda: _rezip(sim.five_min_zip(WEEK), lambda t: t.replace(
+        "\r\n10/28/2024 00:05,", "\r\n10/28/2024 24:05,", 1)),
+     "20241111_5MIN_LMP.zip!20241111_5MIN_LMP.csv, line 28, field 'MKTHOUR_EST'", "not MM/DD/YYYY HH:MM"),
+    ("lmp_rt5m", "20241111_5MIN_LMP.zip", lambda: _rezip(sim.five_min_zip(WEEK), lambda t: _dup_line(t, 7, 8)),
+     "20241111_5MIN_LMP.zip!20241111_5MIN_LMP.csv, line 8, field 'PNODENAME'", "ALTE.ALTE listed twice for one interval (line 7)"),
+    ("lmp_rt5m", "GetRealTimeFiveMinExPost_Previous.json", lambda: _json_edit(
+        sim.five_min_api([sim.est(FALL)]), lambda d: d["data"][7].__setitem__(2, "n/a")),
+     "GetRealTimeFiveMinExPost_Previous.json, field 'data[7].LMP'", "not a number"),
+    ("as_rt5m", "GetAncillaryServicesMcp.json", lambda: _json_edit(
+        sim.as_api(T10), lambda d: d["MCPData"]["RealTimeMCP"]["Zone"][2].__setitem__("GenSpinMCP", "--")),
+     "GetAncillaryServicesMcp.json, field 'RealTimeMCP.Zone[2].GenSpinMCP'", "not a number"),
+    ("fuel_mix", "FuelMix.json", lambda: _json_edit(
+        sim.fuel_api(T10), lambda d: d["Fuel"]["Type"][3].__setitem__("ACT", "x")),
+     "FuelMix.json, field 'Fuel.Type[3].ACT'", "not a number"),
+    ("load_actual", "RealTimeTotalLoad.json", lambda: _json_edit(
+        sim.load_api(T10), lambda d: d["LoadInfo"]["FiveMinTotalLoad"][7]["Load"].__setitem__("Value", "x")),
+     "RealTimeTotalLoad.json, field 'FiveMinTotalLoad[7].Value'", "not a number"),
+    ("load_forecast", "RealTimeTotalLoad.json", lambda: _json_edit(
+        sim.load_api(T10), lambda d: d["LoadInfo"]["MediumTermLoadForecast"][7]["Forecast"].__setitem__(
+            "LoadForecast", "x")),
+     "RealTimeTotalLoad.json, field 'MediumTermLoadForecast[7].LoadForecast'", "not a number"),
+    ("load_actual", "20241104_df_al.xls", lambda: _df_al_edit(10, 5, "n/a"),
+     "20241104_df_al.xls, line 11, field 'LRZ2_7 ActualLoad (MWh)'", "not a number"),
+    ("as_dam", "20241103_asm_expost_damcp.csv", lambda: sim.asm_report(FALL).replace(
+        b"Zone 3,Spinning,", b"Zone 3,Spinning,x", 1),
+     "20241103_asm_expost_damcp.csv, line 19, field 'HE 1'", "not a number"),
+    ("as_dam", "20241103_asm_expost_damcp.csv", lambda: sim.asm_report(FALL).replace(
+        b"Zone 3,Spinning,", b"Zone 3,Spinning Reserve,", 1),
+     "20241103_asm_expost_damcp.csv, line 19, field 'MCP Type'", "unknown MCP type"),
+    ("lmp_rt60m", "20241103_rt_lmp_final.csv", lambda: sim.lmp_report("rt_lmp_final", FALL, bad=True),
+     "20241103_rt_lmp_final.csv, line 6, field 'HE 3'", "not a number"),
+    ("as_rt5m", "20241111_5min_expost_mcp.xlsx", lambda: sim._xlsx(
+        [["Real-Time 5-Minute Ex-Post ASM MCPs"], ["Time (EST)", "Preliminary / Final", "Zone", "RT MCP Regulation"],
+         ["2024-10-28 12:00:00 AM", "Final", "Zone 1", 9.5], ["2024-10-28 12:00:00 AM", "Final", "Zone 2", "x"]], T10),
+     "20241111_5min_expost_mcp.xlsx, line 4, field 'RT MCP Regulation'", "not a number"),
+]
+
+
+@pytest.mark.parametrize(("dataset", "name", "payload", "where", "why"), BAD,
+                         ids=[f"{b[0]}-{b[3].rsplit('field ', 1)[1].strip(chr(39))}" for b in BAD])
+def test_bad_input_in_every_format_names_file_line_and_field(dataset, name, payload, where, why) -> None:
+    with pytest.raises(NormalizeError) as err:
+        nz.normalize_payload(dataset, name, payload(), PUB)
+    assert str(err.value).startswith(f"{where}: {why}"), str(err.value)

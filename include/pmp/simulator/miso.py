@@ -73,6 +73,15 @@ FUELS = [("Coal", 0.30), ("Natural Gas", 0.34), ("Nuclear", 0.12), ("Wind", 0.13
 REGIONS = [("Central", 0.45), ("North", 0.25), ("South", 0.30)]
 DISCLAIMER = ("MISO MAKES NO REPRESENTATIONS OR WARRANTIES OF ANY KIND, EXPRESS OR IMPLIED, WITH RESPECT TO THE "
               "ACCURACY OR ADEQUACY OF THE INFORMATION CONTAINED HEREIN.")
+# the df_al report's last row, word for word as in the real 20250310_df_al.xls
+DF_AL_DISCLAIMER = ("MISO MAKES NO REPRESENTATIONS OR WARRANTIES OF ANY KIND, EXPRESS OR IMPLIED, WITH RESPECT TO THE "
+                    "ACCURACY OR ADEQUACY OF THE INFORMATION CONTAINED HEREIN. MISO SHALL HAVE NO LIABILITY TO RECIPIENTS "
+                    "OF THIS INFORMATION OR THIRD PARTIES FOR THE CONSEQUENCES ARISING FROM ERRORS OR DISCREPANCIES IN THIS "
+                    "INFORMATION, FOR RECIPIENTS' OR THIRD PARTIES' RELIANCE UPON SUCH INFORMATION, OR FOR ANY CLAIM, LOSS "
+                    "OR DAMAGE OF ANY KIND OR NATURE WHATSOEVER ARISING OUT OF OR IN CONNECTION WITH (i) THE DEFICIENCY OR "
+                    "INADEQUACY OF THIS INFORMATION FOR ANY PURPOSE, WHETHER OR NOT KNOWN OR DISCLOSED TO MISO, (ii) ANY "
+                    "ERROR OR DISCREPANCY IN THIS INFORMATION, (iii) THE USE OF THIS INFORMATION, OR (iv) ANY LOSS OF "
+                    "BUSINESS OR OTHER CONSEQUENTIAL LOSS OR DAMAGE WHETHER OR NOT RESULTING FROM ANY OF THE FOREGOING.")
 CHALLENGE = (b"<!DOCTYPE html><html lang=\"en-US\"><head><title>Just a moment...</title></head><body>"
              b"<noscript>Enable JavaScript and cookies to continue</noscript><div id=\"challenge-running\">"
              b"Checking if the site connection is secure</div></body></html>")
@@ -409,7 +418,7 @@ def df_al_xls(pub: date) -> bytes:
             row += [total_f, round(total_a, 2) if day < pub else None]
             rows.append(row)
         day += timedelta(days=1)
-    rows.append([DISCLAIMER])
+    rows.append([DF_AL_DISCLAIMER])
     width = len(header)
     return write_xls([r + [None] * (width - len(r)) for r in rows])
 
@@ -502,12 +511,13 @@ def as_api(t: datetime) -> bytes:
     def zones(market: str, when: datetime) -> list[dict[str, str]]:
         out = []
         for zone in range(1, 9):
-            z = {"number": str(zone)}
-            for code, _, _, field in PRODUCTS:
-                z[field] = rt_num(as_price(market, zone, code, when) if code in present else 0)
-                if code in ("REG", "SPIN", "SUPP"):
-                    z[{"REG": "DemandRegMcp", "SPIN": "DemandSpinMcp", "SUPP": "DemandSuppMcp"}[code]] = z[field]
-            out.append(z)
+            price = {field: rt_num(as_price(market, zone, code, when) if code in present else 0)
+                     for code, _, _, field in PRODUCTS}
+            # MISO's field order: the generator MCPs and STR, the demand-response copies, then ramp
+            out.append({"number": str(zone), **{f: price[f] for f in ("GenRegMCP", "GenSpinMCP", "GenSuppMCP", "StrMcp")},
+                        "DemandRegMcp": price["GenRegMCP"], "DemandSpinMcp": price["GenSpinMCP"],
+                        "DemandSuppMcp": price["GenSuppMCP"], "RcpUpMcp": price["RcpUpMcp"],
+                        "RcpDownMcp": price["RcpDownMcp"]})
         return out
 
     return _compact({"MCPData": {

@@ -385,15 +385,17 @@ def _five_min_csv(path: str, data: bytes, published_at: datetime | None) -> pa.T
         t = pacsv.read_csv(io.BytesIO(body), convert_options=pacsv.ConvertOptions(
             column_types=types, include_columns=list(_FIVE_MIN_COLUMNS), strings_can_be_null=False))
     except pa.ArrowInvalid as exc:
-        raise NormalizeError(path, None, None, f"unreadable row ({exc})") from None
+        raise _first_bad_cell(path, lines, hidx, header, end) or NormalizeError(
+            path, None, None, f"unreadable row ({exc})") from None
     for col in ("LMP", "CON_LMP", "LOSS_LMP"):
         if t.column(col).null_count:
             first = pc.index(pc.is_null(t.column(col)), True).as_py()
             raise NormalizeError(path, hidx + 2 + first, col, "empty price")
-    try:
-        naive = pc.strptime(t.column("MKTHOUR_EST"), format="%m/%d/%Y %H:%M", unit="us", error_is_null=False)
-    except pa.ArrowInvalid as exc:
-        raise NormalizeError(path, None, "MKTHOUR_EST", f"not MM/DD/YYYY HH:MM ({exc})") from None
+    naive = pc.strptime(t.column("MKTHOUR_EST"), format="%m/%d/%Y %H:%M", unit="us", error_is_null=True)
+    if naive.null_count:
+        first = pc.index(pc.is_null(naive), True).as_py()
+        raise NormalizeError(path, hidx + 2 + first, "MKTHOUR_EST",
+                             f"not MM/DD/YYYY HH:MM: {t.column('MKTHOUR_EST')[first].as_py()!r}")
     start = pc.add(pc.cast(naive, pa.timestamp("us")), pa.scalar(timedelta(hours=5)))  # EST -> UTC
     start = pc.cast(pc.cast(start, pa.int64()), pa.timestamp("us", tz="UTC"))
     end_t = pc.add(start, pa.scalar(timedelta(minutes=5)))
@@ -414,8 +416,27 @@ def _five_min_csv(path: str, data: bytes, published_at: datetime | None) -> pa.T
     })
     keys = pc.binary_join_element_wise(pc.cast(pc.cast(start, pa.int64()), pa.string()), t.column("PNODENAME"), "|")
     if pc.count_distinct(keys).as_py() != n:
-        raise NormalizeError(path, None, "PNODENAME", "a node listed twice for one interval")
+        seen: dict[str, int] = {}
+        for i, key in enumerate(keys.to_pylist()):  # the error path only: which row repeats which
+            if key in seen:
+                raise NormalizeError(path, hidx + 2 + i, "PNODENAME", f"{key.split('|', 1)[1]} listed twice for one "
+                                     f"interval (line {hidx + 2 + seen[key]})")
+            seen[key] = i
     return conform(table, LMP)
+
+
+def _first_bad_cell(path: str, lines: list[str], hidx: int, header: list[str], end: int) -> NormalizeError | None:
+    """The error path of the column-wise read: the first row whose price is not a number, by line
+    and column (pyarrow's message names neither the file line nor the field)."""
+    cols = [(header.index(c), c) for c in ("LMP", "CON_LMP", "LOSS_LMP")]
+    for j in range(hidx + 1, end):
+        cells = lines[j].rstrip("\r").split(",")
+        for i, col in cols:
+            try:
+                _dec(path, j + 1, col, cells[i])
+            except NormalizeError as exc:
+                return exc
+    return None
 
 
 # ----------------------------------------------------------------------------- public API JSON
@@ -486,13 +507,14 @@ def _api_as(path: str, doc: dict, published_at: datetime | None) -> pa.Table:
     if not zones:
         raise NormalizeError(path, None, "RealTimeMCP.Zone", "no reserve zones")
     for k, z in enumerate(zones):
-        zone = _zone(path, None, f"Zone[{k}].number", z.get("number"))
-        fields = {name.lower(): value for name, value in z.items()}
+        zone = _zone(path, None, f"RealTimeMCP.Zone[{k}].number", z.get("number"))
+        fields = {name.lower(): (name, value) for name, value in z.items()}  # MISO's casing varies (MCP/Mcp)
         for fname, product in API_PRODUCTS.items():
             if fname not in fields:
                 raise NormalizeError(path, None, f"RealTimeMCP.Zone[{k}]", f"no {fname} (MCP field); has {sorted(z)}")
+            name, value = fields[fname]
             out.add(start, start + timedelta(minutes=5), market="RT5M", region=zone, product=product,
-                    clearing_price=_f(_dec(path, None, f"Zone[{k}].{fname}", fields[fname])))
+                    clearing_price=_f(_dec(path, None, f"RealTimeMCP.Zone[{k}].{name}", value)))
     return out.table(ANCILLARY_SERVICES, source_name(path), published_at)
 
 
