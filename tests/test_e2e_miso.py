@@ -192,3 +192,33 @@ def test_download_every_dataset_then_catalog_shows_the_demo_days_complete(env, c
         for day in ("2024-11-02", "2024-11-03", "2024-11-04"):
             line = next(x for x in block if day in x)
             assert "24 h" in line and line.endswith("complete"), (dataset, line)
+
+
+def test_bad_report_fails_the_run_loads_nothing_and_a_rerun_succeeds(fresh, dagbag) -> None:
+    """A well-formed report with a price MISO never writes: fetched and staged raw (immutable),
+    refused by normalize with file/line/field, nothing loaded; the corrected report then loads."""
+    from airflow.sdk import DagRunState
+
+    from pmp.staging import open_store
+
+    env = fresh
+    handle = env["sim"](now=NOW)
+    handle.set_faults({"miso_bad_value": -1})
+    spec = registry.get("miso", "lmp_dam")
+    day = date(2024, 11, 5)
+    dr = run_daily(dagbag, spec, day, expect_success=False)
+    assert dr.state == DagRunState.FAILED
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states["stage"] == "success" and states["normalize"] == "failed" and states["load"] != "success"
+    assert day_rows(env["dsn"], spec, day) == [] and ingest(env["dsn"], "lmp_dam") == []
+    raw = open_store().list("raw/miso/lmp_dam/2024/11/05/")
+    assert len(raw) == 1
+    with pytest.raises(Exception, match=r"20241105_da_expost_lmp.csv, line 6, field 'HE 3': not a number: 'n/a'"):
+        from pmp.isos.miso import normalize as nz
+
+        nz.normalize_payload("lmp_dam", "20241105_da_expost_lmp.csv", open_store().get(raw[0]))
+    handle.set_faults({"miso_bad_value": 0})
+    run_daily(dagbag, spec, day)  # the corrected report has other bytes, so another raw key: no clash
+    assert_day_complete(env["dsn"], spec, day)
+    assert len(open_store().list("raw/miso/lmp_dam/2024/11/05/")) == 2
+    assert [r[0].split("@")[0] for r in ingest(env["dsn"], "lmp_dam")] == ["20241105_da_expost_lmp.csv"]
