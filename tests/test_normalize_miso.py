@@ -346,3 +346,30 @@ def test_bad_input_in_every_format_names_file_line_and_field(dataset, name, payl
     with pytest.raises(NormalizeError) as err:
         nz.normalize_payload(dataset, name, payload(), PUB)
     assert str(err.value).startswith(f"{where}: {why}"), str(err.value)
+
+
+@pytest.mark.parametrize("day", [SPRING, FALL])
+def test_api_feeds_and_df_al_on_both_dst_days(day: date) -> None:
+    """The real-time sources (JSON feeds) and the load report as EST on the 2024 DST days: 288
+    five-minute starts and 24 hours from 05:00Z; 02:00 EST (inside New York's spring gap) is 07:00Z."""
+    start, _ = market_day_bounds(day, TZ)
+    two_am = start + timedelta(hours=2)
+    lmp = nz.normalize_payload("lmp_rt5m", "GetRealTimeFiveMinExPost_Previous.json",
+                               sim.five_min_api([sim.est(day, 5 * i) for i in range(288)]), PUB)
+    assert sorted(set(lmp.column("interval_start").to_pylist())) == [start + timedelta(minutes=5 * i)
+                                                                    for i in range(288)]
+    for dataset, body in (("as_rt5m", sim.as_api(two_am)), ("fuel_mix", sim.fuel_api(two_am))):
+        t = nz.normalize_payload(dataset, f"{dataset}.json", body, PUB)
+        assert set(t.column("interval_start").to_pylist()) == {two_am}, dataset
+    assert b'"INTERVALEST":"%s 2:00:00 AM"' % f"{day:%Y-%m-%d}".encode() in sim.fuel_api(two_am)
+    late = sim.load_api(start + timedelta(hours=23, minutes=55))
+    actual = nz.normalize_payload("load_actual", "RealTimeTotalLoad.json", late, PUB).to_pylist()
+    assert [r["interval_start"] for r in actual] == [start + timedelta(hours=h) for h in range(24)]
+    assert actual[2]["load_mw"] == round(sum(int(sim.system_load(two_am + timedelta(minutes=5 * i)))
+                                             for i in range(12)) / 12, 3)  # the mean of HE 3's readings
+    fc = nz.normalize_payload("load_forecast", "RealTimeTotalLoad.json", late, PUB).to_pylist()
+    assert [r["interval_start"] for r in fc] == [start + timedelta(hours=h) for h in range(24)]
+    report = f"{day + timedelta(days=1):%Y%m%d}_df_al.xls"
+    rows_ = nz.normalize_payload("load_actual", report, sim.df_al_xls(day + timedelta(days=1)), PUB).to_pylist()
+    system = [r for r in rows_ if r["area"] == "SYSTEM"]
+    assert [r["interval_start"] for r in system] == [start + timedelta(hours=h) for h in range(24)]
