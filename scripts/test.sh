@@ -13,8 +13,7 @@ pg_install=$!
 
 # Set-up: it builds the Rust bulk processor wheel (release, linked by zig for manylinux_2_28).
 # `cargo test` then builds the crate once more for the host toolchain (pyo3 without
-# `extension-module`, so the test binary links libpython): a second compile of the dependencies,
-# about two minutes on two quiet cores; the later runs are incremental.
+# `extension-module`, so the test binary links libpython): a second compile of the dependencies.
 scripts/setup.sh
 wait "$pg_install" || { cat .pmp/logs/services-install.log; exit 1; }
 cat .pmp/logs/services-install.log
