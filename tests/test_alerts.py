@@ -8,6 +8,7 @@ import importlib
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from live import ROOT, WebhookReceiver
@@ -230,7 +231,7 @@ def test_the_simulator_withholds_what_a_fault_names() -> None:
     from pmp.simulator.server import start_simulator
 
     with start_simulator(faults={"withhold:/csv/realtime/": -1}) as sim:
-        day = datetime.now(UTC).strftime("%Y%m%d")
+        day = datetime.now(ZoneInfo("America/New_York")).strftime("%Y%m%d")  # NYISO's day (UTC's is ahead in the evening)
         base = f"{sim.url}/nyiso/mis/public/csv"
         assert requests.get(f"{base}/realtime/{day}realtime_zone.csv", timeout=10).status_code == 404
         assert requests.get(f"{base}/rtfuelmix/{day}rtfuelmix.csv", timeout=10).status_code == 200
