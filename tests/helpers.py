@@ -73,3 +73,17 @@ def assert_day_complete(dsn: str, spec: DatasetSpec, day: date) -> checks.DayChe
         result = checks.check_day(conn, spec, day)
     assert result.complete, f"{spec.key} {day}: {result.summary()} {result.problems}"
     return result
+
+
+def hub_zone_locations(dsn: str, spec: DatasetSpec, day: date) -> dict[str, set[str]]:
+    """The day's locations of the dataset's market in the read views, by class ('hub', 'zone'):
+    what sql/050's hub_prices / zone_prices show for the ISO's location types."""
+    start, end = market_day_bounds(day, spec.timezone)
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT location_class, location FROM hub_zone_prices WHERE iso = %s AND market = %s"
+                            " AND interval_start >= %s AND interval_start < %s",
+                            (spec.iso.upper(), spec.market, start, end)).fetchall()
+    out: dict[str, set[str]] = {}
+    for cls, location in rows:
+        out.setdefault(cls, set()).add(location)
+    return out

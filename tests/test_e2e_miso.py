@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
-from helpers import assert_day_complete, day_rows, run_daily
+from helpers import assert_day_complete, day_rows, hub_zone_locations, run_daily
 
 from pmp import registry
 from pmp.cli import main
@@ -92,9 +92,14 @@ def test_every_dataset_on_both_dst_days(env, dagbag, dataset: str) -> None:
         starts = sorted({r[cols.index("interval_start")] for r in rows})
         assert starts == [start + i * step for i in range(int((end - start) / step))]
         if spec.table == "lmp":
+            typed: dict[str, set[str]] = {}
             for r in rows:
                 rec = dict(zip(cols, r, strict=True))
                 assert math.isclose(rec["energy"] + rec["congestion"] + rec["loss"], rec["lmp"], abs_tol=1e-9)
+                typed.setdefault(rec["location_type"], set()).add(rec["location"])
+            # the read views know MISO's hubs and load zones (sql/052) where the report types its nodes
+            expect = {c: typed[t] for c, t in (("hub", "Hub"), ("zone", "Loadzone")) if t in typed}
+            assert hub_zone_locations(env["dsn"], spec, day) == expect
         _spot(spec, rows, day)
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
-from helpers import assert_day_complete, day_rows, run_daily
+from helpers import assert_day_complete, day_rows, hub_zone_locations, run_daily
 
 from pmp import pipeline, registry
 from pmp.cli import main
@@ -73,6 +73,10 @@ def test_every_dataset_end_to_end_on_both_dst_days(env, dagbag, dataset: str, da
         for r in rows:
             assert math.isclose(r["energy"] + r["congestion"] + r["loss"], r["lmp"], abs_tol=1e-5)
             assert r["source"].startswith(s.params["daily"][0].name)  # verified feeds on the daily route
+        typed = {t: {r["location"] for r in rows if r["location_type"] == t} for t in ("HUB", "ZONE")}
+        assert typed["HUB"] and typed["ZONE"]
+        # the read views know PJM's hubs and zones (sql/051)
+        assert hub_zone_locations(env["dsn"], s, day) == {"hub": typed["HUB"], "zone": typed["ZONE"]}
         assert set(by_res) == {timedelta(minutes=s.interval_minutes)}
     if dataset == "load_actual":
         assert set(by_res) == {timedelta(minutes=5), timedelta(hours=1)}
