@@ -153,6 +153,10 @@ export PMP_BULK_ENGINE="${PMP_BULK_ENGINE:-rust}"
 # (optional; a pmp_alerts connection's host works too).
 export PMP_DEADLINES="${PMP_DEADLINES:-true}"
 export PMP_ALERT_WEBHOOK_URL="${PMP_ALERT_WEBHOOK_URL:-}"
+# The Parquet lake the daily DAGs write after their checks (true/false) and where it lives
+# (default <PMP_STAGING_URL>/lake/; s3:// or file://): read it with DuckDB, pandas or polars.
+export PMP_LAKE="${PMP_LAKE:-true}"
+export PMP_LAKE_URL="${PMP_LAKE_URL:-}"
 # Task retries of the generated DAGs.
 export PMP_TASK_RETRIES="${PMP_TASK_RETRIES:-3}"
 # Local state of the pmp package (only used with a file:// staging URL).

@@ -50,5 +50,5 @@ echo "[test] pytest"
 # Tests wait on HTTP, the database and S3 much of the time: three workers on two cores (each with its
 # own Airflow home, warehouse database and S3 prefix; see tests/conftest.py). PMP_TEST_WORKERS=0 runs serially.
 # --dist loadgroup: the tests that start a real local Airflow (xdist_group "live-airflow") share one
-# worker, so two of them never compete for the two cores.
+# worker, so two of them never compete for the two cores; so do modules sharing one loaded warehouse.
 .venv/bin/python -m pytest -q -p no:cacheprovider -n "${PMP_TEST_WORKERS:-3}" --dist loadgroup "$@"

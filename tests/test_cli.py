@@ -61,7 +61,7 @@ def test_normalize_bad_file_exits_nonzero_naming_file_line_field(tmp_path: Path)
 def test_download_then_catalog(private_warehouse, staging, use_simulator, capsys) -> None:
     use_simulator(now=datetime(2024, 11, 5, 18, tzinfo=UTC))
     assert main(["download", "--iso", "ercot", "--dataset", "lmp_dam", "--start", "2024-11-02",
-                 "--end", "2024-11-04", "--quiet"]) == 0
+                 "--end", "2024-11-05", "--quiet"]) == 0
     capsys.readouterr()
     assert main(["catalog", "--iso", "ercot", "--days"]) == 0
     text = capsys.readouterr().out
@@ -70,6 +70,9 @@ def test_download_then_catalog(private_warehouse, staging, use_simulator, capsys
     for day, hours in [("2024-11-02", 24), ("2024-11-03", 25), ("2024-11-04", 24)]:
         line = next(line for line in text.splitlines() if day in line and "intervals" in line)
         assert f"{hours} h" in line and f"{hours}/{hours}x60min intervals" in line and line.endswith("complete")
+    assert not [line for line in text.splitlines() if line.strip().startswith("2024-11-05")]  # --end is exclusive
+    assert main(["download", "--iso", "ercot", "--dataset", "lmp_dam", "--start", "2024-11-02",
+                 "--end", "2024-11-02", "--quiet"]) == 2  # an empty range is an error, not a no-op
     from pmp import catalog, db
 
     with db.connect() as conn:
@@ -77,7 +80,7 @@ def test_download_then_catalog(private_warehouse, staging, use_simulator, capsys
     assert row.rows == row.entities * (24 + 25 + 24) and row.missing_intervals == 0
     assert json.dumps(row.first_interval.isoformat()) == json.dumps("2024-11-02T05:00:00+00:00")
     # one market day only
-    assert main(["catalog", "--iso", "ercot", "--days", "--start", "2024-11-03", "--end", "2024-11-03"]) == 0
+    assert main(["catalog", "--iso", "ercot", "--days", "--start", "2024-11-03", "--end", "2024-11-04"]) == 0
     days = [line.split()[0] for line in capsys.readouterr().out.splitlines() if " h " in line]
     assert days and set(days) == {"2024-11-03"}
 

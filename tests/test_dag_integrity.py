@@ -37,8 +37,9 @@ def test_ids_tags_retries_and_schedules(dagbag) -> None:
         assert dag.doc_md and "###" in dag.doc_md
         for t in dag.tasks:  # PMP_TASK_RETRIES=0 in tests; the default is checked below
             assert t.retries == 0, (dag_id, t.task_id)
+        lake = ["lake"] if dag_id.endswith("_daily") else []  # the Parquet lake's day files (pmp.lake)
         assert [t.task_id for t in dag.topological_sort()] == [
-            "discover", "fetch", "stage", "normalize", "load", "check"]
+            "discover", "fetch", "stage", "normalize", "load", "check", *lake]
         if dag_id.endswith("_daily"):
             spec = registry.get(dag_id.split("_")[0], dag_id.split("_", 1)[1].removesuffix("_daily"))
             assert dag.catchup is False  # PMP_CATCHUP=false in the test env; default True (below)

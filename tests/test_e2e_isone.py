@@ -241,7 +241,7 @@ def test_download_then_catalog_shows_complete_days(env, capsys) -> None:
 
     env["sim"](now=LATER)
     assert main(["download", "--iso", "isone", "--dataset", "lmp_dam", "--start", "2024-11-02",
-                 "--end", "2024-11-04", "--quiet"]) == 0
+                 "--end", "2024-11-05", "--quiet"]) == 0
     capsys.readouterr()
     assert main(["catalog", "--iso", "isone", "--days"]) == 0
     text = capsys.readouterr().out

@@ -157,7 +157,7 @@ def test_pmp_normalize_raw_csvs_and_monthly_zips(tmp_path: Path) -> None:
 
 def test_download_then_catalog_shows_complete_days(env, capsys) -> None:
     env["sim"](now=NOW)
-    assert main(["download", "--iso", "nyiso", "--dataset", "as_dam", "--start", "2024-11-02", "--end", "2024-11-04",
+    assert main(["download", "--iso", "nyiso", "--dataset", "as_dam", "--start", "2024-11-02", "--end", "2024-11-05",
                  "--quiet"]) == 0
     capsys.readouterr()
     assert main(["catalog", "--iso", "nyiso", "--days"]) == 0

@@ -140,10 +140,10 @@ def test_realtime_dags_load_todays_intervals(env, dagbag) -> None:
 
 def test_download_then_catalog_shows_complete_days(env, capsys) -> None:
     env["sim"](now=NOW)
-    assert main(["download", "--iso", "pjm", "--dataset", "fuel_mix", "--start", "2024-11-02", "--end", "2024-11-04",
+    assert main(["download", "--iso", "pjm", "--dataset", "fuel_mix", "--start", "2024-11-02", "--end", "2024-11-05",
                  "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["catalog", "--iso", "pjm", "--days", "--start", "2024-11-02", "--end", "2024-11-04"]) == 0
+    assert main(["catalog", "--iso", "pjm", "--days", "--start", "2024-11-02", "--end", "2024-11-05"]) == 0
     lines = capsys.readouterr().out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("pjm    fuel_mix"))
     block = [x for x in lines[start + 1:start + 4]]

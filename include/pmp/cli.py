@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pmp import validate
@@ -67,11 +67,11 @@ def cmd_download(args: argparse.Namespace) -> int:
     from pmp.timeutil import market_day_bounds
 
     spec = registry.get(args.iso, args.dataset)
-    days = validate.day_range(args.start, args.end, end_exclusive=False, first_day=spec.first_date,
+    days = validate.day_range(args.start, args.end, end_exclusive=True, first_day=spec.first_date,
                               today=validate.market_today(spec), what=spec.key)
     validate.preflight(spec)  # settings and the ISO's connection, before anything is fetched
     failures = 0
-    with tqdm(total=len(days), unit="day", desc=spec.key, disable=args.quiet) as bar:
+    with tqdm(total=len(days), unit="day", desc=spec.key, disable=True if args.quiet else None) as bar:
         for day in days:
             start, end = market_day_bounds(day, spec.timezone)
             try:
@@ -117,9 +117,11 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     if (args.start or args.end) and not args.days:
         raise validate.InputError("--start/--end choose the market days shown by --days: add --days")
     if args.start and args.end:
-        validate.day_range(args.start, args.end, end_exclusive=False)
+        validate.day_range(args.start, args.end, end_exclusive=True)
     with db.connect() as conn:
-        rows = [catalog.entry(conn, spec, with_days=args.days, start=args.start, end=args.end) for spec in specs]
+        # --end is exclusive, as for download and the read API; catalog.entry takes the last day shown
+        last = args.end - timedelta(days=1) if args.end else None
+        rows = [catalog.entry(conn, spec, with_days=args.days, start=args.start, end=last) for spec in specs]
     print(catalog.render(rows))
     return 0
 
@@ -155,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--iso", required=True)
     dl.add_argument("--dataset", required=True)
     dl.add_argument("--start", required=True, type=_day, help="first market day (YYYY-MM-DD)")
-    dl.add_argument("--end", required=True, type=_day, help="last market day, inclusive")
+    dl.add_argument("--end", required=True, type=_day,
+                    help="market day after the last one (exclusive, like the read API and gridstatus)")
     dl.add_argument("--reload", action="store_true", help="re-fetch documents already loaded")
     dl.add_argument("--quiet", action="store_true")
     dl.set_defaults(func=cmd_download)
@@ -177,8 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dataset", help="one dataset (of --iso, or of every ISO that has it)")
     c.add_argument("--days", action="store_true", help="one line per market day")
     c.add_argument("--start", type=_day, help="with --days: first market day shown")
-    c.add_argument("--end", type=_day, help="with --days: last market day shown")
+    c.add_argument("--end", type=_day, help="with --days: market day after the last one shown (exclusive)")
     c.set_defaults(func=cmd_catalog)
+
+    from pmp.cli_read import add_read_commands
+
+    add_read_commands(sub)  # query, plot, lake (pmp.cli_read)
 
     a = sub.add_parser("airflow-settings", help="airflow_settings.yaml: print env exports or import")
     a.add_argument("action", choices=["env", "import"])

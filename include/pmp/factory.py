@@ -204,6 +204,9 @@ def build_daily(spec: DatasetSpec) -> DAG:
     )
     def _daily() -> None:
         _wire(spec, realtime=False)
+        from pmp import lake
+
+        lake.wire_daily(spec)  # the Parquet lake's day files, after check (pmp.lake)
 
     return _daily()
 
