@@ -357,6 +357,8 @@ SETTINGS: dict[str, Setting] = _settings(
     Setting("PMP_PG_DSN", DSN, None, "libpq string used when the PMP_DB_CONN_ID connection does not exist"),
     Setting("PMP_S3_ENDPOINT", _url("http", "https"), None,
             "S3-compatible endpoint used when the PMP_S3_CONN_ID connection does not exist"),
+    Setting("PMP_LAKE", BOOL, True, "daily DAGs write the Parquet lake's day files (a lake task after check)"),
+    Setting("PMP_LAKE_URL", STAGING, None, "the Parquet lake (unset: <PMP_STAGING_URL>/lake/)"),
     Setting("PMP_DAGS", GLOBS, (), "which DAGs this deployment builds (default: all)"),
     Setting("PMP_CATCHUP", BOOL, True, "history DAGs catch up from their first day"),
     Setting("PMP_TASK_RETRIES", _int(0), 3, "retries of every task (real-time tasks: at most 1)"),
@@ -427,6 +429,14 @@ def require_settings() -> None:
     problems = settings_problems(names=False)
     if problems:
         raise SettingError("; ".join(problems))
+
+
+def option_value(option: str, value: str, kind: Kind) -> Any:
+    """A command-line option checked as a setting of ``kind`` is (``--lake-url``)."""
+    try:
+        return kind.parse(value)
+    except ValueError as exc:
+        raise InputError(Setting(option, kind, None, "").message(value, str(exc)).replace("=", " ", 1)) from None
 
 
 # ------------------------------------------------------------------------------ DAG selection
