@@ -187,6 +187,7 @@ def _connection_entry(entry: Any, where: str, problems: list[str]) -> tuple[str 
     port = entry.get("conn_port")
     if port not in (None, "") and (isinstance(port, bool) or not str(port).isdigit() or not 0 < int(port) < 65536):
         problems.append(f"{where}: conn_port must be a port number 1-65535, not {port!r}")
+        port = None  # reported: the connection is checked further without it
     extra = entry.get("conn_extra")
     if extra is not None and not isinstance(extra, dict):
         problems.append(f"{where}: conn_extra must be a mapping, not {type(extra).__name__}")

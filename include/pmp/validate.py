@@ -93,8 +93,8 @@ def day_range(start: date, end: date, *, end_exclusive: bool, first_day: date | 
     is one wholly before the dataset's first day or after ``today`` (nothing could be loaded)."""
     days = (end - start).days + (0 if end_exclusive else 1)
     if days <= 0:
-        rule = "after --start (--end is exclusive)" if end_exclusive else "on or after --start"
-        raise InputError(f"--end {end} must be {rule} {start}: the range holds no market day")
+        rule = f"after --start {start} (--end is exclusive)" if end_exclusive else f"on or after --start {start}"
+        raise InputError(f"--end {end} must be {rule}: the range holds no market day")
     last = start + timedelta(days=days - 1)
     subject = f"{what} " if what else ""
     if first_day is not None and last < first_day:
@@ -176,7 +176,7 @@ class Kind:
 
 def _number(kind: type, minimum: float | None) -> Kind:
     def parse(text: str) -> Any:
-        value = kind(text)
+        value = kind(text.strip())  # int('abc') says "invalid literal for int()": the setting's sentence says more
         if minimum is not None and value < minimum:
             raise ValueError
         return value
@@ -310,8 +310,9 @@ class Setting:
             return self.default_value()
         try:
             return self.kind.parse(raw)
-        except ValueError as exc:
-            raise SettingError(self.message(raw, str(exc))) from None
+        except ValueError as exc:  # a kind adds detail as "; …" (a library's own words are not shown)
+            detail = str(exc) if str(exc).startswith(";") else ""
+            raise SettingError(self.message(raw, detail)) from None
 
     def message(self, raw: str, detail: str = "") -> str:
         if self.kind.secret:
@@ -434,9 +435,9 @@ def require_settings() -> None:
 def option_value(option: str, value: str, kind: Kind) -> Any:
     """A command-line option checked as a setting of ``kind`` is (``--lake-url``)."""
     try:
-        return kind.parse(value)
-    except ValueError as exc:
-        raise InputError(Setting(option, kind, None, "").message(value, str(exc)).replace("=", " ", 1)) from None
+        return Setting(option, kind, None, "").get({option: value})
+    except SettingError as exc:
+        raise InputError(str(exc).replace("=", " ", 1)) from None
 
 
 # ------------------------------------------------------------------------------ DAG selection
@@ -505,7 +506,8 @@ class ArgumentParser(argparse.ArgumentParser):
         choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if choice:  # argparse of Python 3.12 suggests nothing
             message += suggestion(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
-        self.exit(2, f"{self.prog}: error: {one_line(message)}; see {self.prog} --help\n")
+        message = one_line(message)
+        self.exit(2, f"{self.prog}: error: {message}{' ' if message.endswith('?') else '; '}see {self.prog} --help\n")
 
 
 def one_line(message: object) -> str:
