@@ -416,3 +416,14 @@ def test_check_config_passes_the_bundles_own_settings(capsys: Any, monkeypatch: 
     out = capsys.readouterr().out
     assert re.search(r"^pmp check-config: ok \(\d+ settings; .*airflow_settings.yaml; \d+ pools; \d+ connections\)$",
                      out.strip().splitlines()[-1])
+
+
+def test_every_setting_is_read_through_the_validation_layer_and_documented() -> None:
+    """No module reads a ``PMP_*`` variable from ``os.environ`` itself (it would skip the check),
+    and the README's settings table lists every declared setting."""
+    direct = re.compile(r"""(os\.environ(\.get)?[\[(]|os\.getenv\()\s*["']PMP_""")
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "include" / "pmp").rglob("*.py")
+                 if p.name != "validate.py" and direct.search(p.read_text())]
+    assert offenders == []
+    readme = (ROOT / "README.md").read_text()
+    assert [name for name in validate.SETTINGS if f"| `{name}` |" not in readme] == []
