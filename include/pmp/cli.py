@@ -128,7 +128,12 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def cmd_airflow_settings(args: argparse.Namespace) -> int:
     from pmp import airflow_settings
+    from pmp.checkconfig import settings_file_problems
 
+    problems = settings_file_problems(airflow_settings.SETTINGS_FILE)[0]  # nothing imported from a bad file
+    if problems:
+        more = f" (and {len(problems) - 1} more: pmp check-config lists them)" if len(problems) > 1 else ""
+        raise validate.InputError(problems[0] + more)
     if args.action == "env":
         print(airflow_settings.shell_exports())
     else:
