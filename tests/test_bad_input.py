@@ -427,3 +427,36 @@ def test_every_setting_is_read_through_the_validation_layer_and_documented() -> 
     assert offenders == []
     readme = (ROOT / "README.md").read_text()
     assert [name for name in validate.SETTINGS if f"| `{name}` |" not in readme] == []
+
+
+def test_airflow_settings_from_a_bad_file_is_one_line_and_imports_nothing(tmp_path: Path, capsys: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from pmp import airflow_settings
+
+    path = tmp_path / "airflow_settings.yaml"
+    path.write_text(BAD_SETTINGS)
+    monkeypatch.setattr(airflow_settings, "SETTINGS_FILE", path)
+    called = []
+    monkeypatch.setattr(airflow_settings, "import_into_airflow", lambda *a, **k: called.append(a))
+    assert main(["airflow-settings", "import"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and called == []
+    assert err.splitlines() == [f"pmp airflow-settings: error: {path}: unknown section 'varables' under airflow; "
+                                "known: connections, pools, variables; did you mean 'variables'? (and 6 more: pmp "
+                                "check-config lists them)"]
+
+
+@pytest.mark.integration
+def test_a_real_run_with_a_misspelt_conf_key_fails_before_fetching(env, dagbag, capfd: Any) -> None:
+    """``dag.test(run_conf={"lookback_minute": 30})``: the run fails in its first task, naming the
+    key and the params it has; nothing is fetched or loaded (Airflow itself passes the key on)."""
+    from airflow.sdk import DagRunState
+
+    sim = env["sim"]()
+    dag = dagbag.get_dag("nyiso_lmp_rt5m_realtime")
+    dr = dag.test(run_conf={"lookback_minute": 30})
+    out, err = capfd.readouterr()  # the task's log (Airflow logs to stdout)
+    assert dr.state == DagRunState.FAILED
+    assert dr.get_task_instance("discover").state == "failed"
+    assert "unknown DAG param 'lookback_minute' of DAG 'nyiso_lmp_rt5m_realtime'; known: lookback_minutes" in out + err
+    assert sim.requests == []
