@@ -259,11 +259,11 @@ def test_a_cli_error_is_one_line_and_v_shows_the_traceback(tmp_path: Path) -> No
     """As a user runs it: a process, exit 2, exactly one line on stderr; ``-v`` adds the traceback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PMP_")} | {"PMP_HOME": str(tmp_path)}
     cmd = [sys.executable, "-m", "pmp.cli", "catalog", "--iso", "ercto"]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert out.returncode == 2
     assert out.stderr.splitlines() == ["pmp catalog: error: unknown ISO 'ercto'; known: caiso, ercot, isone, nyiso, "
                                        "pjm; did you mean 'ercot'?"]
-    verbose = subprocess.run([*cmd, "-v"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    verbose = subprocess.run([*cmd, "-v"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
     assert verbose.stderr.rstrip().splitlines()[-1] == out.stderr.rstrip()
 
@@ -276,7 +276,7 @@ def test_an_unexpected_error_exits_1_with_its_type_and_a_hint(tmp_path: Path) ->
         {"conn_type": "postgres", "host": "127.0.0.1", "port": port, "login": "pmp", "password": SECRET,
          "schema": "pmp"})}
     out = subprocess.run([sys.executable, "-m", "pmp.cli", "catalog", "--iso", "ercot"], capture_output=True,
-                         text=True, env=env, cwd=ROOT, timeout=120)
+                         text=True, env=env, cwd=ROOT, timeout=600)
     lines = [line for line in out.stderr.splitlines() if "error" in line.lower()]
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert lines[-1].startswith("pmp catalog: error: OperationalError: ") and lines[-1].endswith(
