@@ -11,9 +11,9 @@ mkdir -p .pmp/logs
 scripts/services.sh install postgres >.pmp/logs/services-install.log 2>&1 &
 pg_install=$!
 
-# Set-up: it builds the Rust bulk processor wheel (release). `cargo test` then runs with the
-# same features (plus pyo3 without `extension-module`, so the test binary links libpython), which
-# reuses every compiled dependency of the wheel build instead of compiling them a second time.
+# Set-up: it builds the Rust bulk processor wheel (release, linked by zig for manylinux_2_28).
+# `cargo test` then builds the crate once more for the host toolchain (pyo3 without
+# `extension-module`, so the test binary links libpython): a second compile of the dependencies.
 scripts/setup.sh
 wait "$pg_install" || { cat .pmp/logs/services-install.log; exit 1; }
 cat .pmp/logs/services-install.log

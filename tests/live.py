@@ -286,6 +286,9 @@ class LiveAirflow:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            # task processes talk to the api-server over HTTP: on two busy cores a call can take more
+            # than the 5 s default, and a timed-out start fails the task (seen under a full test load)
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "PMP_DAGS": self.dags,

@@ -169,6 +169,9 @@ def mwaa(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
         "AIRFLOW_HOME": str(base / "airflow"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(base / "dags"),
+        # the first import of a fresh venv compiles every module; on two cores shared with the rest of
+        # the suite that can pass the 30 s default, which says nothing about a deployment's parse time
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
         "PMP_STAGING_URL": (base / "staging").as_uri() + "/",
     }
     return {"base": base, "venv": venv, "python": str(venv / "bin" / "python"), "pip": pip, "env": env,

@@ -1,0 +1,5 @@
+"""MISO DAGs for Airflow, generated from the dataset registry (``include/pmp/isos/miso/datasets.py``)."""
+
+from pmp.factory import build_dags
+
+globals().update(build_dags("miso"))
