@@ -36,6 +36,7 @@ class Resolution:
     expected_intervals: int
     entities: int
     rows: int
+    missing: list[str] = field(default_factory=list)  # UTC starts of absent intervals (first MISSING_LISTED)
 
     @property
     def complete(self) -> bool:
@@ -152,6 +153,23 @@ def _check_expected_entities(conn: Any, spec: DatasetSpec, check: DayCheck, star
                 check.problems.append(f"{label} rows: {distinct} distinct {column}, expected at least {want}")
 
 
+MISSING_LISTED = 24  # a day with more missing intervals lists the first ones and "..."
+
+
+def _missing_starts(conn: Any, spec: DatasetSpec, start: datetime, end: datetime, minutes: float) -> list[str]:
+    """Exactly which intervals of one resolution the day lacks (UTC starts, ``2024-11-03T06:45Z``):
+    some ISOs simply skip an interval file now and then (SPP), and "287/288" alone does not say which."""
+    cond, params = where(spec)
+    q = sql.SQL(
+        "SELECT g FROM generate_series(%s::timestamptz, %s::timestamptz - make_interval(secs => %s), "
+        "make_interval(secs => %s)) g WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {c} AND interval_start = g"
+        " AND extract(epoch FROM interval_end - interval_start) = %s) ORDER BY g"
+    ).format(t=sql.Identifier(spec.table), c=cond)
+    step = minutes * 60
+    rows = conn.execute(q, [start, end, step, step, *params, step]).fetchall()
+    return [t.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ") for (t,) in rows]
+
+
 def check_day(conn: Any, spec: DatasetSpec, day: date) -> DayCheck:
     start, end = market_day_bounds(day, spec.timezone)
     hours = int((end - start).total_seconds() // 3600)
@@ -192,7 +210,10 @@ def check_day(conn: Any, spec: DatasetSpec, day: date) -> DayCheck:
                 check.problems.append(problem)
         for r in check.resolutions:
             if r.intervals != r.expected_intervals:
-                check.problems.append(f"{r.intervals}/{r.expected_intervals} {_minutes(r.minutes)} intervals")
+                r.missing = _missing_starts(conn, spec, start, end, r.minutes) if r.intervals < r.expected_intervals else []
+                listed = ", ".join(r.missing[:MISSING_LISTED]) + (" ..." if len(r.missing) > MISSING_LISTED else "")
+                check.problems.append(f"{r.intervals}/{r.expected_intervals} {_minutes(r.minutes)} intervals"
+                                      + (f" (missing {listed})" if r.missing else ""))
             elif r.rows != r.intervals * r.entities:
                 check.problems.append(
                     f"{r.rows} rows for {r.entities} entities x {r.intervals} {_minutes(r.minutes)} intervals"
