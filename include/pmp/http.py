@@ -9,6 +9,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +167,15 @@ def new_session() -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     return session
+
+
+def last_modified(headers: Any) -> datetime | None:
+    """A response's ``Last-Modified`` as a UTC datetime (None when absent or unreadable): the
+    publication time the file-tree ISOs (NYISO, MISO, SPP) give for each document."""
+    value = headers.get("Last-Modified")
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None

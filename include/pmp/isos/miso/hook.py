@@ -24,11 +24,10 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
-from pmp.http import IsoHttpError, redact_url, request
+from pmp.http import IsoHttpError, last_modified, redact_url, request
 from pmp.isohook import Extra, IsoHttpHook, LocalConnection
 
 log = logging.getLogger(__name__)
@@ -42,16 +41,6 @@ _CHALLENGE_MARKERS = (b"just a moment", b"challenge", b"access denied", b"captch
 
 class MisoChallengeError(IsoHttpError):
     """MISO answered with a bot-wall challenge page (HTML) instead of the report or JSON."""
-
-
-def last_modified(headers: Any) -> datetime | None:
-    value = headers.get("Last-Modified")
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value).astimezone(UTC)
-    except (TypeError, ValueError):
-        return None
 
 
 def looks_like_html(body: bytes) -> bool:

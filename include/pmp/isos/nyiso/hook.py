@@ -15,12 +15,11 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
-from pmp.http import IsoHttpError, request
+from pmp.http import IsoHttpError, last_modified, request
 from pmp.isohook import Extra, IsoHttpHook, LocalConnection
 from pmp.isos.nyiso.normalize import EASTERN, OFFSETS
 
@@ -101,16 +100,6 @@ def parse_listing(page_url: str, html: str) -> list[Listed]:
             if name.lower().endswith((".csv", "_csv.zip")):
                 out.append(Listed(name, urljoin(page_url, href), updated, " | ".join(cells)))
     return out
-
-
-def last_modified(headers: Any) -> datetime | None:
-    value = headers.get("Last-Modified")
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value).astimezone(UTC)
-    except (TypeError, ValueError):
-        return None
 
 
 class NyisoHook(IsoHttpHook):

@@ -19,28 +19,17 @@ Connection ``spp_default`` (type ``spp``):
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from pmp.http import IsoHttpError, request
+from pmp.http import IsoHttpError, last_modified, request
 from pmp.isohook import Extra, IsoHttpHook, LocalConnection
 
 log = logging.getLogger(__name__)
 
 PORTAL_BASE_URL = "https://portal.spp.org"
 TOKEN_HEADER = "X-SPP-UI-Token"
-
-
-def last_modified(headers: Any) -> datetime | None:
-    value = headers.get("Last-Modified")
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value).astimezone(UTC)
-    except (TypeError, ValueError):
-        return None
 
 
 class SppHook(IsoHttpHook):
