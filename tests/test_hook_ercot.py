@@ -53,7 +53,7 @@ def test_server_errors_retried_then_clear_failure(use_simulator) -> None:
     sim.set_faults({"server_error": 1})
     assert ErcotHook().list_documents(12331)
     sim.set_faults({"server_error": -1})
-    with pytest.raises(IsoHttpError, match=r"giving up after \d+ attempts on http://127\.0\.0\.1/ercot/www/misapp"):
+    with pytest.raises(IsoHttpError, match=r"giving up after \d+ attempts on http://127\.0\.0\.1:\d+/ercot/www/misapp"):
         ErcotHook().list_documents(12331)
 
 

@@ -75,7 +75,7 @@ def test_persistent_wall_gives_up_with_a_clear_error(use_simulator) -> None:
     sim = use_simulator(now=NOW)  # retry_backoff_seconds 0.05 (tests' connection)
     sim.set_faults({"isone_403": -1})
     sleep = RecordedSleep()
-    with pytest.raises(IsoHttpError, match=r"giving up after 4 attempts on http://127\.0\.0\.1/isone/www/.*403") as err:
+    with pytest.raises(IsoHttpError, match=r"giving up after 4 attempts on http://127\.0\.0\.1:\d+/isone/www/.*403") as err:
         IsoneHook(sleep=sleep).download_csv(DA)
     assert err.value.status == 403
     assert sleep.waits == pytest.approx([0.05, 0.10, 0.15])  # 1x, 2x, 3x; no wait after the 4th attempt

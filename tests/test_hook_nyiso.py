@@ -58,7 +58,7 @@ def test_server_errors_retried_then_clear_failure(use_simulator) -> None:
     sim.set_faults({"server_error": 1})
     assert NyisoHook().listing("P-7")
     sim.set_faults({"server_error": -1})
-    with pytest.raises(IsoHttpError, match=r"giving up after 5 attempts on http://127\.0\.0\.1/nyiso/mis/public/P-7list"):
+    with pytest.raises(IsoHttpError, match=r"giving up after 5 attempts on http://127\.0\.0\.1:\d+/nyiso/mis/public/P-7list"):
         NyisoHook().listing("P-7")
 
 

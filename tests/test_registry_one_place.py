@@ -85,6 +85,6 @@ def test_extras_parse_by_declared_type() -> None:
     assert parse_extra(Extra("n", int, 5), "7", "c") == 7
     assert parse_extra(Extra("b", bool, True), "false", "c") is False
     assert parse_extra(Extra("b", bool, False), "YES", "c") is True
-    with pytest.raises(ValueError, match=r"connection 'c': extra.n must be a float, not 'abc'"):
+    with pytest.raises(ValueError, match=r"connection 'c': extra.n must be a number \(float\), not 'abc'"):
         parse_extra(Extra("n", float, 5.0), "abc", "c")
     assert issubclass(iso_hook_classes()[0], IsoHttpHook)

@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -55,35 +54,31 @@ WEBHOOK_CONN_ID = "pmp_alerts"
 MARKET_DAY, HISTORY = "market_day", "history"
 
 
-def _minutes(name: str, default: int) -> timedelta:
-    raw = os.environ.get(name, "").strip()
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected whole minutes") from None
-    if value <= 0:
-        raise ValueError(f"{name}={raw!r}: must be more than 0 minutes")
-    return timedelta(minutes=value)
+def _minutes(name: str) -> timedelta:
+    """A ``PMP_*_MINUTES`` setting (declared with its default in ``pmp.validate.SETTINGS``)."""
+    from pmp.validate import setting
+
+    return timedelta(minutes=setting(name))
 
 
 def grace() -> timedelta:
     """Time for retries after the ISO has published the last interval of a day."""
-    return _minutes("PMP_DEADLINE_GRACE_MINUTES", 180)
+    return _minutes("PMP_DEADLINE_GRACE_MINUTES")
 
 
 def daily_run_time() -> timedelta:
     """The time a daily run needs once queued (discovery, mapped fetches, load, checks, retries)."""
-    return _minutes("PMP_DAILY_RUN_MINUTES", 60)
+    return _minutes("PMP_DAILY_RUN_MINUTES")
 
 
 def history_run_time() -> timedelta:
     """A reasonable time for one history run once its turn has come (pools are shared with real time)."""
-    return _minutes("PMP_HISTORY_RUN_MINUTES", 180)
+    return _minutes("PMP_HISTORY_RUN_MINUTES")
 
 
 def realtime_deadline() -> timedelta:
     """A real-time run must finish successfully this long after it was queued."""
-    return _minutes("PMP_REALTIME_DEADLINE_MINUTES", 15)
+    return _minutes("PMP_REALTIME_DEADLINE_MINUTES")
 
 
 def daily_deadline(publication_lag: timedelta) -> timedelta:
@@ -243,7 +238,9 @@ def alert_payload(dataset: str, expectation: str, context: dict[str, Any] | None
 
 
 async def _webhook_url() -> str | None:
-    url = os.environ.get("PMP_ALERT_WEBHOOK_URL")
+    from pmp.validate import setting
+
+    url = setting("PMP_ALERT_WEBHOOK_URL")
     if url:
         return url
     from airflow.sdk import BaseHook

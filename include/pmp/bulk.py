@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -47,7 +46,9 @@ def engine() -> Any:
 
 def enabled() -> bool:
     """``PMP_BULK_ENGINE=python`` turns the Rust path off (the Python normalizers are used)."""
-    return os.environ.get("PMP_BULK_ENGINE", "rust").lower() != "python"
+    from pmp.validate import setting
+
+    return setting("PMP_BULK_ENGINE") != "python"
 
 
 def supports(iso: str, dataset: str) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pmp import read
+from pmp.validate import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,11 +38,11 @@ def price_heatmap(iso: str, location: str | None, start: read.TimeLike, end: rea
     """Mean price per local hour of day (rows 0-23) and local day (columns). On the fall-back day
     the repeated hour 1 is the mean of both; on the spring-forward day hour 2 is empty."""
     if not location:
-        raise ValueError("price-heatmap needs --location (one location)")
+        raise InputError("price-heatmap needs --location (one location)")
     wh = read.Warehouse(source)
     df = wh.lmp(iso, start, end, market=market, locations=[location], local_time=True)
     if df.empty:
-        raise ValueError(f"no {market} prices for {location} in {iso} between {start} and {end}")
+        raise InputError(f"no {market} prices for {location} in {iso} between {start} and {end}")
     local = df["interval_start_local"]
     frame = df.assign(day=local.dt.date, hour=local.dt.hour)
     grid = frame.pivot_table(index="hour", columns="day", values="lmp", aggfunc="mean").reindex(range(24))
@@ -62,7 +63,7 @@ def load_vs_forecast(iso: str, start: read.TimeLike, end: read.TimeLike, *, area
                          resample="1h" if minutes[-1] < 60 else None)
     forecast = wh.load_forecast(iso, start, end, areas=[area], as_of=as_of, models=[model] if model else None)
     if actual.empty and forecast.empty:
-        raise ValueError(f"no load or forecast for {iso} {area} between {start} and {end}")
+        raise InputError(f"no load or forecast for {iso} {area} between {start} and {end}")
     tz = read.timezone_of(iso)
     series: dict[str, Any] = {}
     styles = {}
@@ -93,10 +94,8 @@ def coverage(iso: str | None, start: read.TimeLike, end: read.TimeLike, *, quiet
     first, last = _dates(start), _dates(end)
     days = [first + timedelta(days=i) for i in range((last - first).days)]
     if not days:
-        raise ValueError("coverage: --end must be after --start")
-    specs = registry.datasets(iso)
-    if not specs:
-        raise ValueError(f"unknown ISO {iso!r}")
+        raise InputError("coverage: --end must be after --start")
+    specs = registry.datasets(iso)  # an unknown ISO: the registry's error, with the known ones
     rows = {}
     with db.connect() as conn, progress(len(specs), "coverage", quiet=quiet, unit="dataset") as bar:
         for spec in specs:
@@ -127,7 +126,7 @@ def save(chart: Chart, out: str | Path) -> Path:
     elif suffix in (".html", ".htm"):
         _html(chart, path)
     else:
-        raise ValueError(f"{out}: write a .png (matplotlib) or an .html (plotly) file")
+        raise InputError(f"{out}: write a .png (matplotlib) or an .html (plotly) file")
     return path
 
 

@@ -6,8 +6,11 @@ import argparse
 import logging
 import os
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from pmp import validate
+from pmp.validate import ArgumentParser, day_argument
 
 
 def _setup_env(use_settings: bool = True) -> None:
@@ -38,13 +41,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     # never by the production commands or the DAGs (tests/test_packaging.py).
     from pmp.simulator import server
 
-    ap = argparse.ArgumentParser(prog="pmp simulate", description="serve the ISO simulator on loopback")
+    ap = ArgumentParser(prog="pmp simulate", description="serve the ISO simulator on loopback")
     server.add_arguments(ap)
     return server.run(ap.parse_args(args.simulator_args))
 
 
-def _day(value: str) -> date:
-    return date.fromisoformat(value)
+_day = day_argument
 
 
 def _instant(value: str) -> datetime:
@@ -65,17 +67,18 @@ def cmd_download(args: argparse.Namespace) -> int:
     from pmp.timeutil import market_day_bounds
 
     spec = registry.get(args.iso, args.dataset)
+    days = validate.day_range(args.start, args.end, end_exclusive=True, first_day=spec.first_date,
+                              today=validate.market_today(spec), what=spec.key)
+    validate.preflight(spec)  # settings and the ISO's connection, before anything is fetched
     failures = 0
-    if args.end <= args.start:
-        print(f"error: --end {args.end} must be after --start {args.start} (--end is exclusive)", file=sys.stderr)
-        return 2
-    days = [args.start + timedelta(days=i) for i in range((args.end - args.start).days)]
     with tqdm(total=len(days), unit="day", desc=spec.key, disable=True if args.quiet else None) as bar:
         for day in days:
             start, end = market_day_bounds(day, spec.timezone)
             try:
                 result = pipeline.run_window(spec.key, start.isoformat(), end.isoformat(), reload=args.reload)
                 bar.set_postfix_str(f"{day} docs={result['documents']} rows={result['loaded']['rows']}")
+            except validate.InputError:  # bad configuration: the next day would fail the same way
+                raise
             except Exception as exc:  # report and continue with the next day
                 failures += 1
                 tqdm.write(f"{spec.key} {day}: FAILED: {exc}")
@@ -93,14 +96,14 @@ def cmd_normalize(args: argparse.Namespace) -> int:
 
     spec = registry.get(args.iso, args.dataset)
     adapter = registry.adapter(spec.iso)
+    validate.output_file(args.out, "--out")
     tables = []
     for path in args.files:
+        data = validate.input_file(path)
         try:
-            tables.append(adapter.normalize(spec, Path(path).name, Path(path).read_bytes(),
-                                            published_at=args.published_at))
-        except (ValueError, PayloadError, OSError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            tables.append(adapter.normalize(spec, Path(path).name, data, published_at=args.published_at))
+        except (ValueError, PayloadError) as exc:
+            raise validate.InputError(str(exc)) from exc
     table = dedupe_latest(pa.concat_tables(tables), spec.schema.key) if tables else spec.schema.empty()
     pq.write_table(table, args.out, compression="zstd")
     print(f"{args.out}: {table.num_rows} rows, columns {', '.join(table.column_names)}")
@@ -110,17 +113,27 @@ def cmd_normalize(args: argparse.Namespace) -> int:
 def cmd_catalog(args: argparse.Namespace) -> int:
     from pmp import catalog, db
 
+    specs = validate.catalog_selection(args.iso, args.dataset)
+    if (args.start or args.end) and not args.days:
+        raise validate.InputError("--start/--end choose the market days shown by --days: add --days")
+    if args.start and args.end:
+        validate.day_range(args.start, args.end, end_exclusive=True)
     with db.connect() as conn:
-        # --end is exclusive, as for download and the read API; catalog.catalog takes the last day shown
+        # --end is exclusive, as for download and the read API; catalog.entry takes the last day shown
         last = args.end - timedelta(days=1) if args.end else None
-        rows = catalog.catalog(conn, args.iso, with_days=args.days, start=args.start, end=last)
+        rows = [catalog.entry(conn, spec, with_days=args.days, start=args.start, end=last) for spec in specs]
     print(catalog.render(rows))
     return 0
 
 
 def cmd_airflow_settings(args: argparse.Namespace) -> int:
     from pmp import airflow_settings
+    from pmp.checkconfig import settings_file_problems
 
+    problems = settings_file_problems(airflow_settings.SETTINGS_FILE)[0]  # nothing imported from a bad file
+    if problems:
+        more = f" (and {len(problems) - 1} more: pmp check-config lists them)" if len(problems) > 1 else ""
+        raise validate.InputError(problems[0] + more)
     if args.action == "env":
         print(airflow_settings.shell_exports())
     else:
@@ -130,9 +143,10 @@ def cmd_airflow_settings(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pmp", description="Power Market Pipeline")
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = ArgumentParser(prog="pmp", description="Power Market Pipeline",
+                       epilog="Bad input is one line on stderr and exit status 2; other errors exit 1 (-v: traceback).")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging; tracebacks of errors")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     d = sub.add_parser("db", help="warehouse database")
     d.add_argument("action", choices=["migrate"])
@@ -168,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("catalog", help="first/last interval, rows and missing intervals per dataset")
     c.add_argument("--iso")
+    c.add_argument("--dataset", help="one dataset (of --iso, or of every ISO that has it)")
     c.add_argument("--days", action="store_true", help="one line per market day")
     c.add_argument("--start", type=_day, help="with --days: first market day shown")
     c.add_argument("--end", type=_day, help="with --days: market day after the last one shown (exclusive)")
@@ -180,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("airflow-settings", help="airflow_settings.yaml: print env exports or import")
     a.add_argument("action", choices=["env", "import"])
     a.set_defaults(func=cmd_airflow_settings)
+
+    from pmp.checkconfig import add_parser as add_check_config
+
+    add_check_config(sub)
+    for command in sub.choices.values():  # -v after the command as well as before it
+        if command.prefix_chars == "-":
+            command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                                 help="debug logging; tracebacks of errors")
     return p
 
 
@@ -189,9 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO if args.command in ("db", "simulate") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.command not in ("simulate", "normalize", "airflow-settings"):
-        _setup_env()
-    return int(args.func(args) or 0)
+    try:
+        if args.command not in ("simulate", "normalize", "airflow-settings", "check-config"):
+            _setup_env()
+        return int(args.func(args) or 0)
+    except Exception as exc:  # one line on stderr, never a traceback unless -v (pmp.validate)
+        return validate.report_error(exc, f"pmp {args.command}", verbose=args.verbose)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
+
+from pmp import validate
+from pmp.validate import InputError, day_argument
 
 # pmp query WHAT -> (Warehouse method, the options that apply to it besides the common ones)
 QUERIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -29,11 +31,7 @@ def progress(total: int, desc: str, *, quiet: bool = False, unit: str = "day") -
     return tqdm(total=total, desc=desc, unit=unit, disable=True if quiet else None, leave=False)
 
 
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+_day = day_argument
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -46,8 +44,9 @@ def cmd_query(args: argparse.Namespace) -> int:
         if value in (None, False):
             continue
         if name not in allowed:
-            print(f"error: --{name.replace('_', '-')} does not apply to 'pmp query {args.what}'", file=sys.stderr)
-            return 2
+            applies = ", ".join("--" + a.replace("_", "-") for a in allowed)
+            raise InputError(f"--{name.replace('_', '-')} does not apply to 'pmp query {args.what}' "
+                             f"(its options: {applies})")
         kwargs[name] = value
     for name in ("interval_minutes", "resample"):
         if getattr(args, name):
@@ -57,15 +56,12 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.local_time:
         kwargs["local_time"] = True
     if args.format == "parquet" and not args.out:
-        print("error: --format parquet needs --out FILE", file=sys.stderr)
-        return 2
-    try:
-        # libraries log to stdout (Airflow's connection and S3 hooks): keep it for the data
-        with contextlib.redirect_stdout(sys.stderr):
-            df = getattr(Warehouse(args.source), method)(args.iso, args.start, args.end, **kwargs)
-    except (KeyError, ValueError) as exc:
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
+        raise InputError("--format parquet needs --out FILE")
+    if args.out:
+        validate.output_file(args.out, "--out")
+    # libraries log to stdout (Airflow's connection and S3 hooks): keep it for the data
+    with contextlib.redirect_stdout(sys.stderr):
+        df = getattr(Warehouse(args.source), method)(args.iso, args.start, args.end, **kwargs)
     if args.format == "parquet":
         df.to_parquet(args.out, index=False)
     elif args.format == "csv":
@@ -88,34 +84,28 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from pmp import charts
 
-    try:
-        if args.chart == "price-heatmap":
-            fig = charts.price_heatmap(args.iso, args.location, args.start, args.end, market=args.market,
-                                       source=args.source)
-        elif args.chart == "load-forecast":
-            fig = charts.load_vs_forecast(args.iso, args.start, args.end, area=args.area, as_of=args.as_of,
-                                          model=args.model, source=args.source)
-        else:
-            fig = charts.coverage(args.iso, args.start, args.end, quiet=args.quiet)
-        path = charts.save(fig, args.out)
-    except (KeyError, ValueError, ImportError) as exc:
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
+    validate.output_file(args.out, "--out")
+    if args.chart == "price-heatmap":
+        fig = charts.price_heatmap(args.iso, args.location, args.start, args.end, market=args.market,
+                                   source=args.source)
+    elif args.chart == "load-forecast":
+        fig = charts.load_vs_forecast(args.iso, args.start, args.end, area=args.area, as_of=args.as_of,
+                                      model=args.model, source=args.source)
+    else:
+        fig = charts.coverage(args.iso, args.start, args.end, quiet=args.quiet)
+    path = charts.save(fig, args.out)
     print(f"{path}")
     return 0
 
 
 def cmd_lake(args: argparse.Namespace) -> int:
-    from pmp import lake, registry
+    from pmp import lake
 
-    specs = [registry.get(args.iso, args.dataset)] if args.dataset else registry.datasets(args.iso)
-    if not specs:
-        print(f"error: unknown ISO {args.iso!r}", file=sys.stderr)
-        return 2
-    if args.end <= args.start:
-        print(f"error: --end {args.end} must be after --start {args.start} (--end is exclusive)", file=sys.stderr)
-        return 2
-    days = lake.day_range(args.start, args.end)
+    specs = validate.catalog_selection(args.iso, args.dataset)
+    days = validate.day_range(args.start, args.end, end_exclusive=True)
+    if args.lake_url:
+        validate.option_value("--lake-url", args.lake_url, validate.STAGING)
+    validate.require_settings()
     store = lake.open_lake(args.lake_url)
     total = 0
     with progress(len(days) * len(specs), "lake compact", quiet=args.quiet) as bar:

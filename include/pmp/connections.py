@@ -43,12 +43,12 @@ def postgres_connection(conn_id: str, *, autocommit: bool = False) -> tuple[Any,
     tokens, with ``aws_conn_id``). Without such a connection, ``PMP_PG_DSN`` (a libpq string) is
     used as it is.
     """
-    import os
-
     import psycopg
 
+    from pmp.validate import setting
+
     if get_connection(conn_id) is None:
-        dsn = os.environ.get("PMP_PG_DSN")
+        dsn = setting("PMP_PG_DSN")
         if not dsn:
             raise LookupError(
                 f"no Airflow connection {conn_id!r} and no PMP_PG_DSN: configure the warehouse database"

@@ -7,7 +7,7 @@ at run time (nothing here touches the network or a database while the file is pa
 from __future__ import annotations
 
 import fnmatch
-import os
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -25,12 +25,19 @@ from airflow.sdk import (
 )
 from airflow.sdk.definitions.param import Param
 
-from pmp import alerts, registry
+from pmp import alerts, registry, validate
 from pmp.registry import DatasetSpec
+from pmp.validate import setting
+
+log = logging.getLogger(__name__)
+
+# Every PMP_* value is checked when a DAG file imports the factory: a bad one is the file's import
+# error, one sentence naming the variable, its value and what is accepted (pmp.validate).
+validate.require_settings()
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "pmp",
-    "retries": int(os.environ.get("PMP_TASK_RETRIES", "3")),
+    "retries": setting("PMP_TASK_RETRIES"),
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=30),
@@ -41,7 +48,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 def _catchup() -> bool:
     """History DAGs catch up from their first date. ``PMP_CATCHUP=false`` turns that off (local demos
     load history with ``airflow backfill create`` instead of thousands of scheduled runs)."""
-    return os.environ.get("PMP_CATCHUP", "true").lower() not in ("0", "false", "no")
+    return bool(setting("PMP_CATCHUP"))
 
 
 def _deadlines() -> bool:
@@ -49,7 +56,7 @@ def _deadlines() -> bool:
     ``dag.test()`` of Airflow 3.3 fails at the end of a run of a DAG that has ``deadline=``
     (``'dict' object has no attribute 'hex'`` in ``DagRun.update_state``, whatever the deadline
     reference: our own ``MarketDayDeadline`` does not change that); the scheduler is fine."""
-    return os.environ.get("PMP_DEADLINES", "true").lower() not in ("0", "false", "no")
+    return bool(setting("PMP_DEADLINES"))
 
 
 def _deadline_text(spec: DatasetSpec, *, realtime: bool) -> str:
@@ -96,12 +103,28 @@ Deadline alerts (`pmp.alerts`; a run's deadline in the UI carries its rule's nam
 """
 
 
+def _check_conf(dag_run: Any, dag: Any) -> None:
+    """A run's ``conf`` key that no param declares (``relaod``) fails the run at once, naming it
+    (Airflow checks declared params' types when a run is triggered, and passes other keys on)."""
+    if dag_run is None or dag is None:  # the callable called outside a run (tests)
+        return
+    try:
+        validate.dag_run_conf(getattr(dag_run, "conf", None), getattr(dag, "params", {}), dag_id=dag.dag_id)
+    except validate.InputError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from None  # bad input: no retries
+
+
 def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
     key = spec.key
 
     @task(pool=spec.pool)
-    def discover(data_interval_start: Any = None, data_interval_end: Any = None, params: Any = None) -> list:
+    def discover(data_interval_start: Any = None, data_interval_end: Any = None, params: Any = None,
+                 dag_run: Any = None, dag: Any = None) -> list:
         from pmp import pipeline
+
+        _check_conf(dag_run, dag)
 
         if realtime:
             end = pendulum.now("UTC")
@@ -219,13 +242,17 @@ def build_realtime(spec: DatasetSpec) -> DAG:
 def _selected(dag_id: str) -> bool:
     """``PMP_DAGS`` (comma-separated glob patterns of DAG ids, default all) chooses which DAGs this
     deployment builds, e.g. ``PMP_DAGS='ercot_*,caiso_lmp_*'``."""
-    patterns = [p.strip() for p in os.environ.get("PMP_DAGS", "").split(",") if p.strip()]
+    patterns = setting("PMP_DAGS")
     return not patterns or any(fnmatch.fnmatchcase(dag_id, p) for p in patterns)
 
 
 def build_dags(iso: str) -> dict[str, DAG]:
     """All DAGs of one ISO. Only the DAG being executed is built when a worker parses for a task."""
+    validate.require_settings()  # a bad PMP_* value: this file's import error, in one sentence
     current = get_parsing_context().dag_id
+    if current is None:
+        for problem in validate.misspelt_settings() + validate.dag_selection_problems(iso=iso):
+            log.warning("%s", problem)
     out: dict[str, DAG] = {}
     for spec in registry.datasets(iso):
         wanted = [(spec.daily_dag_id, build_daily)]

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
+
+from pmp.validate import redact_url  # scheme, host, port, path: no credentials or query strings
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,6 @@ class IsoHttpError(RuntimeError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-def redact_url(url: str) -> str:
-    """Scheme, host and path only: query strings can carry keys, so they never reach logs or errors."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
 
 
 class Pacer:

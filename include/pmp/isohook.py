@@ -30,11 +30,13 @@ import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
 from pmp.connections import mask
 from pmp.http import Pacer, SharedPacer, new_session
+from pmp.validate import InputError, redact_url, suggestion, unknown
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
@@ -45,8 +47,12 @@ class Extra:
     """One declared field of a connection's ``extra`` JSON.
 
     ``type`` is ``str``, ``int``, ``float`` or ``bool``; a missing, null or empty value is the
-    ``default``. ``secret`` values are registered with the secrets masker. ``show`` puts the field
-    in the UI's placeholder (with ``example`` instead of the default when given)."""
+    ``default``. ``secret`` values are registered with the secrets masker (and never shown in
+    errors). ``show`` puts the field in the UI's placeholder (with ``example`` instead of the
+    default when given). A value must be one of ``choices`` when given, within ``minimum`` ..
+    ``maximum``, and a field named ``*_url`` an URL of one of ``url_schemes`` (http, https).
+
+    Keys the hook does not declare are errors (a misspelt key would silently keep the default)."""
 
     name: str
     type: type
@@ -54,6 +60,10 @@ class Extra:
     secret: bool = False
     show: bool = False
     example: Any = None
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    url_schemes: tuple[str, ...] = ("http", "https")
 
 
 @dataclass(frozen=True)
@@ -68,15 +78,20 @@ class LocalConnection:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-class ConnectionExtraError(ValueError):
-    """A connection extra that does not parse as its declared type (names connection and field)."""
+class ConnectionExtraError(InputError):
+    """A connection's extra that is not valid JSON, has a key the hook does not declare, or a value
+    that does not parse as its declared type (names connection, field and what is accepted)."""
 
 
-def parse_extra(spec: Extra, value: Any, conn_id: str) -> Any:
-    if value is None or (isinstance(value, str) and not value.strip() and spec.type is not str):
-        return spec.default
+_TYPE_WORDS = {str: "text", int: "whole number", float: "number", bool: "true or false"}
+
+
+def _typed(spec: Extra, value: Any) -> Any:
+    """``value`` as ``spec.type``, or ``ValueError``."""
     if spec.type is str:
-        return str(value) if value != "" else spec.default
+        if isinstance(value, (dict, list)):
+            raise ValueError
+        return str(value)
     if spec.type is bool:
         if isinstance(value, bool):
             return value
@@ -85,13 +100,74 @@ def parse_extra(spec: Extra, value: Any, conn_id: str) -> Any:
             return True
         if text in _FALSE:
             return False
-    else:
+        raise ValueError
+    if isinstance(value, bool) or isinstance(value, (dict, list)):
+        raise ValueError
+    return spec.type(value)
+
+
+def parse_extra(spec: Extra, value: Any, conn_id: str) -> Any:
+    """One declared extra, parsed and checked (``ConnectionExtraError`` naming it otherwise)."""
+    if value is None or (isinstance(value, str) and not value.strip() and spec.type is not str) or value == "":
+        return spec.default
+    shown = "(value not shown: it is a secret)" if spec.secret else repr(value)
+    where = f"connection {conn_id!r}: extra.{spec.name}"
+    try:
+        parsed = _typed(spec, value)
+    except (TypeError, ValueError):
+        article = "" if spec.type is bool else "an " if _TYPE_WORDS[spec.type][0] in "aeiou" else "a "
+        raise ConnectionExtraError(f"{where} must be {article}{_TYPE_WORDS[spec.type]} "
+                                   f"({spec.type.__name__}), not {shown}") from None
+    if spec.choices and str(parsed).lower() in spec.choices:
+        parsed = str(parsed).lower()
+    elif spec.choices:
+        raise ConnectionExtraError(f"{where} must be one of {', '.join(spec.choices)}, not {shown}"
+                                   + ("" if spec.secret else suggestion(parsed, spec.choices)))
+    if (spec.minimum is not None and parsed < spec.minimum) or (spec.maximum is not None and parsed > spec.maximum):
+        bounds = " .. ".join(f"{b:g}" if b is not None else "" for b in (spec.minimum, spec.maximum))
+        raise ConnectionExtraError(f"{where} must be within {bounds.strip()}, not {shown}")
+    if spec.name.endswith("_url") and spec.type is str:
+        parts = urlsplit(parsed)
         try:
-            return spec.type(value)
-        except (TypeError, ValueError):
-            pass
-    raise ConnectionExtraError(f"connection {conn_id!r}: extra.{spec.name} must be a {spec.type.__name__}, "
-                               f"not {value!r}")
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if parts.scheme not in spec.url_schemes or not parts.hostname:
+            url = "(value not shown: it is a secret)" if spec.secret else repr(redact_url(parsed))
+            raise ConnectionExtraError(f"{where} must be a URL {' or '.join(s + '://host[:port]/…' for s in spec.url_schemes)}"
+                                       f", not {url}")
+    return parsed
+
+
+def extra_problems(extras: tuple[Extra, ...], conn_id: str, raw: Any) -> tuple[dict[str, Any], list[str]]:
+    """A connection's ``extra`` (its JSON text, or the parsed object) checked against the declared
+    ``extras``: the parsed values (defaults where a value is bad) and one sentence per problem
+    (malformed JSON, not an object, an undeclared key with the closest declared one, a bad value)."""
+    problems: list[str] = []
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}
+        except json.JSONDecodeError as exc:
+            problems.append(f"connection {conn_id!r}: extra is not valid JSON ({exc.msg} at line {exc.lineno} "
+                            f"column {exc.colno})")
+            raw = {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        problems.append(f"connection {conn_id!r}: extra must be a JSON object, not {type(raw).__name__}")
+        raw = {}
+    declared = [e.name for e in extras]
+    for key in raw:
+        if key not in declared:
+            problems.append(str(unknown("extra", key, declared, where=f" in connection {conn_id!r}")))
+    parsed = {}
+    for e in extras:
+        try:
+            parsed[e.name] = parse_extra(e, raw.get(e.name), conn_id)
+        except ConnectionExtraError as exc:
+            problems.append(str(exc))
+            parsed[e.name] = e.default
+    return parsed, problems
 
 
 class IsoHttpHook(BaseHook):
@@ -123,13 +199,28 @@ class IsoHttpHook(BaseHook):
 
     @property
     def connection(self) -> Any:
-        """The Airflow connection (looked up once); its password and secret extras are masked."""
+        """The Airflow connection (looked up once); its password and secret extras are masked, and
+        its extras checked (:meth:`connection_problems`): a bad one raises ``ConnectionExtraError``
+        before any request is sent."""
         if self._conn is None:
             conn = self.get_connection(self.conn_id)
-            raw = conn.extra_dejson or {}
+            self._extra, problems = extra_problems(self.extras, self.conn_id, conn.extra)
+            raw = conn.extra_dejson if not problems else {}
             mask(conn.password, *(str(raw[e.name]) for e in self.extras if e.secret and raw.get(e.name)))
+            if problems:
+                raise ConnectionExtraError("; ".join(problems))
             self._conn = conn
         return self._conn
+
+    @classmethod
+    def connection_problems(cls, conn: Any) -> list[str]:
+        """What is wrong with ``conn`` for this hook, one sentence each (``pmp check-config``)."""
+        conn_id = getattr(conn, "conn_id", None) or cls.default_conn_name
+        problems = []
+        if getattr(conn, "conn_type", None) not in (None, "", cls.conn_type):
+            problems.append(f"connection {conn_id!r}: conn_type {conn.conn_type!r} is not {cls.conn_type!r} "
+                            f"({cls.hook_name})")
+        return problems + extra_problems(cls.extras, conn_id, getattr(conn, "extra", None))[1]
 
     @property
     def raw_extra(self) -> dict[str, Any]:
@@ -138,9 +229,9 @@ class IsoHttpHook(BaseHook):
 
     def extra(self, name: str) -> Any:
         """A declared extra, parsed to its type (its default when absent)."""
-        if self._extra is None:
-            raw = self.raw_extra
-            self._extra = {e.name: parse_extra(e, raw.get(e.name), self.conn_id) for e in self.extras}
+        if self._extra is None or self._conn is None:
+            self.connection  # noqa: B018 - looks the connection up and parses every extra
+        assert self._extra is not None
         try:
             return self._extra[name]
         except KeyError:

@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -42,6 +41,7 @@ from pmp.schema import TableSchema
 from pmp.settings import settings
 from pmp.staging import FileStore, S3Store, Store, open_store
 from pmp.timeutil import market_day_bounds
+from pmp.validate import setting
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ _DATE = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
 
 
 def lake_url() -> str:
-    return os.environ.get("PMP_LAKE_URL") or settings().staging_url.rstrip("/") + "/lake/"
+    return setting("PMP_LAKE_URL") or settings().staging_url.rstrip("/") + "/lake/"
 
 
 def open_lake(url: str | None = None) -> Store:
@@ -184,17 +184,12 @@ def compact_window(key: str, start: str, end: str) -> dict[str, Any]:
     return {"lake": lake_url(), "days": written}
 
 
-def day_range(start: date, end: date) -> list[date]:
-    """``[start, end)`` as dates."""
-    return [start + timedelta(days=i) for i in range((end - start).days)]
-
-
 def wire_daily(spec: DatasetSpec) -> None:
     """Add the ``lake`` task after ``check`` to the daily DAG being defined (called inside its
     ``@dag`` function, after the pipeline's tasks are wired). ``PMP_LAKE=false`` leaves it out."""
     from airflow.sdk import task
 
-    if os.environ.get("PMP_LAKE", "true").lower() in ("0", "false", "no"):
+    if not setting("PMP_LAKE"):
         return
     key = spec.key
 

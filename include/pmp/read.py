@@ -34,6 +34,7 @@ from pmp import registry
 from pmp.registry import DatasetSpec
 from pmp.schema import TABLES
 from pmp.timeutil import local_day_of, localize
+from pmp.validate import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,7 +94,7 @@ def _parse(value: TimeLike, tz: str, now: datetime) -> datetime | date | str:
         try:
             parsed = date.fromisoformat(value) if len(value.strip()) == 10 else datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError(
+            raise InputError(
                 f"not a time: {value!r} (use YYYY-MM-DD, an ISO 8601 time, 'today', 'now' or 'latest')"
             ) from None
         return _parse(parsed, tz, now)
@@ -104,7 +105,7 @@ def _parse(value: TimeLike, tz: str, now: datetime) -> datetime | date | str:
             try:
                 return localize(value, tz)
             except ValueError as exc:
-                raise ValueError(f"{exc}: give the time with its UTC offset") from None
+                raise InputError(f"{exc}: give the time with its UTC offset") from None
         return value.astimezone(UTC)
     if isinstance(value, date):
         return value
@@ -114,7 +115,10 @@ def _parse(value: TimeLike, tz: str, now: datetime) -> datetime | date | str:
 def window(start: TimeLike, end: TimeLike | None, tz: str, *, now: datetime | None = None) -> Window:
     """Resolve ``start`` / ``end`` for an ISO whose market time zone is ``tz``."""
     now = now or datetime.now(UTC)
-    first = _parse(start, tz, now)
+    try:
+        first = _parse(start, tz, now)
+    except InputError as exc:
+        raise InputError(f"start: {exc}") from None
     if first == "latest":
         return Window(None, None, latest=True)
     assert not isinstance(first, str)
@@ -122,14 +126,17 @@ def window(start: TimeLike, end: TimeLike | None, tz: str, *, now: datetime | No
     if end is None:  # one local market day: the one that start falls in
         stop: datetime | None = _local_midnight(local_day_of(start_utc, tz) + timedelta(days=1), tz)
     else:
-        last = _parse(end, tz, now)
+        try:
+            last = _parse(end, tz, now)
+        except InputError as exc:
+            raise InputError(f"end: {exc}") from None
         if last == "latest":
             stop = None
         else:
             assert not isinstance(last, str)
             stop = last if isinstance(last, datetime) else _local_midnight(last, tz)
     if stop is not None and stop <= start_utc:
-        raise ValueError(f"end {stop.isoformat()} is not after start {start_utc.isoformat()} (end is exclusive)")
+        raise InputError(f"end {stop.isoformat()} is not after start {start_utc.isoformat()} (end is exclusive)")
     return Window(start_utc, stop)
 
 
@@ -137,7 +144,7 @@ def market_code(market: str) -> str:
     try:
         return MARKET_ALIASES[market.strip().upper()]
     except KeyError:
-        raise ValueError(f"unknown market {market!r}; use one of DAM, RT5M, RT15M, RT60M, HASP "
+        raise InputError(f"unknown market {market!r}; use one of DAM, RT5M, RT15M, RT60M, HASP "
                          "or gridstatus's DAY_AHEAD_HOURLY, REAL_TIME_5_MIN, REAL_TIME_15_MIN, REAL_TIME_HOURLY") from None
 
 
@@ -230,10 +237,7 @@ class Query:
 
 def timezone_of(iso: str) -> str:
     """The ISO's market time zone (every dataset of an ISO shares it)."""
-    specs = registry.datasets(iso.lower())
-    if not specs:
-        raise KeyError(f"unknown ISO {iso!r}; known: {', '.join(registry.isos())}")
-    return specs[0].timezone
+    return registry.datasets(registry.known_iso(iso.lower()))[0].timezone  # unknown: the registry's error
 
 
 def datasets_of(query: Query) -> list[DatasetSpec]:
@@ -381,7 +385,7 @@ def _resample(df: pd.DataFrame, query: Query, freq: str, how: str) -> pd.DataFra
     import pandas as pd
 
     if how not in AGGREGATIONS:
-        raise ValueError(f"unknown aggregation {how!r}; use one of {', '.join(AGGREGATIONS)}")
+        raise InputError(f"unknown aggregation {how!r}; use one of {', '.join(AGGREGATIONS)}")
     step = pd.to_timedelta(freq)
     entity = [c for c in (*ENTITY[query.table], "forecast_issued_at") if c in df.columns]
     if query.latest_vintage:
@@ -393,9 +397,9 @@ def _resample(df: pd.DataFrame, query: Query, freq: str, how: str) -> pd.DataFra
     lengths = sorted({pd.Timedelta(v) for v in (df["interval_end"] - df["interval_start"]).unique()})
     if len(lengths) > 1:
         shown = ", ".join(f"{int(v.total_seconds() // 60)}" for v in lengths)
-        raise ValueError(f"rows of several resolutions ({shown} minutes): choose one with interval_minutes=")
+        raise InputError(f"rows of several resolutions ({shown} minutes): choose one with interval_minutes=")
     if step % lengths[0] or step < lengths[0]:
-        raise ValueError(f"cannot resample {lengths[0]} intervals to {freq}: use a multiple of {lengths[0]}")
+        raise InputError(f"cannot resample {lengths[0]} intervals to {freq}: use a multiple of {lengths[0]}")
     tz = query.timezone
     if step == pd.Timedelta(days=1):
         local = df["interval_start"].dt.tz_convert(tz).dt.normalize()
@@ -405,7 +409,7 @@ def _resample(df: pd.DataFrame, query: Query, freq: str, how: str) -> pd.DataFra
         start = df["interval_start"].dt.floor(step)
         end = start + step
     else:
-        raise ValueError(f"resample {freq!r}: use a step that divides one hour (5min, 15min, 1h) or 1D")
+        raise InputError(f"resample {freq!r}: use a step that divides one hour (5min, 15min, 1h) or 1D")
     out = df.assign(interval_start=start, interval_end=end)
     grouped = out.groupby(keys, dropna=False, sort=False)[values].agg(how).reset_index()
     order = ["interval_start", *[c for c in query.order if c in entity]]
@@ -434,7 +438,7 @@ class Warehouse:
     def __init__(self, source: Source = "db", *, conn_id: str | None = None, lake_url: str | None = None,
                  now: datetime | None = None) -> None:
         if source not in ("db", "lake"):
-            raise ValueError(f"source must be 'db' or 'lake', not {source!r}")
+            raise InputError(f"source must be 'db' or 'lake', not {source!r}")
         self.source, self.conn_id, self.lake_url, self.now = source, conn_id, lake_url, now
 
     def _engine(self) -> _Db | _Lake:
@@ -492,7 +496,7 @@ class Warehouse:
             return self.load_forecast(iso, start, end, areas=areas, interval_minutes=interval_minutes,
                                       resample=resample, agg=agg, local_time=local_time, **forecast)
         if kind != "actual" or forecast:
-            raise ValueError(f"load: kind must be 'actual' or 'forecast' (got {kind!r}, {sorted(forecast)})")
+            raise InputError(f"load: kind must be 'actual' or 'forecast' (got {kind!r}, {sorted(forecast)})")
         filters = {"kind": ("actual",), **_filters(area=areas)}
         q = self._query("load", iso, start, end, columns=ACTUAL_LOAD_COLUMNS, filters=filters,
                         interval_minutes=interval_minutes, order=("interval_start", "interval_end", "area"))
@@ -509,14 +513,17 @@ class Warehouse:
         ``as_of`` (default: the newest there is) - what a backtest at ``as_of`` could have known.
         ``vintages="all"``: every vintage issued by ``as_of`` (one row per ``forecast_issued_at``)."""
         if vintages not in ("latest", "all"):
-            raise ValueError(f"vintages must be 'latest' or 'all', not {vintages!r}")
+            raise InputError(f"vintages must be 'latest' or 'all', not {vintages!r}")
         filters = {"kind": ("forecast",), **_filters(area=areas, model=models)}
         cutoff = None
         if as_of is not None:
             tz = timezone_of(iso.lower())
-            parsed = _parse(as_of, tz, self.now or datetime.now(UTC))
+            try:
+                parsed = _parse(as_of, tz, self.now or datetime.now(UTC))
+            except InputError as exc:
+                raise InputError(f"as_of: {exc}") from None
             if isinstance(parsed, str):
-                raise ValueError("as_of: give a time (or 'now'), not 'latest'")
+                raise InputError("as_of: give a time (or 'now'), not 'latest'")
             cutoff = parsed if isinstance(parsed, datetime) else _local_midnight(parsed, tz)
         columns = tuple(c for c in TABLES["load"].columns if c != "kind")
         order = ("interval_start", "interval_end", "area", "model")

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from pmp.schema import TABLES, TableSchema
+from pmp.validate import one_of, unknown
 
 # What "one row per entity per interval" means in each table (the checks and the catalog).
 DEFAULT_ENTITY: dict[str, tuple[str, ...]] = {
@@ -221,14 +222,18 @@ def isos() -> list[str]:
     return list(_iso_modules())
 
 
+def known_iso(iso: str) -> str:
+    """``iso`` itself, or the one error for a name no ISO package has (with a close match)."""
+    return one_of("ISO", iso, isos())
+
+
 def adapter(iso: str) -> IsoAdapter:
-    try:
-        return _iso_modules()[iso].ADAPTER
-    except KeyError:
-        raise KeyError(f"unknown ISO {iso!r}; known: {', '.join(isos())}") from None
+    return _iso_modules()[known_iso(iso)].ADAPTER
 
 
 def datasets(iso: str | None = None) -> list[DatasetSpec]:
+    if iso is not None:
+        known_iso(iso)  # an unknown ISO is an error, never an empty list
     specs: list[DatasetSpec] = []
     for name, module in _iso_modules().items():
         if iso is None or iso == name:
@@ -240,8 +245,7 @@ def get(iso: str, dataset: str) -> DatasetSpec:
     for spec in datasets(iso):
         if spec.dataset == dataset:
             return spec
-    known = ", ".join(s.dataset for s in datasets(iso))
-    raise KeyError(f"unknown dataset {dataset!r} for ISO {iso!r}; known: {known}")
+    raise unknown("dataset", dataset, [s.dataset for s in datasets(iso)], where=f" for ISO {iso!r}")
 
 
 def markets(table: str) -> frozenset[str]:

@@ -6,9 +6,10 @@ default chains) and are resolved inside tasks, never at DAG-parse time.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from pmp.validate import setting
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parents[1]
@@ -23,11 +24,14 @@ def data_file(name: str) -> Path:
     return REPO_ROOT / name if IN_CHECKOUT else PACKAGE_DIR / "_data" / name
 
 
+def default_home() -> Path:
+    return REPO_ROOT / ".pmp" if IN_CHECKOUT else Path.home() / ".pmp"
+
+
 def pmp_home() -> Path:
     """Local state (file staging, logs): ``PMP_HOME``; by default ``.pmp`` in a checkout, ``~/.pmp``
     for an installed wheel."""
-    default = REPO_ROOT / ".pmp" if IN_CHECKOUT else Path.home() / ".pmp"
-    return Path(os.environ.get("PMP_HOME", default))
+    return Path(setting("PMP_HOME"))
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,11 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        default_staging = (pmp_home() / "staging").as_uri() + "/"
+        # validated (pmp.validate.SETTINGS): a bad value is one sentence naming it
         return cls(
-            staging_url=os.environ.get("PMP_STAGING_URL", default_staging),
-            db_conn_id=os.environ.get("PMP_DB_CONN_ID", "tsdb"),
-            s3_conn_id=os.environ.get("PMP_S3_CONN_ID", "pmp_s3"),
+            staging_url=setting("PMP_STAGING_URL"),
+            db_conn_id=setting("PMP_DB_CONN_ID"),
+            s3_conn_id=setting("PMP_S3_CONN_ID"),
         )
 
 

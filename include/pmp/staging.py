@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from pmp.settings import settings
+from pmp.validate import redact_url, setting
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ def s3_client(conn_id: str | None) -> Any:
     from pmp.connections import get_connection
 
     conn = get_connection(conn_id) if conn_id else None
-    endpoint = os.environ.get("PMP_S3_ENDPOINT", "") if conn is None else ""
+    endpoint = (setting("PMP_S3_ENDPOINT") or "") if conn is None else ""
     key = (conn_id, conn.get_uri() if conn is not None else endpoint)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
@@ -270,4 +271,4 @@ def open_store(url: str | None = None, conn_id: str | None = None) -> Store:
         return FileStore(url)
     if scheme == "s3":
         return S3Store(url, conn_id or cfg.s3_conn_id)
-    raise ValueError(f"unsupported staging URL {url!r}: use file:///path or s3://bucket/prefix")
+    raise ValueError(f"unsupported staging URL {redact_url(url)!r}: use file:///path or s3://bucket/prefix")

@@ -43,7 +43,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import threading
 import time
 import zipfile
@@ -54,6 +53,7 @@ from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 from pmp.simulator.server import Request, Response, plugin, register_faults
+from pmp.validate import env_number
 
 register_faults("caiso_no_throttle", "caiso_no_data", "caiso_system_error", "caiso_window_error",
                 "caiso_groupzip_processing", "caiso_bad_row")
@@ -99,7 +99,7 @@ ERRORS = {
 
 
 def apnodes() -> list[str]:
-    n = int(os.environ.get("PMP_SIM_CAISO_NODES", "0"))
+    n = env_number("PMP_SIM_CAISO_NODES", 0)
     return HUBS + DLAPS + REAL_APNODES + [f"SIM_{i:03d}_GEN-APND" for i in range(n)]
 
 
@@ -517,7 +517,7 @@ def _throttled(req: Request) -> bool:
         return True
     if req.sim.faults.get("caiso_no_throttle", 0):
         return False
-    interval = float(os.environ.get("PMP_SIM_CAISO_MIN_INTERVAL", "5"))
+    interval = env_number("PMP_SIM_CAISO_MIN_INTERVAL", 5, float)
     st = _state(req)
     with st["lock"]:
         now = time.monotonic()

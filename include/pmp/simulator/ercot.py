@@ -18,7 +18,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
 import secrets
 import time
@@ -32,6 +31,7 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from pmp.simulator.server import Request, Response, plugin, register_faults
+from pmp.validate import env_number, env_text
 
 CT = ZoneInfo("America/Chicago")
 # ERCOT-specific fault switches (besides the server's generic ones):
@@ -48,7 +48,7 @@ REAL_NODES = ["7RNCHSLR_ALL", "A4_DGR1_RN", "A4_DGR2_RN", "ABINDUST_RN", "ADL_RN
 
 
 def resource_nodes() -> list[str]:
-    n = int(os.environ.get("PMP_SIM_ERCOT_NODES", "20"))
+    n = env_number("PMP_SIM_ERCOT_NODES", 20)
     extra = [f"SIM_{i:03d}_RN" for i in range(max(0, n - len(REAL_NODES)))]
     return sorted(REAL_NODES[:n] + extra)
 
@@ -312,7 +312,7 @@ def fmt4(v: float) -> str:
 
 
 def forecast_models() -> list[str]:
-    n = int(os.environ.get("PMP_SIM_ERCOT_MODELS", "3"))
+    n = env_number("PMP_SIM_ERCOT_MODELS", 3)
     return ["A3", "A6", "E", "E1", "E2", "M", "MI"][: max(1, n)]
 
 
@@ -518,8 +518,8 @@ def b2c(req: Request) -> Response:
     if not req.path.endswith("/oauth2/v2.0/token") or req.method != "POST":
         return Response(404, b"Not Found", "text/plain")
     form = {k: v[-1] for k, v in parse_qs(req.body.decode()).items()}
-    user = os.environ.get("PMP_SIM_ERCOT_USERNAME", "sim-user")
-    pw = os.environ.get("PMP_SIM_ERCOT_PASSWORD", "sim-pass")
+    user = env_text("PMP_SIM_ERCOT_USERNAME", "sim-user")
+    pw = env_text("PMP_SIM_ERCOT_PASSWORD", "sim-pass")
     # the ROPC flow of ERCOT's B2C tenant: a fixed public client id, an id_token answer and the
     # client id among the scopes (reference 2.1(b)); what B2C answers when one is off
     if form.get("client_id") != B2C_CLIENT_ID:
@@ -546,15 +546,15 @@ API = "/api/public-reports"
 
 def _authorize(req: Request) -> Response | None:
     key = req.headers.get("Ocp-Apim-Subscription-Key") or req.query.get("subscription-key")
-    if key != os.environ.get("PMP_SIM_ERCOT_SUBSCRIPTION_KEY", "sim-key"):
+    if key != env_text("PMP_SIM_ERCOT_SUBSCRIPTION_KEY", "sim-key"):
         return Response.json({"statusCode": 401, "message": "Access denied due to missing subscription key. "
                               "Make sure to include subscription key when making requests to an API."}, 401)
     state = _api_state(req)
     # ERCOT: about 30 requests a minute per subscription key, counted over a sliding window.
     # PMP_SIM_ERCOT_RATE_WINDOW (seconds, default 60) shrinks the window for tests, the limit
     # scaled with it (PMP_SIM_ERCOT_RPM requests a minute = RPM x window / 60 per window).
-    rpm = float(os.environ.get("PMP_SIM_ERCOT_RPM", "30"))
-    window = float(os.environ.get("PMP_SIM_ERCOT_RATE_WINDOW", "60"))
+    rpm = env_number("PMP_SIM_ERCOT_RPM", 30, float)
+    window = env_number("PMP_SIM_ERCOT_RATE_WINDOW", 60, float)
     limit = max(1, round(rpm * window / 60))
     calls: deque = state["calls"].setdefault(key, deque())
     now = time.monotonic()

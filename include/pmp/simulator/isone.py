@@ -41,7 +41,6 @@ import base64
 import hashlib
 import json
 import math
-import os
 import secrets
 import time
 from collections import deque
@@ -52,6 +51,7 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from pmp.simulator.server import Request, Response, plugin, register_faults
+from pmp.validate import env_number, env_text
 
 ET = ZoneInfo("America/New_York")
 FIRST_DAY = date(2019, 1, 1)
@@ -82,7 +82,7 @@ BLOCKS = ["00-04", "04-08", "08-12", "12-16", "16-20", "20-24"]
 
 def locations() -> list[tuple[int, str, str]]:
     """(Location ID, Location Name, Location Type), in the order the ISO lists them (by id)."""
-    n = int(os.environ.get("PMP_SIM_ISONE_NODES", "6"))
+    n = env_number("PMP_SIM_ISONE_NODES", 6)
     nodes = REAL_NODES[:n] + [(10_000 + i, f"UN.SIMNODE{i:03d}13.8SIM{i % 10}") for i in range(max(0, n - 6))]
     out = [(i, name, "NETWORK NODE") for i, name in nodes] + HUB
     out += [(i, name, "LOAD ZONE") for i, name in ZONES] + [(i, name, "EXT. NODE") for i, name in INTERFACES]
@@ -580,8 +580,8 @@ def _walled(req: Request) -> bool:
     """More than ``PMP_SIM_ISONE_BURST`` requests from one client within 10 s: Akamai's 403 wall for
     ``PMP_SIM_ISONE_WALL_SECONDS`` from then on, whatever session the client presents. Requests
     refused by the wall do not count (waiting it out is enough)."""
-    burst = int(os.environ.get("PMP_SIM_ISONE_BURST", "40"))
-    wall = float(os.environ.get("PMP_SIM_ISONE_WALL_SECONDS", "30"))
+    burst = env_number("PMP_SIM_ISONE_BURST", 40)
+    wall = env_number("PMP_SIM_ISONE_WALL_SECONDS", 30, float)
     state, client = _www_state(req), _client(req)
     now = time.monotonic()
     with req.sim.lock:
@@ -741,14 +741,14 @@ def _ws_state(req: Request) -> dict:
 def ws(req: Request) -> Response:
     if not req.path.startswith(API):
         return Response(404, b"Not Found", "text/plain")
-    user = os.environ.get("PMP_SIM_ISONE_USERNAME", "sim-user")
-    pw = os.environ.get("PMP_SIM_ISONE_PASSWORD", "sim-pass")
+    user = env_text("PMP_SIM_ISONE_USERNAME", "sim-user")
+    pw = env_text("PMP_SIM_ISONE_PASSWORD", "sim-pass")
     expected = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
     if req.headers.get("Authorization") != expected:
         return Response(401, b"<html><body><h1>HTTP Status 401 - Unauthorized</h1></body></html>", "text/html",
                         {"WWW-Authenticate": 'Basic realm="ISO New England Web Services"'})
     calls: deque = _ws_state(req)["calls"]
-    rps = int(os.environ.get("PMP_SIM_ISONE_WS_RPS", "25"))
+    rps = env_number("PMP_SIM_ISONE_WS_RPS", 25)
     now_m = time.monotonic()
     with req.sim.lock:
         while calls and now_m - calls[0] > 1:

@@ -38,7 +38,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
 import threading
 import time
@@ -48,6 +47,7 @@ from email.utils import format_datetime
 from functools import lru_cache
 
 from pmp.simulator.server import Request, Response, plugin, register_faults
+from pmp.validate import env_number, env_text
 
 EST = timezone(timedelta(hours=-5), "EST")
 FIRST_DAY = date(2019, 1, 1)
@@ -426,7 +426,7 @@ def df_al_xls(pub: date) -> bytes:
 def report_body(name: str, bad: bool = False) -> bytes | None:
     m = ANNUAL_FUEL.fullmatch(name)
     if m:
-        return _fuel_annual_xlsx(int(m.group(1)), os.environ.get("PMP_SIM_MISO_ANNUAL_MONTHS", ""))
+        return _fuel_annual_xlsx(int(m.group(1)), env_text("PMP_SIM_MISO_ANNUAL_MONTHS", ""))
     m = _DAILY.fullmatch(name)
     if not m:
         return None
@@ -573,7 +573,7 @@ def public_api(req: Request) -> Response:
     fault = _html_fault(req)
     if fault:
         return fault
-    limited = _rate_limited(req, "api", float(os.environ.get("PMP_SIM_MISO_API_PER_MINUTE", "1")))
+    limited = _rate_limited(req, "api", env_number("PMP_SIM_MISO_API_PER_MINUTE", 1, float))
     if limited:
         return limited
     now = req.sim.now()
@@ -631,7 +631,7 @@ def data_exchange(req: Request) -> Response:
                           "timeInterval": {"resolution": "5min", "start": start.strftime("%Y-%m-%d %H:%M:%S.000"),
                                            "end": (start + timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S.000"),
                                            "value": start.strftime("%H:%M")}})
-    size = int(os.environ.get("PMP_SIM_MISO_DX_PAGE_SIZE", "1000"))
+    size = env_number("PMP_SIM_MISO_DX_PAGE_SIZE", 1000, minimum=1)
     pages = max(1, math.ceil(len(items) / size))
     number = int(req.query.get("pageNumber", "1") or 1)
     chunk = items[(number - 1) * size:number * size]

@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import random
 import zipfile
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from pmp.simulator.server import Request, Response, plugin, register_faults
+from pmp.validate import env_number
 
 ET = ZoneInfo("America/New_York")
 FIRST_DAY = date(2019, 1, 1)
@@ -71,7 +71,7 @@ LBMP_HEADER = ["Time Stamp", "Name", "PTID", "LBMP ($/MWHr)", "Marginal Cost Los
 
 
 def generators() -> list[tuple[str, int]]:
-    n = int(os.environ.get("PMP_SIM_NYISO_GENERATORS", "4"))
+    n = env_number("PMP_SIM_NYISO_GENERATORS", 4)
     gens = [(f"SIM_GEN_{i:03d}", 323500 + i) for i in range(1, n + 1)]
     return [*gens, ("NYISO_LBMP_REFERENCE", 24008)]
 
@@ -395,7 +395,7 @@ def final_content(fam: Family, day: date) -> str:
 
 
 def csv_days() -> int:
-    return int(os.environ.get("PMP_SIM_NYISO_CSV_DAYS", "10"))
+    return env_number("PMP_SIM_NYISO_CSV_DAYS", 10)
 
 
 def daily_listed(fam: Family, day: date, now: datetime) -> bool:

@@ -37,7 +37,6 @@ import gzip
 import hashlib
 import json
 import math
-import os
 import random
 import threading
 import time
@@ -49,6 +48,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from pmp.simulator.server import Request, Response, plugin
+from pmp.validate import env_number, env_text
 
 EPT = ZoneInfo("America/New_York")
 FIRST_DAY = date(2019, 1, 1)
@@ -92,7 +92,7 @@ RT_RESERVES_5MIN_FROM = date(2022, 9, 1)
 
 
 def pnodes() -> list[Pnode]:
-    n = int(os.environ.get("PMP_SIM_PJM_BUSES", "4"))
+    n = env_number("PMP_SIM_PJM_BUSES", 4)
     zones = [Pnode(i, name, "ZONE", None) for i, name in ZONES]
     hubs = [Pnode(i, name, "HUB", None) for i, name in HUBS]
     buses = [Pnode(2156200000 + k, f"SIMBUS{k:02d} 138 KV  T{k}", "GEN", ZONES[2 + k % 20][1]) for k in range(1, n + 1)]
@@ -525,8 +525,8 @@ def _apim(status: int, message: str, **headers: str) -> Response:
 
 def _rate_limited(key: str) -> int | None:
     """Seconds until the key's window has room again, or None when the request may pass."""
-    limit = int(os.environ.get("PMP_SIM_PJM_REQUESTS", "600"))
-    window = float(os.environ.get("PMP_SIM_PJM_WINDOW", "60"))
+    limit = env_number("PMP_SIM_PJM_REQUESTS", 600)
+    window = env_number("PMP_SIM_PJM_WINDOW", 60, float)
     now = time.monotonic()
     with _windows_lock:
         sent = [t for t in _windows.get(key, []) if now - t < window]
@@ -539,7 +539,7 @@ def _rate_limited(key: str) -> int | None:
 
 
 def known_keys() -> set[str]:
-    return KEYS | {k for k in os.environ.get("PMP_SIM_PJM_KEYS", "").split(",") if k}
+    return KEYS | {k for k in env_text("PMP_SIM_PJM_KEYS", "").split(",") if k}
 
 
 @plugin("/pjm/api")

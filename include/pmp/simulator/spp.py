@@ -50,7 +50,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
@@ -68,6 +67,7 @@ from pmp.isos.spp.files import (
     vintage_path,
 )
 from pmp.simulator.server import Request, Response, plugin, register_faults
+from pmp.validate import env_number
 
 FIRST_DAY = date(2019, 1, 1)
 BAA_FROM = date(2026, 2, 1)  # Public Data release 1.35 / RTO West: BAA column, SWPW rows
@@ -123,7 +123,7 @@ def baa_era(day: date) -> bool:
 def locations(day: date) -> list[tuple[str, str, str]]:
     """The settlement locations of a file, in SPP's order (the real files list an interval's rows
     sorted by location name)."""
-    n = int(os.environ.get("PMP_SIM_SPP_LOCATIONS", "8"))
+    n = env_number("PMP_SIM_SPP_LOCATIONS", 8)
     out = [(name, pnode, "SPP") for name, pnode in LOCATIONS[:n]]
     return sorted(out + ([(name, pnode, "SWPW") for name, pnode in SWPW_LOCATIONS] if baa_era(day) else []))
 

@@ -101,12 +101,11 @@ class CaisoAdapter:
 
     def _dam_lmp_route(self, day: date, hook: CaisoHook) -> str:
         """SingleZip PRC_LMP keeps a rolling ~3 years; GroupZip DAM_LMP_GRP reaches back to 2021-04-27."""
-        extra = hook.cfg["extra"]
-        route = extra.get("dam_lmp_route", "auto")
+        route = hook.extra("dam_lmp_route")
         if route in ("singlezip", "groupzip"):
             return route
         age = (datetime.now(PT).date() - day).days
-        retention = int(extra.get("singlezip_retention_days", 1095))
+        retention = hook.extra("singlezip_retention_days")
         return "groupzip" if age > retention and day >= GROUPZIP_FIRST_DAY else "singlezip"
 
     def _day_refs(self, spec: DatasetSpec, day: date, hook: CaisoHook) -> list[DocumentRef]:

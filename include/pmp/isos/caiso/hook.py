@@ -73,7 +73,10 @@ class CaisoHook(IsoHttpHook):
         Extra("max_attempts", int, 5),
         Extra("groupzip_max_polls", int, 24),
         Extra("verify_ssl", bool, True),
-        Extra("proxy_url", str, None, secret=True),
+        Extra("proxy_url", str, None, secret=True, url_schemes=("http", "https", "socks5", "socks5h")),
+        # lmp_dam route (adapter._dam_lmp_route): SingleZip within its retention, GroupZip before
+        Extra("dam_lmp_route", str, "auto", choices=("auto", "singlezip", "groupzip")),
+        Extra("singlezip_retention_days", int, 1095, minimum=1),
     )
     hidden_fields = ("schema", "port", "host", "login", "password")
     local = LocalConnection(
@@ -103,7 +106,6 @@ class CaisoHook(IsoHttpHook):
             "groupzip_max_polls": self.extra("groupzip_max_polls"),
             "verify": self.extra("verify_ssl"),
             "proxy": proxy,
-            "extra": self.raw_extra,
         }
 
     def configure_session(self, session: Any) -> None:

@@ -41,7 +41,7 @@ class IsoneHook(IsoHttpHook):
     hook_name = "ISO New England (ISO Express and Web Services)"
     summary = "ISO Express CSVs (cookie + Referer), or `extra.source: webservices` with the user's account"
     extras = (
-        Extra("source", str, "csv", show=True),
+        Extra("source", str, "csv", show=True, choices=SOURCES),
         Extra("www_base_url", str, WWW_BASE_URL, show=True),
         Extra("ws_base_url", str, WS_BASE_URL, show=True),
         Extra("min_request_interval_seconds", float, 10.0, show=True, example=10),
@@ -69,10 +69,7 @@ class IsoneHook(IsoHttpHook):
     # -- configuration -------------------------------------------------------------------
     def configure(self) -> dict[str, Any]:
         conn = self.connection
-        source = str(self.extra("source")).lower()
-        if source not in SOURCES:
-            raise ValueError(f"connection {self.isone_conn_id!r}: extra.source must be one of {SOURCES}, "
-                             f"not {source!r}")
+        source = self.extra("source")  # one of SOURCES (checked with the other extras)
         return {
             "source": source,
             "www": self.base_url("www_base_url"),

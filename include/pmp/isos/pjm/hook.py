@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from pmp.http import IsoHttpError, request
+from pmp.http import IsoHttpError, redact_url, request
 from pmp.isohook import Extra, IsoHttpHook, LocalConnection
 from pmp.isos.pjm.dataminer import MAX_ROW_COUNT, read_page
 
@@ -63,7 +62,7 @@ class PjmHook(IsoHttpHook):
         Extra("api_base_url", str, API_BASE_URL, show=True),
         Extra("requests_per_minute", float, float(NON_MEMBER_REQUESTS_PER_MINUTE), show=True,
               example=NON_MEMBER_REQUESTS_PER_MINUTE),
-        Extra("row_count", int, MAX_ROW_COUNT),
+        Extra("row_count", int, MAX_ROW_COUNT, minimum=1, maximum=MAX_ROW_COUNT),
         Extra("retry_backoff_seconds", float, 2.0),
         Extra("max_attempts", int, 5),
     )
@@ -80,9 +79,7 @@ class PjmHook(IsoHttpHook):
 
     def configure(self) -> dict[str, Any]:
         api = self.base_url("api_base_url")
-        row_count = self.extra("row_count")
-        if not 1 <= row_count <= MAX_ROW_COUNT:
-            raise ValueError(f"connection {self.conn_id!r}: extra.row_count must be 1..{MAX_ROW_COUNT}")
+        row_count = self.extra("row_count")  # 1 .. MAX_ROW_COUNT (checked with the other extras)
         return {
             "api": api,
             "key": self.extra("subscription_key"),
@@ -131,5 +128,5 @@ class PjmHook(IsoHttpHook):
             else:  # no (or a foreign-host) next link: ask for the next rows ourselves
                 if page.next_href:
                     log.info("%s: next link on another host (%s); paging with startRow", what,
-                             urlsplit(page.next_href).hostname)
+                             redact_url(page.next_href))
                 url, params = f"{c['api']}/{feed}", {"startRow": seen + 1, "rowCount": c["row_count"], **filters}
