@@ -178,3 +178,27 @@ def test_simulator_annual_workbook_is_deterministic() -> None:
     days = (date(2019, 1, 1),)
     assert sim.annual_workbook(13091, 2019, date(2019, 12, 31), days) == sim.annual_workbook(
         13091, 2019, date(2019, 12, 31), days)
+
+
+AS_HEADER = ["Delivery Date", "Hour Ending", "Repeated Hour Flag", "REGDN", "REGUP ", "RRS", "NSPIN", "ECRS"]
+
+
+def test_as_product_drift_fails_naming_the_header() -> None:
+    """NP4-181-ER's wide sheet: a renamed, dropped or added product column is an error at the header
+    (every column would otherwise become a product and pass every check); the 2023 file's ECRS
+    column may be empty before ECRS's first day, and is required after it."""
+    row = ["11/03/2024", "01:00", "N", 1.0, 2.0, 3.0, 4.0, 5.0]
+    got = normalize_dataset("as_dam", "DAMASMCPC_2024.xlsx", tiny_workbook([AS_HEADER, row]))
+    assert sorted(got.column("product").to_pylist()) == ["ECRS", "NSPIN", "REGDN", "REGUP", "RRS"]
+    renamed = [*AS_HEADER[:5], "RRSX", *AS_HEADER[6:]]
+    with pytest.raises(NormalizeError) as err:
+        normalize_dataset("as_dam", "DAMASMCPC_2024.xlsx", tiny_workbook([renamed, row]))
+    assert (err.value.file, err.value.line, err.value.field) == ("DAMASMCPC_2024.xlsx!Nov", 1, "RRSX")
+    dropped = [h for h in AS_HEADER if h != "NSPIN"]
+    with pytest.raises(NormalizeError, match=r"Nov, line 1: product column\(s\) NSPIN missing"):
+        normalize_dataset("as_dam", "DAMASMCPC_2024.xlsx", tiny_workbook([dropped, [*row[:6], row[7]]]))
+    with pytest.raises(NormalizeError, match=r"product column\(s\) ECRS missing"):  # after 2023-06-10
+        normalize_dataset("as_dam", "DAMASMCPC_2024.xlsx", tiny_workbook([AS_HEADER[:7], row[:7]]))
+    before = ["05/01/2023", "01:00", "N", 1.0, 2.0, 3.0, 4.0]  # no ECRS yet: the four products
+    got = normalize_dataset("as_dam", "DAMASMCPC_2023.xlsx", tiny_workbook([AS_HEADER[:7], before], sheet="May"))
+    assert sorted(got.column("product").to_pylist()) == ["NSPIN", "REGDN", "REGUP", "RRS"]

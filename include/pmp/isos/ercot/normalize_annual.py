@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -41,6 +41,12 @@ from pmp.payload import PayloadError, leaf_name
 ANNUAL_DATASETS = ("lmp_dam", "lmp_rt15m", "as_dam")
 _MONTH = re.compile(r"\.month-(\d{4})-(\d{2})\.zip$", re.IGNORECASE)
 _AS_META = ("delivery_date", "hour_ending", "repeated")
+# NP4-181-ER's product columns. Every non-key column of the wide sheet becomes a product, so without
+# this list a renamed or dropped product column would load a different product set that every check
+# passes (issue 14: silent drift). The four products ERCOT has cleared since before 2019, and ECRS
+# from its launch on 2023-06-10 (the 2023 file carries the column, empty before that day).
+AS_CORE_PRODUCTS = ("REGDN", "REGUP", "RRS", "NSPIN")
+AS_ECRS, ECRS_FIRST_DAY = "ECRS", date(2023, 6, 10)
 
 
 def document_name(constructed: str, year: int, month: int) -> str:
@@ -58,6 +64,7 @@ def _sheet_frame(path: str, rows: Iterator[tuple[Any, ...]]) -> pd.DataFrame:
     (``df.attrs["headers"]`` keeps the published ones), text cells, index = sheet row - 2 (so
     errors name the sheet's own row numbers)."""
     header: list[str] | None = None
+    header_line = 1
     data: list[list[str]] = []
     index: list[int] = []
     for line_no, row in enumerate(rows, start=1):
@@ -65,6 +72,7 @@ def _sheet_frame(path: str, rows: Iterator[tuple[Any, ...]]) -> pd.DataFrame:
         if header is None:
             if cells and _canonical(cells[0]) == "delivery_date":
                 header = list(cells)
+                header_line = line_no
                 while header and not header[-1]:
                     header.pop()
             elif line_no >= 10:
@@ -81,7 +89,26 @@ def _sheet_frame(path: str, rows: Iterator[tuple[Any, ...]]) -> pd.DataFrame:
     df = pd.DataFrame(data, columns=canonical, index=index, dtype=str) if data else pd.DataFrame(
         columns=canonical, dtype=str)
     df.attrs["headers"] = dict(zip(canonical, header, strict=True))
+    df.attrs["header_line"] = header_line
     return df
+
+
+def _check_products(path: str, df: pd.DataFrame, products: list[str]) -> None:
+    """The sheet's product columns are NP4-181-ER's (see :data:`AS_CORE_PRODUCTS`): an unknown
+    column (a renamed or new product) or a missing one fails naming the header, nothing is loaded."""
+    headers, line = df.attrs["headers"], df.attrs.get("header_line", 1)
+    named = {p.upper(): p for p in products}
+    unknown = [p for p in named if p not in (*AS_CORE_PRODUCTS, AS_ECRS)]
+    if unknown:
+        raise NormalizeError(path, line, headers[named[unknown[0]]].strip(),
+                             f"not an NP4-181-ER product (expected {', '.join(AS_CORE_PRODUCTS)} and "
+                             f"{AS_ECRS} from {ECRS_FIRST_DAY}): a renamed or new product column")
+    days = pd.to_datetime(df["delivery_date"], format="%m/%d/%Y", errors="coerce") if len(df) else None
+    ecrs_due = days is not None and days.max() is not pd.NaT and days.max().date() >= ECRS_FIRST_DAY
+    missing = [p for p in (*AS_CORE_PRODUCTS, *((AS_ECRS,) if ecrs_due else ())) if p not in named]
+    if missing:
+        raise NormalizeError(path, line, None, f"product column(s) {', '.join(missing)} missing: header is "
+                             f"{list(headers.values())}")
 
 
 def _as_long(path: str, df: pd.DataFrame) -> Iterator[pd.DataFrame]:
@@ -93,6 +120,7 @@ def _as_long(path: str, df: pd.DataFrame) -> Iterator[pd.DataFrame]:
     products = [c for c in df.columns if c not in _AS_META]
     if not products:
         raise NormalizeError(path, 1, None, f"no product columns; header is {list(df.attrs['headers'].values())}")
+    _check_products(path, df, products)
     for product in products:
         part = df.loc[df[product] != "", [c for c in _AS_META if c in df.columns]].copy()
         part["AncillaryType"] = product.upper()
