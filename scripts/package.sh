@@ -157,6 +157,12 @@ export PMP_ALERT_WEBHOOK_URL="${PMP_ALERT_WEBHOOK_URL:-}"
 # (default <PMP_STAGING_URL>/lake/; s3:// or file://): read it with DuckDB, pandas or polars.
 export PMP_LAKE="${PMP_LAKE:-true}"
 export PMP_LAKE_URL="${PMP_LAKE_URL:-}"
+# Deadline tuning (minutes): grace after a market day's expected publication, how long a daily,
+# a monthly history and a real-time run may take once queued.
+export PMP_DEADLINE_GRACE_MINUTES="${PMP_DEADLINE_GRACE_MINUTES:-}"
+export PMP_DAILY_RUN_MINUTES="${PMP_DAILY_RUN_MINUTES:-}"
+export PMP_HISTORY_RUN_MINUTES="${PMP_HISTORY_RUN_MINUTES:-}"
+export PMP_REALTIME_DEADLINE_MINUTES="${PMP_REALTIME_DEADLINE_MINUTES:-}"
 # Task retries of the generated DAGs.
 export PMP_TASK_RETRIES="${PMP_TASK_RETRIES:-3}"
 # Local state of the pmp package (only used with a file:// staging URL).

@@ -62,7 +62,7 @@ def test_the_deadline_text_is_in_the_datasets_terms(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PMP_REALTIME_DEADLINE_MINUTES", "2")
     assert alerts.realtime_name(spec).endswith("within 2 min of being queued")
     monkeypatch.setenv("PMP_DAILY_RUN_MINUTES", "0")
-    with pytest.raises(ValueError, match="PMP_DAILY_RUN_MINUTES='0': must be more than 0 minutes"):
+    with pytest.raises(ValueError, match=r"PMP_DAILY_RUN_MINUTES=.0.: expected whole minutes > 0"):
         alerts.daily_run_time()
 
 

@@ -112,7 +112,7 @@ def test_simulate_command_serves_and_stops(tmp_path) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        for _ in range(600):  # up to a minute to start on a busy machine
             try:
                 faults = requests.get(f"{url}/__sim/faults", timeout=1).json()
                 break
