@@ -78,15 +78,18 @@ def _migration_files(directory: Path) -> list[Path]:
 
 def migrate(conn: psycopg.Connection, sql_dir: Path | None = None) -> MigrationReport:
     """Apply pending migrations in order, one transaction each, then set up TimescaleDB."""
-    conn.execute(
-        """CREATE TABLE IF NOT EXISTS pmp_migrations (
-               version text PRIMARY KEY, checksum text NOT NULL,
-               applied_at timestamptz NOT NULL DEFAULT now())"""
-    )
-    conn.commit()
-    # One migrator at a time (parallel tasks may call migrate on first use).
+    # One migrator at a time (parallel tasks may call migrate on first use), from the very first
+    # statement: CREATE TABLE IF NOT EXISTS is not safe against a concurrent create (two first tasks
+    # of a new deployment failed with a UniqueViolation on pg_type for pmp_migrations).
     conn.execute("SELECT pg_advisory_lock(hashtext('pmp_migrations'))")
+    conn.commit()
     try:
+        conn.execute(
+            """CREATE TABLE IF NOT EXISTS pmp_migrations (
+                   version text PRIMARY KEY, checksum text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        conn.commit()
         done = dict(conn.execute("SELECT version, checksum FROM pmp_migrations").fetchall())
         applied, skipped = [], []
         for path in _migration_files(sql_dir or migrations_dir()):
