@@ -7,6 +7,7 @@ Column order here is the order of the normalized Parquet files and of the COPY c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -124,3 +125,31 @@ def conform(table: pa.Table, schema: TableSchema) -> pa.Table:
     for c in missing:
         table = table.append_column(schema.arrow.field(c), pa.nulls(table.num_rows, schema.arrow.field(c).type))
     return table.select(schema.columns).cast(schema.arrow)
+
+
+class Rows:
+    """Column lists of one output table, built row by row by the hand-written normalizers (NYISO,
+    MISO, SPP): ``interval_start``/``interval_end`` plus the named columns; :meth:`table` fills
+    ``iso``, ``source`` and ``published_at`` and leaves what the ISO does not publish NULL. An ISO
+    module subclasses it with its ``iso``."""
+
+    iso = ""
+
+    def __init__(self, *names: str) -> None:
+        self.cols: dict[str, list[Any]] = {n: [] for n in ("interval_start", "interval_end", *names)}
+
+    def add(self, start: Any, end: Any, **values: object) -> None:
+        self.cols["interval_start"].append(start)
+        self.cols["interval_end"].append(end)
+        for k, v in values.items():
+            self.cols[k].append(v)
+
+    def __len__(self) -> int:
+        return len(self.cols["interval_start"])
+
+    def table(self, schema: TableSchema, source: str, published_at: Any) -> pa.Table:
+        n = len(self)
+        cols = dict(self.cols, iso=[self.iso] * n, source=[source] * n, published_at=[published_at] * n)
+        arrays = {f.name: pa.array(cols[f.name], f.type) if f.name in cols else pa.nulls(n, f.type)
+                  for f in schema.arrow}
+        return conform(pa.table(arrays), schema)

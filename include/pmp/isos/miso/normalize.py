@@ -59,7 +59,7 @@ import pyarrow.csv as pacsv
 from pmp.errors import NormalizeError, utf8_text
 from pmp.isos.miso.xls import is_xls, read_xls
 from pmp.payload import PayloadError, is_zip, leaf_name
-from pmp.schema import ANCILLARY_SERVICES, FUEL_MIX, LMP, LOAD, TableSchema, conform
+from pmp.schema import ANCILLARY_SERVICES, FUEL_MIX, LMP, LOAD, Rows, conform
 
 log = logging.getLogger(__name__)
 
@@ -166,22 +166,8 @@ def _f(v: Decimal | None) -> float | None:
     return None if v is None else float(v)
 
 
-class _Rows:
-    def __init__(self, *names: str) -> None:
-        self.cols: dict[str, list] = {n: [] for n in ("interval_start", "interval_end", *names)}
-
-    def add(self, start: datetime, end: datetime, **values: object) -> None:
-        self.cols["interval_start"].append(start)
-        self.cols["interval_end"].append(end)
-        for k, v in values.items():
-            self.cols[k].append(v)
-
-    def table(self, schema: TableSchema, source: str, published_at: datetime | None) -> pa.Table:
-        n = len(self.cols["interval_start"])
-        cols = dict(self.cols, iso=[ISO] * n, source=[source] * n, published_at=[published_at] * n)
-        arrays = {f.name: pa.array(cols[f.name], f.type) if f.name in cols else pa.nulls(n, f.type)
-                  for f in schema.arrow}
-        return conform(pa.table(arrays), schema)
+class _Rows(Rows):
+    iso = ISO
 
 
 # ----------------------------------------------------------------------------- report CSVs

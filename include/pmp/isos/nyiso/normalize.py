@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from pmp.errors import NormalizeError, utf8_text
 from pmp.payload import PayloadError, is_zip, iter_members, leaf_name
-from pmp.schema import ANCILLARY_SERVICES, FUEL_MIX, LMP, LOAD, TableSchema, conform
+from pmp.schema import ANCILLARY_SERVICES, FUEL_MIX, LMP, LOAD, Rows, TableSchema, conform
 
 log = logging.getLogger(__name__)
 
@@ -404,20 +404,8 @@ def _table(schema: TableSchema, cols: dict[str, list]) -> pa.Table:
     return conform(pa.table(arrays), schema)
 
 
-class _Rows:
+class _Rows(Rows):
     """Column lists for one output table, with the shared columns filled per row."""
-
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self.cols: dict[str, list] = {n: [] for n in ("interval_start", "interval_end", *names)}
-
-    def add(self, start: datetime, end: datetime, **values: object) -> None:
-        self.cols["interval_start"].append(start)
-        self.cols["interval_end"].append(end)
-        for k, v in values.items():
-            self.cols[k].append(v)
-
-    def __len__(self) -> int:
-        return len(self.cols["interval_start"])
 
     def drop_ends(self, ends: set[datetime]) -> int:
         """Remove the rows whose interval ends at one of ``ends``; returns how many were removed."""
@@ -486,7 +474,7 @@ def _lmp(ctx: _Ctx) -> pa.Table:
     ti, ni, li = f.index("time"), f.index("name"), f.index("lbmp")
     xi = f.index("loss") if "loss" in f.columns else None
     ci = f.index("congestion") if "congestion" in f.columns else None
-    rows = _Rows(("market", "location", "location_type", "location_id", "lmp", "energy", "congestion", "loss"))
+    rows = _Rows(*("market", "location", "location_type", "location_id", "lmp", "energy", "congestion", "loss"))
     seen: dict[tuple[str, datetime], tuple[int, tuple]] = {}
     for line, cells in f.rows:
         name = cells[ni]
@@ -543,7 +531,7 @@ def _ancillary(ctx: _Ctx) -> pa.Table:
         raise NormalizeError(f.path, _header_line(f), None, f"no price columns; header is {f.headers}")
     clock = _Clock(f, "time")
     ti, zi, ni = f.index("time"), f.index("tz"), f.index("name")
-    rows = _Rows(("market", "region", "product", "clearing_price"))
+    rows = _Rows(*("market", "region", "product", "clearing_price"))
     seen: dict[tuple[str, datetime], tuple[int, list[str]]] = {}
     for line, cells in f.rows:
         instant = clock.with_zone(line, cells[ti], cells[zi], f.headers[zi])
@@ -584,7 +572,7 @@ def _actual_load(ctx: _Ctx, family: str) -> pa.Table:
             ctx.dropped_empty += 1
             continue
         by_interval.setdefault(interval, {})[cells[ni]] = value
-    rows = _Rows(("area", "kind", "forecast_issued_at", "model", "load_mw"))
+    rows = _Rows(*("area", "kind", "forecast_issued_at", "model", "load_mw"))
     for (start, end), values in sorted(by_interval.items()):
         total = _system_total(values, names)
         items = sorted(values.items()) + ([("SYSTEM", total)] if total is not None else [])
@@ -623,7 +611,7 @@ def _forecast(ctx: _Ctx) -> pa.Table:
     ti = f.index("time")
     areas = [(i, isolf_area(h)) for i, h in enumerate(f.headers) if i != ti]
     issued = forecast_vintage(ctx.published_at)
-    rows = _Rows(("area", "kind", "forecast_issued_at", "model", "load_mw"))
+    rows = _Rows(*("area", "kind", "forecast_issued_at", "model", "load_mw"))
     for line, cells in f.rows:
         instant = clock.by_order(line, cells[ti], "")
         interval = _interval(ctx, stamp, clock, line, cells[ti], instant)
@@ -643,7 +631,7 @@ def _fuel_mix(ctx: _Ctx) -> pa.Table:
     _require(f, "time", "tz", "fuel", "gen_mw")
     stamp, clock = STAMPS["fuel_mix"], _Clock(f, "time")
     ti, zi, fi, vi = f.index("time"), f.index("tz"), f.index("fuel"), f.index("gen_mw")
-    rows = _Rows(("fuel", "generation_mw"))
+    rows = _Rows(*("fuel", "generation_mw"))
     seen: dict[tuple[str, datetime], tuple[int, list[str]]] = {}
     for line, cells in f.rows:
         instant = clock.with_zone(line, cells[ti], cells[zi], f.headers[zi])

@@ -31,14 +31,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pyarrow as pa
 
 from pmp.errors import NormalizeError, utf8_text
 from pmp.isos.spp.files import CENTRAL, FileNameError, name_instant
 from pmp.payload import leaf_name
-from pmp.schema import ANCILLARY_SERVICES, FUEL_MIX, LMP, LOAD, TableSchema, conform
+from pmp.schema import ANCILLARY_SERVICES, FUEL_MIX, LMP, LOAD, Rows, conform
 
 log = logging.getLogger(__name__)
 
@@ -170,23 +169,8 @@ def _number(f: Csv, line: int, column: int, value: str) -> float | None:
     return number
 
 
-class _Rows:
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self.cols: dict[str, list[Any]] = {n: [] for n in ("interval_start", "interval_end", *names)}
-
-    def add(self, start: datetime, end: datetime, **values: object) -> None:
-        self.cols["interval_start"].append(start)
-        self.cols["interval_end"].append(end)
-        for k, v in values.items():
-            self.cols[k].append(v)
-
-    def table(self, schema: TableSchema, source: str, published_at: datetime | None) -> pa.Table:
-        n = len(self.cols["interval_start"])
-        cols = dict(self.cols, iso=[ISO] * n, published_at=[published_at] * n, source=[source] * n)
-        for name in schema.columns:  # what SPP does not publish (ghg, AS quantities) is NULL
-            cols.setdefault(name, [None] * n)
-        arrays = {k: pa.array(v, type=schema.arrow.field(k).type) for k, v in cols.items()}
-        return conform(pa.table(arrays), schema)
+class _Rows(Rows):
+    iso = ISO
 
 
 def _once(f: Csv, seen: dict[tuple[str, datetime], tuple[int, tuple]], key: tuple[str, datetime], line: int,
@@ -263,7 +247,7 @@ def _lmp(f: Csv, market: str, minutes: int, source: str, published: datetime | N
     clock, step = _Clock(f), timedelta(minutes=minutes)
     li, pi = f.index("location"), f.index("pnode") if f.has("pnode") else None
     xi = [f.index(c) for c in ("lmp", "mec", "mcc", "mlc")]
-    rows = _Rows(("market", "location", "location_type", "location_id", "lmp", "energy", "congestion", "loss"))
+    rows = _Rows(*("market", "location", "location_type", "location_id", "lmp", "energy", "congestion", "loss"))
     seen: dict[tuple[str, datetime], tuple[int, tuple]] = {}
     types: dict[str, str] = {}
     for line, cells in f.rows:
@@ -298,7 +282,7 @@ def _ancillary(f: Csv, market: str, minutes: int, source: str, published: dateti
     clock, step = _Clock(f), timedelta(minutes=minutes)
     zi = f.index("zone")
     products = _as_products(f)
-    rows = _Rows(("market", "region", "product", "clearing_price"))
+    rows = _Rows(*("market", "region", "product", "clearing_price"))
     seen: dict[tuple[str, datetime], tuple[int, tuple]] = {}
     for line, cells in f.rows:
         end = clock.end(line, cells)
@@ -346,7 +330,7 @@ def _mtlf(f: Csv, path: str, column: str, source: str, published: datetime | Non
         previous = by_end.setdefault(end, {}).setdefault(baa, value)
         if previous != value:
             raise NormalizeError(f.path, line, f.headers[vi], f"{end:%Y-%m-%dT%H:%MZ} {baa or 'SPP'} listed twice")
-    rows = _Rows(("area", "kind", "forecast_issued_at", "model", "load_mw"))
+    rows = _Rows(*("area", "kind", "forecast_issued_at", "model", "load_mw"))
     for end, values in sorted(by_end.items()):
         for area, mw in _baa_areas(values, baas):
             if column == "forecast":
@@ -388,7 +372,7 @@ def _fuels(f: Csv) -> dict[str, list[int]]:
 def _genmix_csv(f: Csv, source: str, published: datetime | None) -> pa.Table:
     ti = f.index("gmt_iso")
     fuels = _fuels(f)
-    rows = _Rows(("fuel", "generation_mw"))
+    rows = _Rows(*("fuel", "generation_mw"))
     seen: dict[tuple[str, datetime], tuple[int, tuple]] = {}
     for line, cells in f.rows:
         end = genmix_stamp(f.path, line, cells[ti])
@@ -415,7 +399,7 @@ def _genmix_chart(path: str, data: bytes, source: str) -> pa.Table:
     except (ValueError, KeyError, TypeError) as exc:
         raise NormalizeError(path, None, None, f"not a gen-mix chart document ({exc!r})") from None
     ends = [genmix_stamp(path, None, str(label)) for label in labels]
-    rows = _Rows(("fuel", "generation_mw"))
+    rows = _Rows(*("fuel", "generation_mw"))
     for s in series:
         fuel, values = s.get("label"), s.get("data") or []
         if not isinstance(fuel, str) or len(values) != len(ends):
