@@ -40,9 +40,12 @@ def test_ids_tags_retries_and_schedules(dagbag) -> None:
         assert dag.doc_md and "###" in dag.doc_md
         for t in dag.tasks:  # PMP_TASK_RETRIES=0 in tests; the default is checked below
             assert t.retries == 0, (dag_id, t.task_id)
-        lake = ["lake"] if not dag_id.endswith("_realtime") else []  # the Parquet lake's day files (pmp.lake)
-        assert [t.task_id for t in dag.topological_sort()] == [
-            "discover", "fetch", "stage", "normalize", "load", "check", *lake]
+        if dag_id.endswith("_realtime"):  # issue 12.3: one task start per real-time run, not six
+            (ingest,) = dag.tasks
+            assert ingest.task_id == "ingest" and type(ingest).__name__ == "RealtimeIngestOperator"
+        else:  # history keeps its separate (mapped) tasks, then the Parquet lake's day files (pmp.lake)
+            assert [t.task_id for t in dag.topological_sort()] == [
+                "discover", "fetch", "stage", "normalize", "load", "check", "lake"]
         if dag_id.endswith("_daily"):
             spec = registry.get(dag_id.split("_")[0], dag_id.split("_", 1)[1].removesuffix("_daily"))
             assert dag.catchup is False  # PMP_CATCHUP=false in the test env; default True (below)
@@ -87,6 +90,21 @@ def test_every_pool_declared(dagbag) -> None:
     used = {t.pool for dag in dagbag.dags.values() for t in dag.tasks}
     assert used - {"default_pool"} <= declared, used - declared
     assert set(registry.pools()) <= declared
+
+
+def test_realtime_tasks_use_pools_no_history_task_uses(dagbag) -> None:
+    """Issue 12.1: a real-time run never waits behind a backfill for the ISO's pool slot: its task
+    takes the ISO's real-time pool (declared, with slots), which no history task takes, and goes
+    first where both still meet (priority weight)."""
+    realtime = {t.pool for d, dag in dagbag.dags.items() if d.endswith("_realtime") for t in dag.tasks}
+    history = {t.pool for d, dag in dagbag.dags.items() if not d.endswith("_realtime") for t in dag.tasks}
+    assert realtime and not realtime & history, realtime & history
+    declared = airflow_settings.pools()
+    for spec in registry.datasets():
+        if spec.realtime:
+            (ingest,) = dagbag.dags[spec.realtime_dag_id].tasks
+            assert ingest.pool == f"{spec.pool}_realtime" and declared[ingest.pool]["slots"] >= 1
+            assert ingest.priority_weight > max(t.priority_weight for t in dagbag.dags[spec.daily_dag_id].tasks)
 
 
 def test_every_connection_declared() -> None:

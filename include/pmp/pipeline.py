@@ -241,15 +241,20 @@ def _vintage_staleness(spec: DatasetSpec) -> timedelta:
 
 
 def run_window(key: str, start: str, end: str, *, realtime: bool = False, reload: bool = False,
-               progress: Any = None) -> dict[str, Any]:
-    """All steps in-process (``pmp download``): the same code the DAG tasks run."""
-    batches = discover(key, start, end, realtime=realtime, reload=reload, max_wait=MAX_WAIT)
-    fetched = []
-    for batch in batches:
-        fetched.append(fetch(key, batch))
-        if progress is not None:
-            progress.update(len(batch))
-    manifest = stage(key, fetched, reload=reload)
-    loaded = load(normalize(manifest))
-    checked = check(key, start, end, realtime=realtime)
+               progress: Any = None, max_wait: timedelta = MAX_WAIT, max_lag_minutes: int = 60) -> dict[str, Any]:
+    """All steps in one process: ``pmp download`` and the real-time DAG's one task
+    (:class:`pmp.operators.RealtimeIngestOperator`), the same code the history DAGs' tasks run.
+    When nothing new is listed, nothing is fetched, staged, normalized or loaded: only the check
+    runs (one query; for real time the freshness check, which must still fail when data is stale)."""
+    batches = discover(key, start, end, realtime=realtime, reload=reload, max_wait=max_wait)
+    if batches:
+        fetched = []
+        for batch in batches:
+            fetched.append(fetch(key, batch))
+            if progress is not None:
+                progress.update(len(batch))
+        loaded = load(normalize(stage(key, fetched, reload=reload)))
+    else:
+        loaded = load(None)
+    checked = check(key, start, end, realtime=realtime, max_lag_minutes=max_lag_minutes)
     return {"documents": sum(len(b) for b in batches), "loaded": loaded, "check": checked}
