@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pmp import metrics, registry
+from pmp import lineage, metrics, registry
 from pmp.loader import DocumentLoad, dedupe_latest, load_batch, loaded_checksums
 from pmp.payload import validate
 from pmp.registry import DatasetSpec, DocumentRef
@@ -124,6 +124,7 @@ def fetch(key: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     staged = []
     with metrics.scope(spec.iso, spec.dataset):
         staged = _fetch_into(spec, adapter, refs, store)
+    lineage.report([d["ref"]["url"] for d in staged if d["ref"].get("url")], [d["raw_uri"] for d in staged])
     log.info("%s: staged %d raw document(s)", spec.key, len(staged))
     return staged
 
@@ -186,6 +187,7 @@ def normalize(manifest: dict[str, Any]) -> dict[str, Any] | None:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     store.put(out, buf.getvalue(), immutable=False)
+    lineage.report([d["raw_uri"] for d in docs], [store.uri(out)])
     log.info("%s: normalized %d document(s) into %d rows -> %s", spec.key, len(docs), table.num_rows, out)
     return {"key": spec.key, "parquet_key": out, "rows": table.num_rows, "documents": loads}
 
@@ -213,6 +215,9 @@ def load(normalized: dict[str, Any] | None) -> dict[str, Any]:
     with metrics.scope(spec.iso, spec.dataset):
         metrics.timing("pmp.load_duration", (time.monotonic() - started) * 1000, path=result.path)
         metrics.incr("pmp.rows_loaded", result.rows)
+    from pmp import assets
+
+    lineage.report([store.uri(normalized["parquet_key"])], [assets.uri(spec)])
     return {"rows": result.rows, "documents": result.documents, "path": result.path, "revised": result.revised,
             **_loaded_span(table, normalized["documents"])}
 
