@@ -247,7 +247,7 @@ def check(key: str, start: str, end: str, *, realtime: bool = False, max_lag_min
 
 
 def _check(spec: DatasetSpec, start: str, end: str, *, realtime: bool, max_lag_minutes: int) -> dict[str, Any]:
-    from pmp import checks, db
+    from pmp import checks, coverage, db
 
     with db.connect_ready() as conn:
         if realtime:
@@ -259,10 +259,14 @@ def _check(spec: DatasetSpec, start: str, end: str, *, realtime: bool, max_lag_m
             # posting: two intervals, not the default 60 minutes, is stale for it (PJM gen_by_fuel)
             limit = max(timedelta(minutes=max_lag_minutes), _vintage_staleness(spec),
                         timedelta(minutes=2 * spec.interval_minutes))
+            coverage.record_freshness(conn, spec, newest, lag, limit)  # the UI's freshness (pmp.coverage)
+            conn.commit()
             if lag is None or lag > limit:
                 raise IncompleteDataError(f"{spec.key}: newest data ends {newest}, lag {lag} > {limit}")
             return {"latest": newest.isoformat(), "lag_minutes": lag.total_seconds() / 60}
         results = checks.check_days(conn, spec, market_days(spec, start, end))
+        coverage.record(conn, spec, results)  # kept for the UI's coverage view, failed days too
+        conn.commit()
     for r in results:
         log.info("%s %s", spec.key, r.summary())
     bad = [r for r in results if not r.complete]
