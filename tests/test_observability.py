@@ -105,7 +105,7 @@ def test_the_readme_lists_every_metric() -> None:
     assert [name for name in metrics.METRICS if f"| `{name}` |" not in readme] == []
 
 
-def test_a_load_records_its_asset_event_with_what_it_loaded(env, private_warehouse, dagbag) -> None:
+def test_a_load_records_its_asset_event_and_the_summary_reads_it(env, private_warehouse, dagbag) -> None:
     from airflow.utils.session import create_session
     from sqlalchemy import text
 
@@ -126,3 +126,16 @@ def test_a_load_records_its_asset_event_with_what_it_loaded(env, private_warehou
     assert extra["market_days"] == [DAY.isoformat()] and extra["rows"] > 0 and extra["documents"] >= 1
     assert (extra["interval_start"], extra["interval_end"]) == (start.isoformat(), end.isoformat())
     assert extra["iso"] == "ercot" and extra["table"] == "lmp"
+
+    # what hub_price_summary does with that event: the day's hubs, over the whole local day
+    from pmp import summary
+
+    out = summary.run([(uri, extra)])
+    assert out["summarized"]["ercot.lmp_dam"][DAY.isoformat()] >= 2
+    with psycopg.connect(private_warehouse) as conn:
+        hubs = {loc: (n, lo, mean, hi) for loc, n, lo, mean, hi in conn.execute(
+            "SELECT location, intervals, lmp_min, lmp_mean, lmp_max FROM hub_price_daily WHERE iso = 'ERCOT'"
+            " AND market = 'DAM' AND market_day = %s", (DAY,))}
+    assert {"HB_HOUSTON", "HB_NORTH"} <= set(hubs) and all(h.startswith("HB_") for h in hubs)
+    assert all(n == 24 and lo <= mean <= hi for n, lo, mean, hi in hubs.values()), hubs
+    assert summary.run([(uri, dict(extra, rows=0))]) == {"summarized": {}}  # a load that found nothing new
