@@ -26,7 +26,7 @@ from airflow.sdk import (
 )
 from airflow.sdk.definitions.param import Param
 
-from pmp import alerts, history, registry, validate
+from pmp import alerts, assets, history, registry, validate
 from pmp.registry import DatasetSpec
 from pmp.validate import setting
 
@@ -160,11 +160,13 @@ def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
 
         return pipeline.normalize(manifest)
 
-    @task
-    def load(normalized: dict | None) -> dict:
+    @task(outlets=[assets.asset(spec)])
+    def load(normalized: dict | None, outlet_events: Any = None) -> dict:
         from pmp import pipeline
 
-        return pipeline.load(normalized)
+        loaded = pipeline.load(normalized)
+        assets.record(outlet_events, spec, loaded)  # the asset event's extra: what landed (pmp.assets)
+        return loaded
 
     @task(retries=0)
     def check(loaded: dict, data_interval_start: Any = None, data_interval_end: Any = None,
