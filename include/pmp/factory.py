@@ -26,7 +26,7 @@ from airflow.sdk import (
 )
 from airflow.sdk.definitions.param import Param
 
-from pmp import alerts, history, registry, validate
+from pmp import alerts, assets, history, registry, validate
 from pmp.registry import DatasetSpec
 from pmp.validate import setting
 
@@ -170,11 +170,13 @@ def _wire(spec: DatasetSpec) -> None:
 
         return pipeline.normalize(manifest)
 
-    @task
-    def load(normalized: dict | None) -> dict:
+    @task(outlets=[assets.asset(spec)])
+    def load(normalized: dict | None, outlet_events: Any = None) -> dict:
         from pmp import pipeline
 
-        return pipeline.load(normalized)
+        loaded = pipeline.load(normalized)
+        assets.record(outlet_events, spec, loaded)  # the asset event's extra: what landed (pmp.assets)
+        return loaded
 
     @task(retries=0)
     def check(loaded: dict, data_interval_start: Any = None, data_interval_end: Any = None) -> dict:
@@ -278,7 +280,8 @@ def build_realtime(spec: DatasetSpec) -> DAG:
 
         # one task start per run, not six (pmp.operators): its own pool, first in the ISO's pacer
         RealtimeIngestOperator(task_id="ingest", dataset_key=spec.key, pool=spec.realtime_pool,
-                               priority_weight=REALTIME_PRIORITY, weight_rule="absolute")
+                               priority_weight=REALTIME_PRIORITY, weight_rule="absolute",
+                               outlets=[assets.asset(spec)])
 
     return _realtime()
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from pmp import metrics
 from pmp.validate import redact_url  # scheme, host, port, path: no credentials or query strings
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Pacer:
             delay = self._next - now
             self._next = max(now, self._next) + self.interval
         if delay > 0:
+            metrics.timing("pmp.rate_limit_waits", delay * 1000, reason="pacer")
             time.sleep(delay)
 
 
@@ -111,8 +113,12 @@ class SharedPacer(Pacer):
                 fcntl.flock(waiting, fcntl.LOCK_SH)  # "a real-time caller waits": history steps aside
                 self._take(realtime=True)
             return
+        waited = 0.0
         while (delay := self._take(realtime=False)) > 0:
+            waited += delay
             time.sleep(delay)  # outside every lock: a real-time caller can take the next request
+        if waited:
+            metrics.timing("pmp.rate_limit_waits", waited * 1000, reason="pacer")
 
     def _realtime_waiting(self) -> bool:
         with open(self.realtime_path, "a+b") as waiting:
@@ -140,6 +146,7 @@ class SharedPacer(Pacer):
                 if self._realtime_waiting():
                     return max(0.01, self.min_interval / 10)  # its turn first; then ours is due
             elif delay > 0:
+                metrics.timing("pmp.rate_limit_waits", delay * 1000, reason="pacer")
                 time.sleep(delay)
             fh.seek(0)
             fh.truncate()
@@ -173,9 +180,11 @@ def request(
     last: str = ""
     for attempt in range(1, max_attempts + 1):
         pacer.wait()
+        sent = time.monotonic()
         try:
             resp = session.request(method, url, timeout=timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
+            metrics.incr("pmp.http_requests", status="error")
             last = f"{type(exc).__name__}"
             if attempt == max_attempts:
                 break
@@ -184,6 +193,8 @@ def request(
                         max_attempts, delay)
             sleep(delay)
             continue
+        metrics.incr("pmp.http_requests", status=resp.status_code)
+        metrics.timing("pmp.http_request_latency", (time.monotonic() - sent) * 1000, status=resp.status_code)
         if resp.status_code == 401 and on_unauthorized and not refreshed:
             refreshed = True
             kwargs["headers"] = {**(kwargs.get("headers") or {}), **on_unauthorized()}
@@ -203,6 +214,8 @@ def request(
                                    "attempt (the task is retried later)", resp.status_code)
             log.warning("%s: %s from %s (attempt %d/%d), retrying in %.1fs", what, last, safe, attempt,
                         max_attempts, delay)
+            if resp.status_code == 429:
+                metrics.timing("pmp.rate_limit_waits", delay * 1000, reason="retry_after")
             sleep(delay)
             continue
         if resp.status_code >= 400:

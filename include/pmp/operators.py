@@ -90,7 +90,7 @@ class RealtimeIngestOperator(BaseOperator):
 
         from airflow.sdk.exceptions import AirflowFailException
 
-        from pmp import factory, http, pipeline
+        from pmp import assets, factory, http, pipeline, registry
 
         factory.check_conf(context.get("dag_run"), context.get("dag"))
         params = context.get("params") or {}
@@ -108,4 +108,5 @@ class RealtimeIngestOperator(BaseOperator):
         if not out["documents"]:
             self.log.info("%s: nothing new listed; freshness checked (lag %.1f min)", self.dataset_key,
                           out["check"]["lag_minutes"])
+        assets.record(context.get("outlet_events"), registry.get(*self.dataset_key.split(".", 1)), out["loaded"])
         return out
