@@ -133,6 +133,15 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from pmp import db, registry, status
+
+    iso = registry.known_iso(args.iso) if args.iso else None
+    with db.connect_ready() as conn:
+        print(status.render(status.rows(conn, iso)))
+    return 0
+
+
 def cmd_plan_history(args: argparse.Namespace) -> int:
     from pmp import plan
 
@@ -217,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--record", action="store_true",
                    help="with --days: keep the checks for the Airflow UI's coverage view (coverage_days)")
     c.set_defaults(func=cmd_catalog)
+
+    st = sub.add_parser("status", help="freshness per dataset: newest interval end, its lag, newest "
+                                       "publication and load (the dataset_freshness view)")
+    st.add_argument("--iso")
+    st.set_defaults(func=cmd_status)
 
     from pmp.cli_read import add_read_commands
 
