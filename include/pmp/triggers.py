@@ -55,7 +55,7 @@ class Probe:
     min_interval: float = 0.0
 
 
-def _nyiso(spec: DatasetSpec, hook: Any) -> Probe:
+def _nyiso(spec: DatasetSpec, hook: Any) -> Probe | None:
     """NYISO MIS: the P-list index page of each file family (the realtime DAG's own discovery
     reads the same pages); a new 5-minute version of a daily CSV changes its "Last Updated" cell."""
     pages = sorted({family.page for family in spec.params["files"]})
@@ -64,15 +64,32 @@ def _nyiso(spec: DatasetSpec, hook: Any) -> Probe:
                  min_interval=60.0 / per_minute if per_minute else 0.0)
 
 
-# ISO -> probe builder (the ISO's hook, already bound to its connection). ISOs not listed keep
-# their */5 schedule only: CAISO OASIS and ISO-NE have no listing (their real-time discovery
-# computes document names from the clock), ERCOT's listing costs a request of its 30-a-minute API.
-PROBES: dict[str, Callable[[DatasetSpec, Any], Probe]] = {"nyiso": _nyiso}
+def _ercot(spec: DatasetSpec, hook: Any) -> Probe | None:
+    """ERCOT MIS: the document list of each report (``IceDocListJsonWS``, what the real-time DAG's
+    discovery reads; no API key, none of the public API's 30-a-minute budget). The fuel mix comes
+    from a dashboard snapshot, not a listing: ``*/5`` only."""
+    if spec.params.get("source") == "fuel_mix":
+        return None
+    from pmp.isos.ercot.adapter import reports
+
+    base = f"{hook.cfg['mis']}/misapp/servlets/IceDocListJsonWS?reportTypeId="
+    per_minute = float(hook.extra("mis_requests_per_minute") or 0)
+    return Probe(urls=tuple(f"{base}{rep['rtid']}" for rep in reports(spec)),
+                 min_interval=60.0 / per_minute if per_minute else 0.0)
+
+
+# ISO -> probe builder (the ISO's hook, already bound to its connection; None: this dataset has
+# no listing to watch). ISOs not listed keep their */5 schedule only: CAISO OASIS and ISO-NE have
+# no listing (their real-time discovery computes document names from the clock).
+PROBES: dict[str, Callable[[DatasetSpec, Any], Probe | None]] = {"nyiso": _nyiso, "ercot": _ercot}
+
+# Datasets of a PROBES ISO that have no listing (known without a connection, at parse time).
+UNWATCHED: frozenset[str] = frozenset({"ercot.fuel_mix"})
 
 
 def watched(spec: DatasetSpec) -> bool:
     """A real-time dataset whose DAG an asset watcher starts (see :data:`PROBES`)."""
-    return spec.realtime and spec.iso in PROBES and _enabled()
+    return spec.realtime and spec.iso in PROBES and spec.key not in UNWATCHED and _enabled()
 
 
 def _enabled() -> bool:
@@ -116,7 +133,7 @@ class NewDocumentTrigger(BaseEventTrigger):
     def key(self) -> str:
         return f"{self.iso}.{self.dataset}"
 
-    def _probe_sync(self) -> Probe:
+    def _probe_sync(self) -> Probe | None:
         """The ISO hook bound to its connection (the lookup masks its secrets), then the probe."""
         from pmp import registry
 
@@ -125,7 +142,7 @@ class NewDocumentTrigger(BaseEventTrigger):
         hook = adapter.hook() if self.conn_id is None else type(adapter.hook())(self.conn_id)
         return PROBES[self.iso](spec, hook)
 
-    async def probe(self) -> Probe:
+    async def probe(self) -> Probe | None:
         # the connection lookup and the hook's extras parsing are synchronous: off the event loop
         return await asyncio.to_thread(self._probe_sync)
 
@@ -149,6 +166,8 @@ class NewDocumentTrigger(BaseEventTrigger):
         from pmp.http import USER_AGENT
 
         probe = await self.probe()
+        if probe is None:
+            raise ValueError(f"{self.key}: no listing to watch (pmp.triggers.PROBES)")
         spacing = max(self.poll_seconds, probe.min_interval * len(probe.urls))
         gap = probe.min_interval
         last: dict[str, str] = {}
