@@ -193,21 +193,16 @@ def test_all_hubs_of_one_day_use_an_index(conn) -> None:
     assert 1 <= len(view) <= 2 and set(view.values()) <= INDEXED, view
 
 
-@pytest.mark.parametrize(("day", "legacy"), [(7, False), (2, True)])
-def test_a_revision_covering_less_removes_every_old_row(conn, day: int, legacy: bool) -> None:
+def test_a_revision_covering_less_removes_every_old_row(conn) -> None:
     """The DELETE is bounded by the range of the *previous* version (ingest_log), so a revision
-    that covers less time leaves none of the old rows behind; a previous version loaded before its
-    range was recorded (legacy: NULL) is deleted without the time bound."""
-    if legacy:
-        conn.execute("UPDATE ingest_log SET first_interval_start = NULL, last_interval_start = NULL"
-                     " WHERE source_id = %s", (doc(day).source_id,))
-        conn.commit()
+    that covers less time leaves none of the old rows behind."""
+    day = 7
     half = day_rows(day, 50.0, doc(day).source_name, DAY0 + timedelta(days=40))
     half = half.filter(pc.less(half.column("interval_start"),
-                                       pa.scalar(DAY0 + timedelta(days=day, hours=12), half.column("interval_start").type)))
+                               pa.scalar(DAY0 + timedelta(days=day, hours=12), half.column("interval_start").type)))
     load_batch(conn, iso="ercot", dataset="lmp_rt15m", schema=LMP, table=half, documents=[doc(day, "v3")])
     got = conn.execute("SELECT count(*), min(lmp) FROM lmp WHERE source = %s", (doc(day).source_name,)).fetchone()
-    bounds = conn.execute("SELECT first_interval_start, last_interval_start FROM ingest_log WHERE source_id = %s",
+    bounds = conn.execute("SELECT rows_from, rows_to FROM ingest_log WHERE source_id = %s",
                           (doc(day).source_id,)).fetchone()
     conn.commit()
     assert got == (half.num_rows, 50.0)

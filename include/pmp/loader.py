@@ -1,7 +1,13 @@
 """Loader: normalized Arrow/Parquet -> TimescaleDB, one transaction per document batch.
 
 Path per batch (all inside one transaction, so a failure leaves nothing behind):
-1. rows of *revised* documents (same source id, new checksum) are deleted;
+0. transaction-level advisory locks are taken, in one global order, on every document of the
+   batch and on every (table, ISO, month) its rows fall in (:func:`_lock`): two loads of one
+   document, or of overlapping keys (a re-run over a real-time run), run one after the other
+   instead of both taking a new document for a first load or deadlocking inside their COPYs;
+1. rows of *revised* documents (same source id, new checksum) are deleted: exactly the rows the
+   previous version produced (its source name, within the interval range ingest_log recorded for
+   it; sql/030 indexes (iso, source, interval_start), so only the chunks of that range are read);
 2. the batch is COPYed straight into the hypertable inside a savepoint (the fast path for
    new data), in PostgreSQL's binary COPY format encoded column-wise from Arrow (no text for the
    server to parse; 1.17x the CSV-text COPY in bench/load.py);
@@ -15,6 +21,7 @@ No row-by-row inserts anywhere.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from collections.abc import Iterable
@@ -47,21 +54,37 @@ class DocumentLoad:
     market_day: date | None = None
     source_url: str | None = None
     raw_uri: str | None = None
+    # interval_start of the document's first and last row (None: taken from the batch's rows
+    # whose source is ``source_name``); recorded in ingest_log to bound a later revision's DELETE
+    rows_from: datetime | None = None
+    rows_to: datetime | None = None
+
+    _INSTANTS = ("published_at", "rows_from", "rows_to")
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["published_at"] = self.published_at.isoformat() if self.published_at else None
+        for k in self._INSTANTS:
+            d[k] = d[k].isoformat() if d[k] else None
         d["market_day"] = self.market_day.isoformat() if self.market_day else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> DocumentLoad:
         d = dict(d)
-        if d.get("published_at"):
-            d["published_at"] = datetime.fromisoformat(d["published_at"])
+        for k in cls._INSTANTS:
+            if d.get(k):
+                d[k] = datetime.fromisoformat(d[k])
         if d.get("market_day"):
             d["market_day"] = date.fromisoformat(d["market_day"])
         return cls(**d)
+
+
+def row_range(table: pa.Table) -> tuple[datetime | None, datetime | None]:
+    """The first and last ``interval_start`` of ``table`` (None, None when it has no rows)."""
+    if table.num_rows == 0:
+        return None, None
+    bounds = pc.min_max(table.column("interval_start"))
+    return bounds["min"].as_py(), bounds["max"].as_py()
 
 
 @dataclass
@@ -259,20 +282,24 @@ def load_batch(
     table = dedupe_latest(conform(table, schema), schema.key)
     check_markets(table, schema, f"{iso}.{dataset}")
     ids = [d.source_id for d in documents]
+    _fill_ranges(table, documents)
     result = LoadResult(rows=table.num_rows, documents=len(documents))
     with conn.transaction(), conn.cursor() as cur:
-        previous = dict(
-            cur.execute(
-                "SELECT source_id, checksum FROM ingest_log WHERE iso = %s AND dataset = %s"
-                " AND source_id = ANY(%s) FOR UPDATE",
-                (iso, dataset, ids),
-            ).fetchall()
-        )
+        _lock(cur, iso, dataset, schema.name, table, documents)
+        found = cur.execute(
+            "SELECT source_id, checksum, rows_from, rows_to FROM ingest_log WHERE iso = %s AND dataset = %s"
+            " AND source_id = ANY(%s) FOR UPDATE",
+            (iso, dataset, ids),
+        ).fetchall()
+        previous = {r[0]: r[1] for r in found}
+        ranges = {r[0]: (r[2], r[3]) for r in found}
         revised = [d for d in documents if d.source_id in previous and previous[d.source_id] != d.checksum]
         if revised:
             result.revised = [d.source_id for d in revised]
-            _delete_revised(cur, schema, iso, dataset, revised)
-            log.info("revision of %d document(s): %d old rows removed", len(revised), cur.rowcount)
+            removed = 0
+            for d in revised:
+                removed += _delete_previous(cur, schema.name, iso, d, ranges[d.source_id])
+            log.info("revision of %d document(s): %d old rows removed", len(revised), removed)
         if table.num_rows:
             try:
                 with conn.transaction():  # savepoint: fast path straight into the hypertable
@@ -288,51 +315,61 @@ def load_batch(
                 _copy(cur, sql.Identifier(staging), schema.columns, table)
                 cur.execute(_upsert_sql(schema, staging))
         _record(cur, iso, dataset, schema.name, documents, previous)
-        _record_bounds(cur, iso, dataset, documents, _source_bounds(table))
     log.info(
         "loaded %d rows from %d document(s) into %s via %s", result.rows, len(documents), schema.name, result.path
     )
     return result
 
 
-def _delete_revised(cur: psycopg.Cursor, schema: TableSchema, iso: str, dataset: str,
-                    revised: list[DocumentLoad]) -> None:
-    """Remove the rows of the previous versions of ``revised``, inside the interval range those
-    versions covered (ingest_log's first/last_interval_start), so the DELETE touches only the chunks
-    of the documents' time range (tests/test_load_plans.py shows the plan). A previous version
-    whose range is unknown (loaded before sql/046) makes the DELETE unbounded in time, as before."""
-    lo, hi, unknown = cur.execute(
-        "SELECT min(first_interval_start), max(last_interval_start), count(*) FILTER (WHERE rows > 0"
-        " AND first_interval_start IS NULL) FROM ingest_log WHERE iso = %s AND dataset = %s AND source_id = ANY(%s)",
-        (iso, dataset, [d.source_id for d in revised]),
-    ).fetchone()  # type: ignore[misc]
-    stmt = sql.SQL("DELETE FROM {} WHERE iso = %s AND source = ANY(%s)").format(sql.Identifier(schema.name))
-    params: list[object] = [iso.upper(), [d.source_name for d in revised]]  # data tables: upper-case ISO
-    if lo is not None and not unknown:
-        stmt += sql.SQL(" AND interval_start >= %s AND interval_start <= %s")
-        params += [lo, hi]
-    cur.execute(stmt, params)
+def _fill_ranges(table: pa.Table, documents: list[DocumentLoad]) -> None:
+    """Documents that do not say which interval range their rows span take it from the batch's rows
+    of their source name (a caller that knows each document's own rows sets ``rows_from``/``rows_to``)."""
+    missing = [d for d in documents if d.rows_from is None]
+    if not missing or table.num_rows == 0:
+        return
+    for d in missing:
+        d.rows_from, d.rows_to = row_range(table.filter(pc.equal(table.column("source"), d.source_name)))
 
 
-def _source_bounds(table: pa.Table) -> dict[str, tuple[datetime, datetime]]:
-    """First and last interval_start of the batch's rows per source name."""
-    if not table.num_rows:
-        return {}
-    bounds = table.group_by("source", use_threads=False).aggregate(
-        [("interval_start", "min"), ("interval_start", "max")]
-    ).to_pydict()
-    return dict(zip(bounds["source"], zip(bounds["interval_start_min"], bounds["interval_start_max"], strict=True),
-                    strict=True))
-
-
-def _record_bounds(cur: psycopg.Cursor, iso: str, dataset: str, documents: list[DocumentLoad],
-                   bounds: dict[str, tuple[datetime, datetime]]) -> None:
-    """Each document's interval range in ingest_log (what a later revision's DELETE is bounded by)."""
-    cur.executemany(
-        "UPDATE ingest_log SET first_interval_start = %s, last_interval_start = %s"
-        " WHERE iso = %s AND dataset = %s AND source_id = %s",
-        [(*bounds.get(d.source_name, (None, None)), iso, dataset, d.source_id) for d in documents],
+def _delete_previous(
+    cur: psycopg.Cursor, target: str, iso: str, doc: DocumentLoad, before: tuple[datetime | None, datetime | None]
+) -> int:
+    """Delete the rows the previous version of ``doc`` produced: its source name within the interval
+    range ingest_log recorded for it (a version loaded before that range was recorded: the range of
+    the new version's rows). Never the rows of another document of the same source name (ERCOT's
+    monthly documents cut from one annual workbook) outside that range, never an unbounded scan."""
+    low, high = before if before[0] is not None else (doc.rows_from, doc.rows_to)
+    if low is None or high is None:
+        return 0  # neither version has rows: nothing to remove
+    cur.execute(
+        sql.SQL(
+            "DELETE FROM {} WHERE iso = %s AND source = %s AND interval_start >= %s AND interval_start <= %s"
+        ).format(sql.Identifier(target)),
+        (iso.upper(), doc.source_name, low, high),  # data tables use the upper-case ISO name
     )
+    return cur.rowcount
+
+
+def _lock_key(text: str) -> int:
+    """A signed 64-bit advisory-lock key for ``text`` (stable across processes and machines)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+def _lock(
+    cur: psycopg.Cursor, iso: str, dataset: str, target: str, table: pa.Table, documents: list[DocumentLoad]
+) -> None:
+    """Transaction-level advisory locks on every document of the batch and every (table, ISO,
+    UTC month) its rows touch, taken in ascending key order: every loader takes its locks in one
+    global order, so two loads can wait for each other but never deadlock, and two loads of one
+    document see each other's ingest_log row (the second is a re-run or a revision, never a
+    second first load). Months bound the count (a year-long annual workbook: 12 locks) while loads
+    of different months (a parallel backfill) still run side by side."""
+    keys = {_lock_key(f"doc|{iso}|{dataset}|{d.source_id}") for d in documents}
+    if table.num_rows:
+        months = pc.unique(pc.strftime(table.column("interval_start"), format="%Y-%m")).to_pylist()
+        keys.update(_lock_key(f"rows|{target}|{iso.upper()}|{m}") for m in months)
+    for key in sorted(keys):
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
 
 
 def _record(
@@ -345,12 +382,13 @@ def _record(
 ) -> None:
     cur.executemany(
         """INSERT INTO ingest_log (iso, dataset, source_id, source_name, source_url, raw_uri, checksum,
-                                   published_at, market_day, target_table, rows)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                   published_at, market_day, target_table, rows, rows_from, rows_to)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (iso, dataset, source_id) DO UPDATE SET
                source_name = excluded.source_name, source_url = excluded.source_url,
                raw_uri = excluded.raw_uri, published_at = excluded.published_at,
                market_day = excluded.market_day, rows = excluded.rows, loaded_at = now(),
+               rows_from = excluded.rows_from, rows_to = excluded.rows_to,
                revision = ingest_log.revision
                    + CASE WHEN ingest_log.checksum <> excluded.checksum THEN 1 ELSE 0 END,
                previous_checksums = CASE WHEN ingest_log.checksum <> excluded.checksum
@@ -360,7 +398,7 @@ def _record(
         [
             (
                 iso, dataset, d.source_id, d.source_name, d.source_url, d.raw_uri, d.checksum,
-                d.published_at, d.market_day, table, d.rows,
+                d.published_at, d.market_day, table, d.rows, d.rows_from, d.rows_to,
             )
             for d in documents
         ],
