@@ -34,3 +34,13 @@ def test_bulk_benchmark_runs() -> None:
     m = re.fullmatch(r"bulk: rust=(\d+) pandas=(\d+) polars=(\d+) rust/pandas=(\d+\.\d) rust/polars=(\d+\.\d)", last)
     assert m, last
     assert all(int(m[i]) > 0 for i in (1, 2, 3))
+
+
+@pytest.mark.integration
+def test_history_benchmark_runs(services: dict) -> None:
+    last = run_bench("bench/history.py", "--tiny")
+    m = re.fullmatch(r"history: rows=(\d+) seconds=(\d+\.\d) rows_per_s=(\d+) empty_vs_full=(\d+\.\d\d) "
+                     r"upsert_rows_per_s=(\d+) pg_copy_ratio=(\d+\.\d\d)", last)
+    assert m, last
+    assert int(m[1]) == 3 * 96 * (10 + 7 + 2 * 8 + 2 * 4)  # 3 days x 96 intervals x the simulator's points
+    assert int(m[3]) > 0 and int(m[5]) > 0
