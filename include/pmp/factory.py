@@ -131,6 +131,8 @@ def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
             start = end - timedelta(minutes=int(params["lookback_minutes"]))
         else:
             start, end = data_interval_start, data_interval_end
+            if params.get("reprocess"):  # re-derived from the raw stage by ``stage``: nothing to fetch
+                return []
         try:
             return pipeline.discover(key, start.isoformat(), end.isoformat(), realtime=realtime,
                                      reload=bool(params.get("reload")))
@@ -148,9 +150,12 @@ def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
         return pipeline.fetch(key, batch)
 
     @task(trigger_rule="none_failed")
-    def stage(fetched: Any, params: Any = None) -> dict:
+    def stage(fetched: Any, params: Any = None, data_interval_start: Any = None,
+              data_interval_end: Any = None) -> dict:
         from pmp import pipeline
 
+        if not realtime and params.get("reprocess"):
+            return pipeline.reprocess_manifest(key, data_interval_start.isoformat(), data_interval_end.isoformat())
         return pipeline.stage(key, list(fetched or []), reload=bool(params.get("reload")))
 
     @task
@@ -160,10 +165,10 @@ def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
         return pipeline.normalize(manifest)
 
     @task
-    def load(normalized: dict | None) -> dict:
+    def load(normalized: dict | None, params: Any = None) -> dict:
         from pmp import pipeline
 
-        return pipeline.load(normalized)
+        return pipeline.load(normalized, reprocess=not realtime and bool((params or {}).get("reprocess")))
 
     @task(retries=0)
     def check(loaded: dict, data_interval_start: Any = None, data_interval_end: Any = None,
@@ -201,7 +206,10 @@ def build_daily(spec: DatasetSpec) -> DAG:
         default_args=DEFAULT_ARGS,
         tags=["pmp", spec.iso, spec.dataset, spec.table, "daily"],
         doc_md=_doc(spec, "daily history"),
-        params={"reload": Param(False, type="boolean", description="Re-fetch documents already loaded")},
+        params={"reload": Param(False, type="boolean", description="Re-fetch documents already loaded"),
+                "reprocess": Param(False, type="boolean",
+                                   description="Re-normalize and reload the day's loaded documents from the raw "
+                                               "stage, without downloading (after a normalizer fix)")},
         deadline=deadline(spec, realtime=False),
     )
     def _daily() -> None:
