@@ -452,7 +452,8 @@ def _forked_attempt(day: date, inject: Callable[[ExitStack], None]) -> str | Non
 
 def _clear(message: str, day: date) -> bool:
     """An error that names what and where: the dataset, the document or the endpoint."""
-    needles = ("ercot", "ERCOT", str(day), "raw/", "http://", "connection", "terminat", "killed", "No space")
+    needles = ("ercot", "ERCOT", str(day), "raw/", "http://", "connection", "terminat", "killed", "No space",
+               ".csv", ".zip", ", line ", "field ")
     return bool(message) and any(n in message for n in needles)
 
 
