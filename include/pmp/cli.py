@@ -86,6 +86,28 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    """Re-normalize and reload market days from the raw stage (after a normalizer fix): no download."""
+    from pmp import pipeline, registry
+    from pmp.timeutil import market_day_bounds
+
+    spec = registry.get(args.iso, args.dataset)
+    days = validate.day_range(args.start, args.end, end_exclusive=True, first_day=spec.first_date,
+                              today=validate.market_today(spec), what=spec.key)
+    failures = 0
+    for day in days:
+        start, end = market_day_bounds(day, spec.timezone)
+        try:
+            result = pipeline.reprocess_window(spec.key, start.isoformat(), end.isoformat())
+            print(f"{spec.key} {day}: reprocessed docs={result['documents']} rows={result['loaded']['rows']}")
+        except validate.InputError:
+            raise
+        except Exception as exc:  # report and continue with the next day
+            failures += 1
+            print(f"{spec.key} {day}: FAILED: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def cmd_normalize(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -209,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--reload", action="store_true", help="re-fetch documents already loaded")
     dl.add_argument("--quiet", action="store_true")
     dl.set_defaults(func=cmd_download)
+
+    rp = sub.add_parser("reprocess", help="re-normalize and reload market days from the raw stage (no download)")
+    rp.add_argument("--iso", required=True)
+    rp.add_argument("--dataset", required=True)
+    rp.add_argument("--start", required=True, type=_day, help="first market day (YYYY-MM-DD)")
+    rp.add_argument("--end", required=True, type=_day, help="market day after the last one (exclusive)")
+    rp.set_defaults(func=cmd_reprocess)
 
     n = sub.add_parser("normalize", help="raw payload(s) -> standard columns in a Parquet file")
     n.add_argument("--iso", required=True)
