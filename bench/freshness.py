@@ -201,6 +201,24 @@ def publications(specs: list[DatasetSpec], ledger: Ledger, t0: datetime, t1: dat
     return sorted(out.values(), key=lambda p: p.published)
 
 
+def _backfill(af: Any, dag_id: str, first: str, last: str) -> None:
+    """``POST /api/v2/backfills``, tried again on a 5xx (the shared PostgreSQL under load: the
+    api-server's small connection pool timed out once); a 409 means it exists already."""
+    from live import AirflowError
+
+    for attempt in range(5):
+        try:
+            af.backfill(dag_id, first, last, via="api")
+            return
+        except AirflowError as exc:
+            if "HTTP 409" in str(exc):
+                return
+            if "HTTP 5" not in str(exc) or attempt == 4:
+                raise
+            log(f"backfill of {dag_id}: {str(exc).splitlines()[0][:120]}; trying again")
+            time.sleep(5 * (attempt + 1))
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -263,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             last = first + timedelta(days=args.history_days - 1)
             for dag_id in daily_ids:
                 af.unpause(dag_id)
-                af.backfill(dag_id, f"{first}T00:00:00", f"{last}T12:00:00", via="api")
+                _backfill(af, dag_id, f"{first}T00:00:00", f"{last}T12:00:00")
             log(f"window opened {t0:%H:%M:%S}; backfill {first}..{last} of {len(daily_ids)} daily DAGs")
             # listings without publication times: the poller's first sight stands in for it
             unstamped = []
