@@ -118,11 +118,39 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         raise validate.InputError("--start/--end choose the market days shown by --days: add --days")
     if args.start and args.end:
         validate.day_range(args.start, args.end, end_exclusive=True)
-    with db.connect() as conn:
+    if args.record and not args.days:
+        raise validate.InputError("--record keeps the checks of --days for the UI's coverage view: add --days")
+    with db.connect_ready() if args.record else db.connect() as conn:
         # --end is exclusive, as for download and the read API; catalog.entry takes the last day shown
         last = args.end - timedelta(days=1) if args.end else None
         rows = [catalog.entry(conn, spec, with_days=args.days, start=args.start, end=last) for spec in specs]
+        if args.record:
+            from pmp import coverage
+
+            for spec, row in zip(specs, rows, strict=True):
+                coverage.record(conn, spec, row.days)
     print(catalog.render(rows))
+    return 0
+
+
+def cmd_plan_history(args: argparse.Namespace) -> int:
+    from pmp import plan
+
+    specs = plan.daily_specs(args.iso)
+    result_path = Path(args.measured) if args.measured else plan.RESULT_FILE
+    result = plan.load_result(result_path)
+    warehouse: dict = {}
+    if not args.no_warehouse:
+        from pmp import db
+
+        try:
+            with db.connect() as conn:
+                warehouse = plan.measured_from_warehouse(conn)
+        except Exception as exc:  # a plan without the warehouse still shows what the benchmark measured
+            print(f"(warehouse not read: {str(exc).splitlines()[0]})", file=sys.stderr)
+    figures = plan.measured(warehouse, result, result_name=result_path.name)
+    today = args.today or datetime.now(UTC).date()
+    print(plan.render(plan.plan(specs, args.start, today, figures), figures, workers=args.workers))
     return 0
 
 
@@ -186,11 +214,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--days", action="store_true", help="one line per market day")
     c.add_argument("--start", type=_day, help="with --days: first market day shown")
     c.add_argument("--end", type=_day, help="with --days: market day after the last one shown (exclusive)")
+    c.add_argument("--record", action="store_true",
+                   help="with --days: keep the checks for the Airflow UI's coverage view (coverage_days)")
     c.set_defaults(func=cmd_catalog)
 
     from pmp.cli_read import add_read_commands
 
     add_read_commands(sub)  # query, plot, lake (pmp.cli_read)
+
+    ph = sub.add_parser("plan-history", help="runs, requests, rows and hours a full catch-up of history takes")
+    ph.add_argument("--iso", action="append", help="one ISO (repeat for more; default every ISO)")
+    ph.add_argument("--start", type=_day, default=validate.day_argument("2019-01-01"),
+                    help="first market day (default 2019-01-01; never before a dataset's own first day)")
+    ph.add_argument("--today", type=_day, help=argparse.SUPPRESS)  # tests: a fixed 'today'
+    ph.add_argument("--measured", metavar="FILE",
+                    help="catch-up benchmark result (default bench/results/catchup.json)")
+    ph.add_argument("--no-warehouse", action="store_true", help="do not read ingest_log from the warehouse")
+    ph.add_argument("--workers", type=int, default=1, help="machines like this one working in parallel")
+    ph.set_defaults(func=cmd_plan_history)
 
     a = sub.add_parser("airflow-settings", help="airflow_settings.yaml: print env exports or import")
     a.add_argument("action", choices=["env", "import"])

@@ -375,6 +375,8 @@ SETTINGS: dict[str, Setting] = _settings(
             "real-time DAGs also start when a trigger sees a new document listed (pmp.triggers)"),
     Setting("PMP_WATCH_POLL_SECONDS", _number(float, 1), 20.0,
             "seconds between two listing polls of a watched real-time dataset"),
+    Setting("PMP_ASSET_WAREHOUSE", _url("postgres", "postgresql"), "postgres://warehouse:5432/pmp",
+            "the warehouse as the Assets' URIs name it (host, port, database)"),
 )
 
 # PMP_* variables of the scripts, tests and benchmarks (not read by the package): never reported
