@@ -67,9 +67,13 @@ def test_plan_history_reads_what_the_warehouse_loaded(private_warehouse: str, st
     line = next(x for x in out.splitlines() if x.startswith("ercot.lmp_dam "))
     cells = line.split()
     n_days = (date(2024, 11, 4) - date(2024, 1, 1)).days + 1
-    assert cells[1] == f"{n_days:,}" and cells[2] == "day" and cells[3] == f"{n_days:,}"
-    # the warehouse's own figures win over the benchmark's
-    assert cells[4] == f"{math.ceil(n_days * docs / days + n_days):,}"
+    # monthly history runs for 2024-01 .. 2024-09 (cutoff 2024-10-01), then 35 daily runs
+    recent = (date(2024, 11, 5) - date(2024, 10, 1)).days
+    assert cells[1] == f"{n_days:,}" and cells[2] == "month" and cells[3] == f"{9 + recent:,}"
+    # the warehouse's own figures win over the benchmark's: the archive takes 1,000 documents a
+    # request in a month run, a recent day one request per document; one discovery per run
+    month_requests = 9 * math.ceil((n_days - recent) * docs / days / 9 / 1000)
+    assert cells[4] == f"{math.ceil(month_requests + recent * docs / days + 9 + recent):,}"
     assert cells[5] == f"{math.ceil(n_days * rows / days):,}"
     api = plan.rate_limit("ercot")
     assert api and f"{api.per_minute:g}/min" in line

@@ -40,6 +40,12 @@ def archive_runs(spec: DatasetSpec) -> bool:
     return bool(getattr(registry.adapter(spec.iso), "history_archives", False))
 
 
+def docs_per_request(spec: DatasetSpec) -> int:
+    """Documents one download request of a history run carries (``history_docs_per_request`` of the
+    adapter: ERCOT's Public API archive takes 1,000 document ids a request; default one)."""
+    return max(1, int(getattr(registry.adapter(spec.iso), "history_docs_per_request", 1)))
+
+
 def cutoff(spec: DatasetSpec, today: date) -> date:
     """The first market day the daily DAG catches up (history DAG: whole months before it)."""
     recent = today - timedelta(days=RECENT_DAYS)

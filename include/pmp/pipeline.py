@@ -220,7 +220,9 @@ def check(key: str, start: str, end: str, *, realtime: bool = False, max_lag_min
             if lag is None or lag > limit:
                 raise IncompleteDataError(f"{spec.key}: newest data ends {newest}, lag {lag} > {limit}")
             return {"latest": newest.isoformat(), "lag_minutes": lag.total_seconds() / 60}
-        results = checks.check_days(conn, spec, market_days(spec, start, end))
+        # a monthly history run may start before the dataset's first day (pmp.history)
+        days = [d for d in market_days(spec, start, end) if d >= spec.first_date]
+        results = checks.check_days(conn, spec, days)
     for r in results:
         log.info("%s %s", spec.key, r.summary())
     bad = [r for r in results if not r.complete]

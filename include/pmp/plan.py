@@ -157,11 +157,13 @@ def plan_dataset(spec: DatasetSpec, start: date, today: date, figures: Measured)
     last = today - timedelta(days=1)
     days = max(0, (last - first).days + 1)
     route = history_window(spec)
-    if route == "month":
-        from pmp import history
+    from pmp import history
 
+    months = recent = 0
+    if route == "month":
         cutoff = max(first, min(history.cutoff(spec, today), today))
-        runs = months_between(first, cutoff) + max(0, (today - cutoff).days)
+        months, recent = months_between(first, cutoff), max(0, (today - cutoff).days)
+        runs = months + recent
     else:
         runs = days
     rate = rate_limit(spec.iso)
@@ -169,11 +171,17 @@ def plan_dataset(spec: DatasetSpec, start: date, today: date, figures: Measured)
     if spec.key in figures.per_day:
         docs, per_day_rows = figures.per_day[spec.key]
         rows = per_day_rows * days
-        # an archive run fetches each document family once (NYISO's monthly zip serves all its days);
-        # otherwise one request per document; plus one discovery request per run
-        from pmp import history
-
-        requests = (runs if history.archive_runs(spec) else days) * docs + runs
+        if route == "month":
+            old_days = days - recent
+            if history.archive_runs(spec):  # NYISO: one monthly zip per document family serves all days
+                month_requests = months * docs
+            else:  # one request per document, or per batch (ERCOT's archive: 1,000 documents a request)
+                per_request = history.docs_per_request(spec)
+                month_requests = (old_days * docs if per_request == 1 else
+                                  months * math.ceil(old_days * docs / max(1, months) / per_request))
+            requests = month_requests + recent * docs + runs  # + one discovery request per run
+        else:
+            requests = days * docs + runs
         floor = requests / rate.per_hour if rate else 0.0
     machine = days / figures.dataset_days_per_hour if figures.dataset_days_per_hour else None
     return DatasetPlan(spec, first, last, days, runs, route, requests, rows, floor, machine, rate,
