@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pmp import airflow_settings, history, registry
+from pmp import airflow_settings, assets, history, registry, summary, triggers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,13 +28,17 @@ def test_one_daily_dag_per_dataset_and_realtime_where_declared(dagbag) -> None:
             expected.add(history.history_dag_id(spec))
         if spec.realtime:
             expected.add(spec.realtime_dag_id)
-    assert set(dagbag.dag_ids) == expected
+    assert set(dagbag.dag_ids) == expected | {summary.DAG_ID}  # + the example scheduled on Assets
     assert {"ercot_lmp_dam_daily", "ercot_lmp_rt15m_daily", "ercot_lmp_rt5m_daily",
             "ercot_lmp_rt15m_realtime", "ercot_lmp_rt5m_realtime", "nyiso_lmp_dam_history"} <= expected
 
 
+def _iso_dags(dagbag) -> dict:
+    return {k: v for k, v in dagbag.dags.items() if k != summary.DAG_ID}
+
+
 def test_ids_tags_retries_and_schedules(dagbag) -> None:
-    for dag_id, dag in dagbag.dags.items():
+    for dag_id, dag in _iso_dags(dagbag).items():
         assert re.fullmatch(r"[a-z0-9]+_[a-z0-9_]+_(daily|realtime|history)", dag_id), dag_id
         assert "pmp" in dag.tags and dag_id.split("_")[0] in dag.tags
         assert dag.doc_md and "###" in dag.doc_md
@@ -59,7 +63,14 @@ def test_ids_tags_retries_and_schedules(dagbag) -> None:
             assert str(getattr(dag.timetable.timezone, "name", dag.timetable.timezone)) == spec.timezone
         else:
             assert dag.max_active_runs == 1 and dag.catchup is False
-            assert dag.timetable.expression == "*/5 * * * *"
+            spec = registry.get(dag_id.split("_")[0], dag_id.split("_", 1)[1].removesuffix("_realtime"))
+            if triggers.watched(spec):  # a new document listed, or */5 (the safety net)
+                assert type(dag.timetable).__name__ == "AssetOrTimeSchedule", dag_id
+                assert dag.timetable.timetable.expression == "*/5 * * * *"
+                assert [a.name for a in dag.timetable.asset_condition.objects] == [
+                    triggers.asset_name(spec)]
+            else:
+                assert dag.timetable.expression == "*/5 * * * *"
 
 
 def test_catchup_is_on_by_default() -> None:
@@ -186,3 +197,38 @@ def test_day_published_hours_later_is_rescheduled_not_failed(dagbag) -> None:
         discover.python_callable(data_interval_start=end - timedelta(days=1), data_interval_end=end,
                                  params={"reload": False})
     assert exc.value.reschedule_date == end + spec.publication_lag
+
+
+def test_every_load_task_declares_its_datasets_asset(dagbag) -> None:
+    """One Asset per ISO dataset, named ``pmp.<iso>.<dataset>``, its URI in the Postgres provider's
+    scheme naming the table and the ISO; the daily and the real-time DAG's load tasks update the same one."""
+    from airflow.sdk import Asset
+
+    seen: dict[str, set[str]] = {}
+    for dag_id, dag in _iso_dags(dagbag).items():
+        iso, rest = dag_id.split("_", 1)
+        spec = registry.get(iso, rest.rsplit("_", 1)[0])
+        outlets = {t.task_id: [o for o in t.outlets if isinstance(o, Asset)] for t in dag.tasks}
+        assert [k for k, v in outlets.items() if v] == ["load"], (dag_id, outlets)
+        (a,) = outlets["load"]
+        assert a.name == f"pmp.{spec.iso}.{spec.dataset}" and a.group == "pmp"
+        assert a.uri == f"postgres://warehouse:5432/pmp/public/{spec.table}?dataset={spec.dataset}&iso={spec.iso}"
+        assert a.extra["table"] == spec.table and a.extra["iso"] == spec.iso
+        seen.setdefault(a.uri, set()).add(dag_id)
+    assert len(seen) == len(registry.datasets())
+    assert seen[assets.uri(registry.get("ercot", "lmp_rt5m"))] == {"ercot_lmp_rt5m_daily", "ercot_lmp_rt5m_realtime"}
+
+
+def test_asset_uri_names_the_configured_warehouse() -> None:
+    code = ("import os; os.environ['PMP_ASSET_WAREHOUSE'] = 'postgresql://tsdb.internal:6432/market';"
+            "from pmp import assets, registry; print(assets.asset(registry.get('caiso', 'lmp_dam')).uri)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "postgres://tsdb.internal:6432/market/public/lmp?dataset=lmp_dam&iso=caiso"
+
+
+def test_hub_price_summary_is_scheduled_on_the_day_ahead_price_assets(dagbag) -> None:
+    dag = dagbag.dags[summary.DAG_ID]
+    assert type(dag.timetable).__name__ == "AssetTriggeredTimetable"
+    names = {a.name for a in dag.timetable.asset_condition.objects}  # AssetAny: any one of them
+    assert names == {f"pmp.{iso}.lmp_dam" for iso in registry.isos()}
+    assert dag.doc_md and "###" in dag.doc_md

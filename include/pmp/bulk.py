@@ -130,6 +130,9 @@ def normalize_manifest(manifest: dict[str, Any], *, strict: bool = True, threads
         digest = hashlib.sha256("|".join(sorted(d["checksum"] for d in docs)).encode()).hexdigest()[:16]
         key = normalized_key(spec.iso, spec.dataset, date.fromisoformat(days[0]), f"{days[-1]}-{digest}")
         store.put(key, out.read_bytes(), immutable=False)
+    from pmp import lineage
+
+    lineage.report([d["raw_uri"] for d in docs], [store.uri(key)])
     loads = [
         DocumentLoad(
             source_id=ref.doc_id, source_name=source, checksum=d["checksum"], rows=n,

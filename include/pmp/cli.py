@@ -118,10 +118,17 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         raise validate.InputError("--start/--end choose the market days shown by --days: add --days")
     if args.start and args.end:
         validate.day_range(args.start, args.end, end_exclusive=True)
-    with db.connect() as conn:
+    if args.record and not args.days:
+        raise validate.InputError("--record keeps the checks of --days for the UI's coverage view: add --days")
+    with db.connect_ready() if args.record else db.connect() as conn:
         # --end is exclusive, as for download and the read API; catalog.entry takes the last day shown
         last = args.end - timedelta(days=1) if args.end else None
         rows = [catalog.entry(conn, spec, with_days=args.days, start=args.start, end=last) for spec in specs]
+        if args.record:
+            from pmp import coverage
+
+            for spec, row in zip(specs, rows, strict=True):
+                coverage.record(conn, spec, row.days)
     print(catalog.render(rows))
     return 0
 
@@ -207,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--days", action="store_true", help="one line per market day")
     c.add_argument("--start", type=_day, help="with --days: first market day shown")
     c.add_argument("--end", type=_day, help="with --days: market day after the last one shown (exclusive)")
+    c.add_argument("--record", action="store_true",
+                   help="with --days: keep the checks for the Airflow UI's coverage view (coverage_days)")
     c.set_defaults(func=cmd_catalog)
 
     from pmp.cli_read import add_read_commands

@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+from pmp import metrics
 from pmp.validate import redact_url  # scheme, host, port, path: no credentials or query strings
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Pacer:
             delay = self._next - now
             self._next = max(now, self._next) + self.interval
         if delay > 0:
+            metrics.timing("pmp.rate_limit_waits", delay * 1000, reason="pacer")
             time.sleep(delay)
 
 
@@ -92,6 +94,7 @@ class SharedPacer(Pacer):
             # clamped: a wall clock stepped backwards must not stall every process for the step
             delay = min(last + self.min_interval - time.time(), self.min_interval)
             if delay > 0:
+                metrics.timing("pmp.rate_limit_waits", delay * 1000, reason="pacer")
                 time.sleep(delay)
             fh.seek(0)
             fh.truncate()
@@ -124,9 +127,11 @@ def request(
     last: str = ""
     for attempt in range(1, max_attempts + 1):
         pacer.wait()
+        sent = time.monotonic()
         try:
             resp = session.request(method, url, timeout=timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
+            metrics.incr("pmp.http_requests", status="error")
             last = f"{type(exc).__name__}"
             if attempt == max_attempts:
                 break
@@ -135,6 +140,8 @@ def request(
                         max_attempts, delay)
             sleep(delay)
             continue
+        metrics.incr("pmp.http_requests", status=resp.status_code)
+        metrics.timing("pmp.http_request_latency", (time.monotonic() - sent) * 1000, status=resp.status_code)
         if resp.status_code == 401 and on_unauthorized and not refreshed:
             refreshed = True
             kwargs["headers"] = {**(kwargs.get("headers") or {}), **on_unauthorized()}
@@ -154,6 +161,8 @@ def request(
                                    "attempt (the task is retried later)", resp.status_code)
             log.warning("%s: %s from %s (attempt %d/%d), retrying in %.1fs", what, last, safe, attempt,
                         max_attempts, delay)
+            if resp.status_code == 429:
+                metrics.timing("pmp.rate_limit_waits", delay * 1000, reason="retry_after")
             sleep(delay)
             continue
         if resp.status_code >= 400:

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pmp import registry
+from pmp import lineage, metrics, registry
 from pmp.loader import DocumentLoad, dedupe_latest, load_batch, loaded_checksums, row_range
 from pmp.payload import validate
 from pmp.registry import DatasetSpec, DocumentRef
@@ -96,7 +96,8 @@ def discover(
     start_utc, end_utc = _utc(start), _utc(end)
     if not realtime:
         _wait_for_publication(spec, end_utc, max_wait=max_wait)
-    refs = adapter.discover(spec, start_utc, end_utc, hook=hook, realtime=realtime)
+    with metrics.scope(spec.iso, spec.dataset):
+        refs = adapter.discover(spec, start_utc, end_utc, hook=hook, realtime=realtime)
     if not refs and not realtime:
         raise RuntimeError(f"{spec.key}: no documents published for {start}..{end} (yet)")
     if refs and not reload:
@@ -121,8 +122,19 @@ def fetch(key: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     store = open_store()
     refs = [DocumentRef.from_dict(d) for d in batch]
     staged = []
+    with metrics.scope(spec.iso, spec.dataset):
+        staged = _fetch_into(spec, adapter, refs, store)
+    lineage.report([d["ref"]["url"] for d in staged if d["ref"].get("url")], [d["raw_uri"] for d in staged])
+    log.info("%s: staged %d raw document(s)", spec.key, len(staged))
+    return staged
+
+
+def _fetch_into(spec: DatasetSpec, adapter: Any, refs: list[DocumentRef], store: Any) -> list[dict[str, Any]]:
+    staged = []
     for doc in adapter.fetch(spec, refs, hook=adapter.hook()):
         validate(doc.name, doc.payload)  # a failed download raises here and nothing is written
+        metrics.incr("pmp.documents_fetched")
+        metrics.incr("pmp.bytes_fetched", len(doc.payload))
         day = date.fromisoformat(doc.ref.market_day)
         k = raw_key(spec.iso, spec.dataset, day, doc.name)
         written = store.put(k, doc.payload, immutable=True)
@@ -130,7 +142,6 @@ def fetch(key: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {"ref": doc.ref.to_dict(), "raw_key": k, "raw_uri": store.uri(k), "name": doc.name,
              "checksum": sha256(doc.payload), "size": len(doc.payload), "written": written}
         )
-    log.info("%s: staged %d raw document(s)", spec.key, len(staged))
     return staged
 
 
@@ -177,6 +188,7 @@ def normalize(manifest: dict[str, Any]) -> dict[str, Any] | None:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     store.put(out, buf.getvalue(), immutable=False)
+    lineage.report([d["raw_uri"] for d in docs], [store.uri(out)])
     log.info("%s: normalized %d document(s) into %d rows -> %s", spec.key, len(docs), table.num_rows, out)
     return {"key": spec.key, "parquet_key": out, "rows": table.num_rows, "documents": loads}
 
@@ -195,34 +207,69 @@ def load(normalized: dict[str, Any] | None) -> dict[str, Any]:
     table = pq.read_table(io.BytesIO(store.get(normalized["parquet_key"])))
     from pmp import db
 
+    started = time.monotonic()
     with db.connect_ready() as conn:
         result = load_batch(
             conn, iso=spec.iso, dataset=spec.dataset, schema=spec.schema, table=table,
             documents=[DocumentLoad.from_dict(d) for d in normalized["documents"]],
         )
-    return {"rows": result.rows, "documents": result.documents, "path": result.path, "revised": result.revised}
+    with metrics.scope(spec.iso, spec.dataset):
+        metrics.timing("pmp.load_duration", (time.monotonic() - started) * 1000, path=result.path)
+        metrics.incr("pmp.rows_loaded", result.rows)
+    from pmp import assets
+
+    lineage.report([store.uri(normalized["parquet_key"])], [assets.uri(spec)])
+    return {"rows": result.rows, "documents": result.documents, "path": result.path, "revised": result.revised,
+            **_loaded_span(table, normalized["documents"])}
+
+
+def _loaded_span(table: pa.Table, documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a load covered, for its asset event (:mod:`pmp.assets`): the UTC interval range of its
+    rows and the local market days of its documents."""
+    import pyarrow.compute as pc
+
+    span: dict[str, Any] = {"market_days": sorted({str(d["market_day"]) for d in documents if d.get("market_day")})}
+    if table.num_rows:
+        span["interval_start"] = _utc(pc.min(table.column("interval_start")).as_py()).isoformat()
+        span["interval_end"] = _utc(pc.max(table.column("interval_end")).as_py()).isoformat()
+    return span
 
 
 def check(key: str, start: str, end: str, *, realtime: bool = False, max_lag_minutes: int = 60) -> dict[str, Any]:
     """Daily: every market day in [start, end) is complete (see :mod:`pmp.checks`).
     Real-time: the newest interval (or forecast vintage) is no older than ``max_lag_minutes``."""
-    from pmp import checks, db
-
     spec = _spec(key)
+    with metrics.scope(spec.iso, spec.dataset):
+        try:
+            return _check(spec, start, end, realtime=realtime, max_lag_minutes=max_lag_minutes)
+        except IncompleteDataError:
+            metrics.incr("pmp.check_failures", kind="realtime" if realtime else "daily")
+            raise
+
+
+def _check(spec: DatasetSpec, start: str, end: str, *, realtime: bool, max_lag_minutes: int) -> dict[str, Any]:
+    from pmp import checks, coverage, db
+
     with db.connect_ready() as conn:
         if realtime:
             newest = checks.latest(conn, spec)
             lag = (_utc(end) - newest) if newest else None
+            if lag is not None:
+                metrics.gauge("pmp.freshness_lag", lag.total_seconds() / 60)
             # an hourly series posted after each hour is up to ~70 minutes old just before its next
             # posting: two intervals, not the default 60 minutes, is stale for it (PJM gen_by_fuel)
             limit = max(timedelta(minutes=max_lag_minutes), _vintage_staleness(spec),
                         timedelta(minutes=2 * spec.interval_minutes))
+            coverage.record_freshness(conn, spec, newest, lag, limit)  # the UI's freshness (pmp.coverage)
+            conn.commit()
             if lag is None or lag > limit:
                 raise IncompleteDataError(f"{spec.key}: newest data ends {newest}, lag {lag} > {limit}")
             return {"latest": newest.isoformat(), "lag_minutes": lag.total_seconds() / 60}
         # a monthly history run may start before the dataset's first day (pmp.history)
         days = [d for d in market_days(spec, start, end) if d >= spec.first_date]
         results = checks.check_days(conn, spec, days)
+        coverage.record(conn, spec, results)  # kept for the UI's coverage view, failed days too
+        conn.commit()
     for r in results:
         log.info("%s %s", spec.key, r.summary())
     bad = [r for r in results if not r.complete]

@@ -39,4 +39,7 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Hooks for US ISO market data (" + ", ".join(h["hook_name"].split(" (")[0] for h in hooks) + ")",
         "versions": ["0.1.0"],
         "connection-types": [{"hook-class-name": h["class"], "connection-type": h["conn_type"]} for h in hooks],
+        # the ISO documents' URLs as OpenLineage inputs (pmp.lineage): no other provider converts them
+        "asset-uris": [{"schemes": ["http", "https"], "handler": None,
+                        "to_openlineage_converter": "pmp.lineage.http_to_openlineage"}],
     }

@@ -1,0 +1,137 @@
+"""The daily hub-price summary: an example of a DAG scheduled on the bundle's Assets.
+
+``hub_price_summary`` (``dags/hub_price_summary.py``) runs whenever any ISO's day-ahead LMP load
+task records an asset event (:mod:`pmp.assets`). It reads the events that triggered it, and for each
+(ISO, market day) they name rewrites that day's rows of ``hub_price_daily`` (sql/080): per hub the
+number of intervals and the min, mean and max LMP over the local market day (23, 24 or 25 hours).
+A re-run or a revised day replaces its rows; an event of a load that found nothing new is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from pmp import assets, registry
+from pmp.registry import DatasetSpec
+from pmp.timeutil import market_day_bounds
+
+log = logging.getLogger(__name__)
+
+DAG_ID = "hub_price_summary"
+
+
+def sources() -> list[DatasetSpec]:
+    """The datasets the summary follows: every ISO's day-ahead LMP."""
+    return [s for s in registry.datasets() if s.table == "lmp" and s.market == "DAM"]
+
+
+def days_of(events: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[str, set[date]]:
+    """``{dataset key: market days}`` named by asset events (``(uri, extra)`` pairs)."""
+    out: dict[str, set[date]] = {}
+    for uri, extra in events:
+        spec = assets.spec_of(extra, uri)
+        if spec is None or not (extra or {}).get("rows"):
+            continue
+        out.setdefault(spec.key, set()).update(date.fromisoformat(d) for d in (extra or {}).get("market_days", []))
+    return out
+
+
+# Hubs of an ISO whose day-ahead rows carry no location type (so ``hub_prices``, which classes rows
+# by type, has none of them), by name. ERCOT: the DAM settlement point price report (NP4-190-CD) has
+# no settlement point type column; its trading hubs and hub averages are the HB_* points.
+HUBS_BY_NAME = {"ERCOT": "HB\\_%"}
+
+
+def summarize(conn: Any, spec: DatasetSpec, day: date) -> int:
+    """Rewrite one market day's hub rows of ``hub_price_daily``; the number of hubs written."""
+    start, end = market_day_bounds(day, spec.timezone)
+    conn.execute("DELETE FROM hub_price_daily WHERE iso = %s AND market = %s AND market_day = %s",
+                 (spec.iso.upper(), spec.market, day))
+    cur = conn.execute(
+        "INSERT INTO hub_price_daily (iso, market, location, market_day, intervals, lmp_min, lmp_mean, lmp_max)"
+        " SELECT l.iso, l.market, l.location, %s, count(*), min(l.lmp), avg(l.lmp), max(l.lmp) FROM lmp l"
+        " LEFT JOIN lmp_location_classes c ON c.iso = l.iso AND c.location_type = l.location_type"
+        " WHERE l.iso = %s AND l.market = %s AND l.interval_start >= %s AND l.interval_start < %s"
+        " AND (c.location_class = 'hub' OR (l.location_type IS NULL AND l.location LIKE %s))"
+        " GROUP BY l.iso, l.market, l.location",
+        (day, spec.iso.upper(), spec.market, start, end, HUBS_BY_NAME.get(spec.iso.upper(), "")),
+    )
+    return cur.rowcount
+
+
+def run(events: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+    """The DAG's task body: summarize every day the triggering events name (one transaction)."""
+    from pmp import db
+
+    wanted = days_of(events)
+    written: dict[str, dict[str, int]] = {}
+    with db.connect_ready() as conn:
+        for key, days in sorted(wanted.items()):
+            spec = registry.get(*key.split(".", 1))
+            for day in sorted(days):
+                n = summarize(conn, spec, day)
+                written.setdefault(key, {})[day.isoformat()] = n
+                log.info("%s %s: %d hub(s) summarized", key, day, n)
+    if not written:
+        log.info("no asset event named a loaded day: nothing to summarize")
+    return {"summarized": written}
+
+
+def _events(triggering_asset_events: Any) -> list[tuple[str, dict[str, Any] | None]]:
+    """``(uri, extra)`` of every event that triggered the run (``triggering_asset_events``)."""
+    out: list[tuple[str, dict[str, Any] | None]] = []
+    for events in (triggering_asset_events or {}).values():
+        for event in events:
+            out.append((str(getattr(event.asset, "uri", "") or ""), dict(event.extra or {})))
+    return out
+
+
+DOC = """### Daily hub-price summary (scheduled on Assets)
+
+Runs when any ISO's day-ahead LMP load records an asset event (`pmp.<iso>.lmp_dam`, see the
+README's *Assets* section): for each market day the events name, it rewrites that day's rows of
+`hub_price_daily` (per hub: intervals, min / mean / max LMP over the local market day).
+A manual run summarizes the days of its `conf`: `{"dataset": "ercot.lmp_dam", "days": ["2024-11-03"]}`.
+"""
+
+
+def build_dags() -> dict[str, Any]:
+    """``{DAG_ID: dag}``, or nothing when ``PMP_DAGS`` does not select it."""
+    import pendulum
+    from airflow.sdk import AssetAny, dag, task
+    from airflow.sdk.definitions.param import Param
+
+    from pmp.factory import DEFAULT_ARGS, _selected
+
+    if not _selected(DAG_ID):
+        return {}
+
+    @dag(
+        dag_id=DAG_ID,
+        dag_display_name="Hub prices: daily summary (on asset events)",
+        description="Per hub and market day: min, mean and max day-ahead LMP, after each day-ahead price load",
+        schedule=AssetAny(*assets.assets(sources())),
+        start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["pmp", "summary", "assets"],
+        doc_md=DOC,
+        params={"dataset": Param(None, type=["null", "string"], description="manual runs: <iso>.<dataset>"),
+                "days": Param([], type="array", description="manual runs: market days (YYYY-MM-DD)")},
+    )
+    def _summary() -> None:
+        @task
+        def summarize(triggering_asset_events: Any = None, params: Any = None) -> dict:
+            events = _events(triggering_asset_events)
+            if not events and params and params.get("dataset"):
+                iso, dataset = str(params["dataset"]).split(".", 1)
+                events = [("", {"iso": iso, "dataset": dataset, "rows": 1, "market_days": list(params["days"])})]
+            return run(events)
+
+        summarize()
+
+    return {DAG_ID: _summary()}
