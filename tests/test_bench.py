@@ -72,3 +72,13 @@ def test_freshness_benchmark_runs(services: dict) -> None:
     assert history_days >= 1  # the one backfilled day finished while real time ran
     assert float(m[7]) > 0  # the real-time DAG ran tasks in the window
     assert any(line.startswith("nyiso: ") for line in lines), lines[-5:]
+
+
+@pytest.mark.integration
+def test_history_benchmark_runs(services: dict) -> None:
+    last = run_bench("bench/history.py", "--tiny")
+    m = re.fullmatch(r"history: rows=(\d+) seconds=(\d+\.\d) rows_per_s=(\d+) empty_vs_full=(\d+\.\d\d) "
+                     r"upsert_rows_per_s=(\d+) pg_copy_ratio=(\d+\.\d\d)", last)
+    assert m, last
+    assert int(m[1]) == 3 * 96 * (10 + 7 + 2 * 8 + 2 * 4)  # 3 days x 96 intervals x the simulator's points
+    assert int(m[3]) > 0 and int(m[5]) > 0

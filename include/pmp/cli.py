@@ -133,6 +133,20 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from pmp import db, status
+
+    validate.catalog_selection(args.iso, None)  # an unknown ISO: bad input, named, before connecting
+    with db.connect() as conn:
+        rows = status.read(conn, args.iso, realtime_only=args.realtime)
+    print(status.render(rows))
+    behind = [f"{r.iso}.{r.dataset}" for r in rows if r.realtime and r.behind]
+    if args.check and behind:
+        print(f"behind their allowed lag: {', '.join(behind)}", file=sys.stderr)
+        return 3
+    return 0
+
+
 def cmd_plan_history(args: argparse.Namespace) -> int:
     from pmp import plan
 
@@ -221,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     from pmp.cli_read import add_read_commands
 
     add_read_commands(sub)  # query, plot, lake (pmp.cli_read)
+
+    st = sub.add_parser("status", help="how current each dataset is: newest interval, lag, newest document")
+    st.add_argument("--iso")
+    st.add_argument("--realtime", action="store_true", help="only the datasets with a real-time DAG")
+    st.add_argument("--check", action="store_true",
+                    help="exit status 3 when a real-time dataset is behind the lag its check allows")
+    st.set_defaults(func=cmd_status)
 
     ph = sub.add_parser("plan-history", help="runs, requests, rows and hours a full catch-up of history takes")
     ph.add_argument("--iso", action="append", help="one ISO (repeat for more; default every ISO)")
