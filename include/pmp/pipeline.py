@@ -310,7 +310,9 @@ def _check(spec: DatasetSpec, start: str, end: str, *, realtime: bool, max_lag_m
             if lag is None or lag > limit:
                 raise IncompleteDataError(f"{spec.key}: newest data ends {newest}, lag {lag} > {limit}")
             return {"latest": newest.isoformat(), "lag_minutes": lag.total_seconds() / 60}
-        results = checks.check_days(conn, spec, market_days(spec, start, end))
+        # a monthly history run may start before the dataset's first day (pmp.history)
+        days = [d for d in market_days(spec, start, end) if d >= spec.first_date]
+        results = checks.check_days(conn, spec, days)
         coverage.record(conn, spec, results)  # kept for the UI's coverage view, failed days too
         conn.commit()
     for r in results:
