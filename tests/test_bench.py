@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_bench(*args: str) -> str:
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+def run_bench(*args: str, timeout: float = 600) -> str:
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout.strip().splitlines()[-1]
 
@@ -36,6 +36,26 @@ def test_bulk_benchmark_runs() -> None:
     assert all(int(m[i]) > 0 for i in (1, 2, 3))
 
 
+@pytest.mark.live
+@pytest.mark.xdist_group("live-airflow")
+def test_catchup_benchmark_runs(services: dict, tmp_path: Path) -> None:
+    """A real Airflow catch-up of two market days of two datasets (bench/catchup.py's tiny mode)."""
+    import json
+
+    out = tmp_path / "catchup.json"
+    last = run_bench("bench/catchup.py", "--days", "2", "--datasets", "nyiso.lmp_dam,ercot.lmp_dam",
+                     "--parallelism", "4", "--out", str(out), timeout=1800)
+    m = re.fullmatch(r"catchup: days=(\d+) datasets=(\d+) wall_s=(\d+) dataset_days_per_hour=(\d+) "
+                     r"full_history_hours=(\d+\.\d)", last)
+    assert m, last
+    assert (m[1], m[2]) == ("2", "2") and int(m[4]) > 0
+    result = json.loads(out.read_text())
+    assert result["runs"] == 4 and result["failed_runs"] == 0 and result["dataset_days"] == 4
+    assert set(result["per_day"]) == {"nyiso.lmp_dam", "ercot.lmp_dam"}
+    assert all(f["rows"] > 0 and f["documents"] > 0 for f in result["per_day"].values())
+    assert result["iso_pacing_floor_hours"] > 0  # the plan's floor, from what this run loaded
+
+
 @pytest.mark.integration
 @pytest.mark.xdist_group("live-airflow")
 def test_freshness_benchmark_runs(services: dict) -> None:
@@ -52,3 +72,13 @@ def test_freshness_benchmark_runs(services: dict) -> None:
     assert history_days >= 1  # the one backfilled day finished while real time ran
     assert float(m[7]) > 0  # the real-time DAG ran tasks in the window
     assert any(line.startswith("nyiso: ") for line in lines), lines[-5:]
+
+
+@pytest.mark.integration
+def test_history_benchmark_runs(services: dict) -> None:
+    last = run_bench("bench/history.py", "--tiny")
+    m = re.fullmatch(r"history: rows=(\d+) seconds=(\d+\.\d) rows_per_s=(\d+) empty_vs_full=(\d+\.\d\d) "
+                     r"upsert_rows_per_s=(\d+) pg_copy_ratio=(\d+\.\d\d)", last)
+    assert m, last
+    assert int(m[1]) == 3 * 96 * (10 + 7 + 2 * 8 + 2 * 4)  # 3 days x 96 intervals x the simulator's points
+    assert int(m[3]) > 0 and int(m[5]) > 0

@@ -235,7 +235,8 @@ def test_every_load_task_declares_its_datasets_asset(dagbag) -> None:
         assert a.extra["table"] == spec.table and a.extra["iso"] == spec.iso
         seen.setdefault(a.uri, set()).add(dag_id)
     assert len(seen) == len(registry.datasets())
-    assert seen[assets.uri(registry.get("ercot", "lmp_rt5m"))] == {"ercot_lmp_rt5m_daily", "ercot_lmp_rt5m_realtime"}
+    assert seen[assets.uri(registry.get("ercot", "lmp_rt5m"))] == {
+        "ercot_lmp_rt5m_daily", "ercot_lmp_rt5m_history", "ercot_lmp_rt5m_realtime"}  # history: pmp.history
 
 
 def test_asset_uri_names_the_configured_warehouse() -> None:

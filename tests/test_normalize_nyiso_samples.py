@@ -306,3 +306,19 @@ def test_crlf_and_lf_give_identical_rows() -> None:
     crlf = path.read_bytes().replace(b"\n", b"\r\n")
     assert normalize_payload("load_actual", path.name, crlf) == normalize_payload(
         "load_actual", path.name, path.read_bytes())
+
+
+@pytest.mark.parametrize("header, problem", [
+    ("10 Min Spinning Reserve ($/MWHr),10 Min Non-Sync Reserve ($/MWHr),30 Min Operating Reserve ($/MWHr),"
+     "NYCA Regulation Capacity ($/MWHr)", "field '10 Min Non-Sync Reserve': not a declared as_dam product"),
+    ("10 Min Spinning Reserve ($/MWHr),30 Min Operating Reserve ($/MWHr),NYCA Regulation Capacity ($/MWHr)",
+     "product column(s) 10 Min Non-Synchronous Reserve missing"),
+])
+def test_damasp_products_are_declared(header: str, problem: str) -> None:
+    """A renamed or dropped product column of the wide AS file fails at its header (issue 14: before,
+    every non-key column became a product, so the drift loaded a different product set)."""
+    values = ",".join(["1.0"] * header.count("$"))
+    text = f"Time Stamp,Time Zone,Name,PTID,{header}\r\n09/15/2026 00:00,EDT,WEST,61752,{values}\r\n"
+    with pytest.raises(NormalizeError) as err:
+        normalize_payload("as_dam", "20260915damasp.csv", text.encode())
+    assert "20260915damasp.csv, line 1" in str(err.value) and problem in str(err.value), str(err.value)

@@ -238,16 +238,20 @@ def alert_payload(dataset: str, expectation: str, context: dict[str, Any] | None
 
 
 async def _webhook_url() -> str | None:
+    from pmp.connections import mask_url
     from pmp.validate import setting
 
     url = setting("PMP_ALERT_WEBHOOK_URL")
     if url:
+        mask_url(url)
         return url
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        return (await BaseHook.aget_connection(WEBHOOK_CONN_ID)).host or None
+        host = (await BaseHook.aget_connection(WEBHOOK_CONN_ID)).host or None
+        mask_url(host)
+        return host
     except AirflowNotFoundException:  # no such connection (the default): alerts go to the log only
         return None
     except Exception as exc:  # a broken connection must not silently turn the webhook off

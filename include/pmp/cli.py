@@ -86,6 +86,28 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    """Re-normalize and reload market days from the raw stage (after a normalizer fix): no download."""
+    from pmp import pipeline, registry
+    from pmp.timeutil import market_day_bounds
+
+    spec = registry.get(args.iso, args.dataset)
+    days = validate.day_range(args.start, args.end, end_exclusive=True, first_day=spec.first_date,
+                              today=validate.market_today(spec), what=spec.key)
+    failures = 0
+    for day in days:
+        start, end = market_day_bounds(day, spec.timezone)
+        try:
+            result = pipeline.reprocess_window(spec.key, start.isoformat(), end.isoformat())
+            print(f"{spec.key} {day}: reprocessed docs={result['documents']} rows={result['loaded']['rows']}")
+        except validate.InputError:
+            raise
+        except Exception as exc:  # report and continue with the next day
+            failures += 1
+            print(f"{spec.key} {day}: FAILED: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def cmd_normalize(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -134,11 +156,16 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pmp import db, registry, status
+    from pmp import db, status
 
-    iso = registry.known_iso(args.iso) if args.iso else None
-    with db.connect_ready() as conn:
-        print(status.render(status.rows(conn, iso)))
+    validate.catalog_selection(args.iso, None)  # an unknown ISO: bad input, named, before connecting
+    with db.connect() as conn:
+        rows = status.read(conn, args.iso, realtime_only=args.realtime)
+    print(status.render(rows))
+    behind = [f"{r.iso}.{r.dataset}" for r in rows if r.realtime and r.behind]
+    if args.check and behind:
+        print(f"behind their allowed lag: {', '.join(behind)}", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -205,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--quiet", action="store_true")
     dl.set_defaults(func=cmd_download)
 
+    rp = sub.add_parser("reprocess", help="re-normalize and reload market days from the raw stage (no download)")
+    rp.add_argument("--iso", required=True)
+    rp.add_argument("--dataset", required=True)
+    rp.add_argument("--start", required=True, type=_day, help="first market day (YYYY-MM-DD)")
+    rp.add_argument("--end", required=True, type=_day, help="market day after the last one (exclusive)")
+    rp.set_defaults(func=cmd_reprocess)
+
     n = sub.add_parser("normalize", help="raw payload(s) -> standard columns in a Parquet file")
     n.add_argument("--iso", required=True)
     n.add_argument("--dataset", required=True)
@@ -227,14 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --days: keep the checks for the Airflow UI's coverage view (coverage_days)")
     c.set_defaults(func=cmd_catalog)
 
-    st = sub.add_parser("status", help="freshness per dataset: newest interval end, its lag, newest "
-                                       "publication and load (the dataset_freshness view)")
-    st.add_argument("--iso")
-    st.set_defaults(func=cmd_status)
-
     from pmp.cli_read import add_read_commands
 
     add_read_commands(sub)  # query, plot, lake (pmp.cli_read)
+
+    st = sub.add_parser("status", help="how current each dataset is: newest interval, lag, newest document")
+    st.add_argument("--iso")
+    st.add_argument("--realtime", action="store_true", help="only the datasets with a real-time DAG")
+    st.add_argument("--check", action="store_true",
+                    help="exit status 3 when a real-time dataset is behind the lag its check allows")
+    st.set_defaults(func=cmd_status)
 
     ph = sub.add_parser("plan-history", help="runs, requests, rows and hours a full catch-up of history takes")
     ph.add_argument("--iso", action="append", help="one ISO (repeat for more; default every ISO)")

@@ -35,6 +35,17 @@ def mask(*secrets: str | None) -> None:
             mask_secret(secret)
 
 
+def mask_url(url: str | None) -> None:
+    """Register a URL that may carry a token (a webhook's path or query, its user info) with the
+    masker: the whole URL and each secret-bearing part."""
+    if not url:
+        return
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    mask(url, parts.password, parts.query, parts.path if len(parts.path.strip("/")) >= 8 else None)
+
+
 def postgres_connection(conn_id: str, *, autocommit: bool = False) -> tuple[Any, tuple[str, ...]]:
     """An open psycopg 3 connection for a Postgres connection id, and the database it reaches.
 
@@ -54,6 +65,7 @@ def postgres_connection(conn_id: str, *, autocommit: bool = False) -> tuple[Any,
                 f"no Airflow connection {conn_id!r} and no PMP_PG_DSN: configure the warehouse database"
             )
         params = psycopg.conninfo.conninfo_to_dict(dsn)
+        mask(dsn, params.get("password"))  # the whole string and its password: never in a task log
         target = ("dsn", str(params.get("host")), str(params.get("port")), str(params.get("dbname")))
         return psycopg.connect(dsn, autocommit=autocommit), target
 

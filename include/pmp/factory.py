@@ -143,6 +143,8 @@ def _wire(spec: DatasetSpec) -> None:
         check_conf(dag_run, dag)
 
         start, end = data_interval_start, data_interval_end
+        if params.get("reprocess"):  # re-derived from the raw stage by ``stage``: nothing to fetch
+            return []
         try:
             return pipeline.discover(key, start.isoformat(), end.isoformat(), reload=bool(params.get("reload")))
         except pipeline.NotPublishedYet as exc:
@@ -159,9 +161,12 @@ def _wire(spec: DatasetSpec) -> None:
         return pipeline.fetch(key, batch)
 
     @task(trigger_rule="none_failed")
-    def stage(fetched: Any, params: Any = None) -> dict:
+    def stage(fetched: Any, params: Any = None, data_interval_start: Any = None,
+              data_interval_end: Any = None) -> dict:
         from pmp import pipeline
 
+        if params.get("reprocess"):
+            return pipeline.reprocess_manifest(key, data_interval_start.isoformat(), data_interval_end.isoformat())
         return pipeline.stage(key, list(fetched or []), reload=bool(params.get("reload")))
 
     @task
@@ -171,10 +176,10 @@ def _wire(spec: DatasetSpec) -> None:
         return pipeline.normalize(manifest)
 
     @task(outlets=[assets.asset(spec)])
-    def load(normalized: dict | None, outlet_events: Any = None) -> dict:
+    def load(normalized: dict | None, outlet_events: Any = None, params: Any = None) -> dict:
         from pmp import pipeline
 
-        loaded = pipeline.load(normalized)
+        loaded = pipeline.load(normalized, reprocess=bool((params or {}).get("reprocess")))
         assets.record(outlet_events, spec, loaded)  # the asset event's extra: what landed (pmp.assets)
         return loaded
 
@@ -218,7 +223,10 @@ def _history_dag(spec: DatasetSpec, *, dag_id: str, kind: str, tag: str, cron: s
         max_active_runs=spec.max_active_runs,
         tags=["pmp", spec.iso, spec.dataset, spec.table, tag],
         doc_md=_doc(spec, kind),
-        params={"reload": Param(False, type="boolean", description="Re-fetch documents already loaded")},
+        params={"reload": Param(False, type="boolean", description="Re-fetch documents already loaded"),
+                "reprocess": Param(False, type="boolean",
+                                   description="Re-normalize and reload the run's loaded documents from the raw "
+                                               "stage, without downloading (after a normalizer fix)")},
         deadline=deadline(spec, realtime=False),
         **kwargs,
     )

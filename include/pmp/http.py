@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import re
 import tempfile
 import threading
 import time
@@ -15,8 +16,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 
 from pmp import metrics
 from pmp.validate import redact_url  # scheme, host, port, path: no credentials or query strings
@@ -183,7 +186,10 @@ def request(
         sent = time.monotonic()
         try:
             resp = session.request(method, url, timeout=timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:
+            # a body cut mid-transfer (urllib3 ProtocolError: IncompleteRead, connection reset) is
+            # a transient failure like a refused connection: retried, never returned as a short body
             metrics.incr("pmp.http_requests", status="error")
             last = f"{type(exc).__name__}"
             if attempt == max_attempts:
@@ -219,10 +225,61 @@ def request(
             sleep(delay)
             continue
         if resp.status_code >= 400:
-            body = resp.text[:200].replace("\n", " ")
-            raise IsoHttpError(f"{what}: HTTP {resp.status_code} from {safe}: {body}", resp.status_code)
+            raise IsoHttpError(f"{what}: HTTP {resp.status_code} from {safe}: {safe_snippet(resp)}",
+                               resp.status_code)
         return resp
     raise IsoHttpError(f"{what}: giving up after {max_attempts} attempts on {safe} (last: {last})")
+
+
+SNIPPET_CHARS = 80
+_SECRETISH = re.compile(r"(?i)(key|token|secret|password|passwd|pwd|auth|sig|signature|credential)"
+                        r"([\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;<>]+")
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9+/_\-.=]{24,}")  # bearer tokens, JWTs, keys
+
+
+def safe_snippet(resp: requests.Response) -> str:
+    """At most :data:`SNIPPET_CHARS` characters of an error body, for an error message: tags and
+    URLs' query strings dropped, ``key=…``/``token: …`` values and long token-like strings replaced,
+    then the secrets masker applied (an ISO that echoes the request's key or a session cookie in
+    its 4xx page must not put it into a log or a task's error)."""
+    text = resp.text[:4096] if resp.content else ""
+    text = re.sub(r"(?s)<(script|style)\b.*?</\1>", " ", text)
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = re.sub(r"(https?://[^\s?#\"'<>]*)[?#][^\s\"'<>]*", r"\1", text)
+    text = _SECRETISH.sub(r"\1\2***", text)
+    text = _LONG_TOKEN.sub("***", text)
+    text = " ".join(text.split())
+    try:
+        from airflow.sdk._shared.secrets_masker import redact
+
+        text = str(redact(text))
+    except ImportError:  # pragma: no cover - Airflow is a hard dependency
+        pass
+    return text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else "") if text else "(empty body)"
+
+
+class HostBoundBasicAuth(requests.auth.AuthBase):
+    """HTTP Basic credentials sent only to the origin (scheme, host, port) of ``base_url``.
+
+    ``session.auth = (login, password)`` sends them with every request of the session, also to an
+    absolute link of a listing page that points at another host; this refuses those (requests
+    already drops the header on a redirect to another host)."""
+
+    def __init__(self, login: str, password: str, base_url: str) -> None:
+        self._basic = requests.auth.HTTPBasicAuth(login, password)
+        self.origin = _origin(base_url)
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        if _origin(r.url or "") == self.origin:
+            return self._basic(r)
+        log.info("not sending credentials to %s (they are for %s://%s)", redact_url(r.url or ""), *self.origin[:2])
+        return r
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 def new_session() -> requests.Session:

@@ -277,8 +277,13 @@ def load_batch(
     schema: TableSchema,
     table: pa.Table,
     documents: list[DocumentLoad],
+    replace: bool = False,
 ) -> LoadResult:
-    """Load one batch of documents atomically. The caller's connection must not be in a transaction."""
+    """Load one batch of documents atomically. The caller's connection must not be in a transaction.
+
+    ``replace`` (a reprocess from the raw stage) deletes the previous rows of every document
+    already loaded, also those whose checksum is unchanged (a fixed normalizer may produce other
+    keys from the same bytes); ingest_log counts a revision only when the checksum changed."""
     table = dedupe_latest(conform(table, schema), schema.key)
     check_markets(table, schema, f"{iso}.{dataset}")
     ids = [d.source_id for d in documents]
@@ -294,12 +299,14 @@ def load_batch(
         previous = {r[0]: r[1] for r in found}
         ranges = {r[0]: (r[2], r[3]) for r in found}
         revised = [d for d in documents if d.source_id in previous and previous[d.source_id] != d.checksum]
-        if revised:
-            result.revised = [d.source_id for d in revised]
+        result.revised = [d.source_id for d in revised]
+        replaced = [d for d in documents if d.source_id in previous] if replace else revised
+        if replaced:
             removed = 0
-            for d in revised:
+            for d in replaced:
                 removed += _delete_previous(cur, schema.name, iso, d, ranges[d.source_id])
-            log.info("revision of %d document(s): %d old rows removed", len(revised), removed)
+            log.info("%s of %d document(s): %d old rows removed", "reprocess" if replace else "revision",
+                     len(replaced), removed)
         if table.num_rows:
             try:
                 with conn.transaction():  # savepoint: fast path straight into the hypertable

@@ -198,8 +198,53 @@ def _source_names(table: pa.Table, default: str) -> str:
     return names[0] if len(names) == 1 else default
 
 
-def load(normalized: dict[str, Any] | None) -> dict[str, Any]:
-    """Normalized Parquet -> warehouse, one transaction, recorded in ingest_log."""
+def reprocess_manifest(key: str, start: str, end: str) -> dict[str, Any]:
+    """The stage manifest of every document loaded for the market days of [start, end), read from
+    ingest_log and the raw stage, without a download: what ``normalize`` and ``load(...,
+    reprocess=True)`` re-derive after a normalizer fix (``pmp reprocess``, the daily DAGs'
+    ``reprocess`` param). A raw file that is missing or whose bytes no longer match the checksum
+    loaded fails naming it (raw files are immutable: a mismatch is damage, not a revision)."""
+    spec = _spec(key)
+    days = market_days(spec, start, end)
+    from pmp import db
+
+    with db.connect_ready() as conn:
+        found = conn.execute(
+            "SELECT source_id, raw_uri, checksum, published_at, market_day, source_url FROM ingest_log"
+            " WHERE iso = %s AND dataset = %s AND market_day = ANY(%s) ORDER BY market_day, source_id",
+            (spec.iso, spec.dataset, days),
+        ).fetchall()
+    store = open_store()
+    prefix = store.uri("")
+    docs = []
+    for doc_id, uri, checksum, published, day, url in found:
+        if not uri or not uri.startswith(prefix):
+            raise RuntimeError(f"{spec.key} {day}: document {doc_id!r} was staged at {uri!r}, outside the raw "
+                               f"stage {prefix!r}: reprocess with PMP_STAGING_URL of that stage")
+        raw = uri[len(prefix):]
+        try:
+            payload = store.get(raw)
+        except Exception as exc:
+            raise RuntimeError(f"{spec.key} {day}: raw file {raw} of document {doc_id!r} cannot be read "
+                               f"({type(exc).__name__}): it cannot be re-derived; re-fetch it with "
+                               "pmp download --reload") from exc
+        if sha256(payload) != checksum:
+            raise RuntimeError(f"{spec.key} {day}: raw file {raw} no longer matches the checksum loaded "
+                               f"({sha256(payload)[:12]} != {checksum[:12]})")
+        name = raw.rsplit("/", 1)[-1]
+        ref = DocumentRef(doc_id=doc_id, name=name, published_at=published.isoformat() if published else None,
+                          market_day=day.isoformat(), route="raw", url=url)
+        docs.append({"ref": ref.to_dict(), "raw_key": raw, "raw_uri": uri, "name": name, "checksum": checksum,
+                     "size": len(payload), "written": False})
+    log.info("%s: %d loaded document(s) to re-derive from the raw stage for %s..%s", spec.key, len(docs),
+             start, end)
+    return {"key": key, "docs": docs, "revised": [], "reprocess": True}
+
+
+def load(normalized: dict[str, Any] | None, *, reprocess: bool = False) -> dict[str, Any]:
+    """Normalized Parquet -> warehouse, one transaction, recorded in ingest_log. With ``reprocess``
+    every document already loaded is replaced like a revision (its previous rows deleted first),
+    even with the same checksum: a fixed normalizer's rows converge to those of a fresh load."""
     if not normalized:
         return {"rows": 0, "documents": 0, "path": "none"}
     spec = _spec(normalized["key"])
@@ -211,7 +256,7 @@ def load(normalized: dict[str, Any] | None) -> dict[str, Any]:
     with db.connect_ready() as conn:
         result = load_batch(
             conn, iso=spec.iso, dataset=spec.dataset, schema=spec.schema, table=table,
-            documents=[DocumentLoad.from_dict(d) for d in normalized["documents"]],
+            documents=[DocumentLoad.from_dict(d) for d in normalized["documents"]], replace=reprocess,
         )
     with metrics.scope(spec.iso, spec.dataset):
         metrics.timing("pmp.load_duration", (time.monotonic() - started) * 1000, path=result.path)
@@ -265,7 +310,9 @@ def _check(spec: DatasetSpec, start: str, end: str, *, realtime: bool, max_lag_m
             if lag is None or lag > limit:
                 raise IncompleteDataError(f"{spec.key}: newest data ends {newest}, lag {lag} > {limit}")
             return {"latest": newest.isoformat(), "lag_minutes": lag.total_seconds() / 60}
-        results = checks.check_days(conn, spec, market_days(spec, start, end))
+        # a monthly history run may start before the dataset's first day (pmp.history)
+        days = [d for d in market_days(spec, start, end) if d >= spec.first_date]
+        results = checks.check_days(conn, spec, days)
         coverage.record(conn, spec, results)  # kept for the UI's coverage view, failed days too
         conn.commit()
     for r in results:
@@ -285,6 +332,16 @@ def _vintage_staleness(spec: DatasetSpec) -> timedelta:
     if spec.completeness == "vintages" and spec.vintages_per_day and not spec.vintage_minutes:
         return timedelta(days=2) / spec.vintages_per_day
     return timedelta(0)
+
+
+def reprocess_window(key: str, start: str, end: str) -> dict[str, Any]:
+    """``pmp reprocess``: re-normalize and reload [start, end) from the raw stage, then check it
+    (nothing is downloaded)."""
+    manifest = reprocess_manifest(key, start, end)
+    if not manifest["docs"]:
+        raise RuntimeError(f"{key}: nothing loaded for {start}..{end} to reprocess (load it with pmp download)")
+    loaded = load(normalize(manifest), reprocess=True)
+    return {"documents": len(manifest["docs"]), "loaded": loaded, "check": check(key, start, end)}
 
 
 def run_window(key: str, start: str, end: str, *, realtime: bool = False, reload: bool = False,

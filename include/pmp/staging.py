@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
@@ -35,8 +36,22 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def safe_name(document: str) -> str:
+    """A remote document name as one key component: path separators and control characters become
+    ``_``, a name of dots only (``..``) and leading dots are escaped. Names come from ISOs (ERCOT's
+    API ``friendlyName``, a listing's link text): ``../../x`` must not leave its day's folder of a
+    ``file://`` stage or address another S3 key. Ordinary names are unchanged (keys stay stable)."""
+    name = _UNSAFE.sub("_", document)
+    if name.startswith("."):
+        name = "_" + name.lstrip(".")
+    return name or "_"
+
+
 def raw_key(iso: str, dataset: str, day: date, document: str) -> str:
-    return f"raw/{iso}/{dataset}/{day:%Y/%m/%d}/{document}"
+    return f"raw/{iso}/{dataset}/{day:%Y/%m/%d}/{safe_name(document)}"
 
 
 def normalized_key(iso: str, dataset: str, day: date, name: str) -> str:
@@ -74,7 +89,10 @@ class FileStore:
         return self.url.rstrip("/") + "/" + key
 
     def _path(self, key: str) -> Path:
-        return self.root / key
+        path = self.root / key
+        if ".." in Path(key).parts or not path.resolve().is_relative_to(self.root.resolve()):
+            raise ValueError(f"staging key {key!r} leaves the stage {self.url}")
+        return path
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()

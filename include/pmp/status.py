@@ -1,5 +1,10 @@
-"""``pmp status``: how current the warehouse is, per ISO and dataset (the ``dataset_freshness``
-view of sql/010), one line each, every registry dataset listed (``-`` where nothing is loaded)."""
+"""``pmp status``: how current each dataset is, from the ``dataset_freshness`` view (sql/089).
+
+One row per ISO dataset that has loaded anything: the newest interval end, its lag behind now,
+the newest document's publication and load times, and for real-time datasets the lag their check
+allows and whether the dataset is behind it. Real-time datasets that never loaded are listed too
+(``never loaded``): a dataset that is missing is the most behind of all.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from pmp import registry
 
 
 @dataclass(frozen=True)
-class StatusRow:
+class Status:
     iso: str
     dataset: str
     realtime: bool
@@ -20,32 +25,40 @@ class StatusRow:
     newest_published_at: datetime | None
     newest_loaded_at: datetime | None
     documents: int
+    max_lag_minutes: float | None
+    behind: bool | None
 
 
-def rows(conn: Any, iso: str | None = None) -> list[StatusRow]:
-    """One row per registry dataset (of ``iso``), from the ``dataset_freshness`` view."""
-    found = {
-        (r[0], r[1]): r[2:]
-        for r in conn.execute(
-            "SELECT iso, dataset, newest_interval_end, lag, newest_published_at, newest_loaded_at, documents"
-            " FROM dataset_freshness").fetchall()
-    }
+def read(conn: Any, iso: str | None = None, *, realtime_only: bool = False) -> list[Status]:
+    """The view's rows (of ``iso``), in registry order, plus real-time datasets not loaded yet."""
+    cur = conn.execute(
+        "SELECT iso, dataset, newest_interval_end, lag, newest_published_at, newest_loaded_at, documents,"
+        " max_lag_minutes, behind FROM dataset_freshness" + (" WHERE iso = %s" if iso else ""),
+        (iso.lower(),) if iso else (),
+    )
+    found = {(r[0], r[1]): r[2:] for r in cur}
+    conn.commit()
     out = []
     for spec in registry.datasets(iso):
-        end, lag, published, loaded, docs = found.get((spec.iso, spec.dataset), (None, None, None, None, 0))
-        out.append(StatusRow(spec.iso, spec.dataset, spec.realtime, end, lag, published, loaded, int(docs)))
+        if realtime_only and not spec.realtime:
+            continue
+        row = found.get((spec.iso, spec.dataset))
+        if row is None and not spec.realtime:
+            continue  # a history-only dataset with nothing loaded: `pmp catalog` says so
+        if row is None:
+            out.append(Status(spec.iso, spec.dataset, True, None, None, None, None, 0, None, True))
+            continue
+        end, lag, published, loaded, docs, allowed, behind = row
+        out.append(Status(spec.iso, spec.dataset, spec.realtime, end, lag, published, loaded, int(docs),
+                          allowed, behind if spec.realtime else None))
     return out
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
-
-
-def _lag(value: timedelta | None) -> str:
-    """``4m05s``, ``3h12m``, ``2d04h``; a forecast's horizon ahead of now is negative (``-1d10h``)."""
-    if value is None:
+def _age(lag: timedelta | None) -> str:
+    if lag is None:
         return "-"
-    sign, seconds = ("-" if value < timedelta(0) else ""), int(abs(value.total_seconds()))
+    seconds = int(lag.total_seconds())
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
@@ -56,13 +69,22 @@ def _lag(value: timedelta | None) -> str:
     return f"{sign}{minutes}m{secs:02d}s"
 
 
-def render(rows: list[StatusRow]) -> str:
-    head = (f"{'iso':<6} {'dataset':<18} {'rt':<2} {'newest interval end':<21} {'lag':>8} "
-            f"{'newest published':<21} {'newest loaded':<21} {'docs':>7}")
-    lines = [head, "-" * len(head)]
+def _time(t: datetime | None) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%SZ") if t else "-"
+
+
+def render(rows: list[Status]) -> str:
+    head = ("ISO", "DATASET", "KIND", "NEWEST INTERVAL END (UTC)", "LAG", "PUBLISHED", "LOADED", "DOCS",
+            "ALLOWED", "STATE")
+    table = [head]
     for r in rows:
-        lines.append(f"{r.iso:<6} {r.dataset:<18} {'*' if r.realtime else '':<2} {_when(r.newest_interval_end):<21} "
-                     f"{_lag(r.lag):>8} {_when(r.newest_published_at):<21} {_when(r.newest_loaded_at):<21} "
-                     f"{r.documents:>7}")
-    lines.append("rt *: has a */5 real-time DAG; lag: now - newest interval end (negative: a forecast's horizon)")
-    return "\n".join(lines)
+        if r.realtime:
+            state = "never loaded" if r.newest_loaded_at is None else (
+                "BEHIND" if r.behind else "ok" if r.behind is False else "unchecked")
+        else:
+            state = "history"
+        table.append((r.iso, r.dataset, "real-time" if r.realtime else "daily", _time(r.newest_interval_end),
+                      _age(r.lag), _time(r.newest_published_at), _time(r.newest_loaded_at), str(r.documents),
+                      f"{r.max_lag_minutes:g}m" if r.max_lag_minutes is not None else "-", state))
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table)

@@ -32,7 +32,13 @@ from urllib.parse import parse_qs, urlsplit
 log = logging.getLogger("pmp.simulator")
 
 # Faults every plugin can fire; ISO modules add their own with :func:`register_faults`.
-FAULTS: list[str] = ["server_error", "rate_limit", "corrupt_zip", "slow", "token_expired"]
+FAULTS: list[str] = ["server_error", "rate_limit", "corrupt_zip", "slow", "token_expired", "stall", "html_200",
+                     "cut_body", "empty_body"]
+# ``stall``: the request is read and never answered for this long (or until the simulator stops):
+# longer than any client timeout, so the client's read timeout is what ends it.
+STALL_SECONDS = 600.0
+MAINTENANCE_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Site Maintenance</title></head><body><h1>We'll be back "
+                    b"soon</h1><p>The site is undergoing scheduled maintenance.</p></body></html>\n")
 WITHHOLD = "withhold:"  # fault name prefix: withhold:<path fragment>
 
 
@@ -98,6 +104,7 @@ class Simulator:
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.state: dict[str, Any] = {}  # per-plugin state (tokens, rate-limit windows)
+        self.stopping = threading.Event()  # set by SimHandle.stop: ends stalled requests
 
     def now(self) -> datetime:
         if self._base is None:
@@ -132,7 +139,21 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug("%s " + fmt, self.address_string(), *args)
 
-        def _send(self, resp: Response) -> None:
+        def _send(self, resp: Response, faults: bool = True) -> None:
+            if faults and resp.status == 200 and self.command != "HEAD" and resp.body and sim.fire("cut_body"):
+                # the whole Content-Length announced, half the body sent, then the connection closed
+                self.send_response(200)
+                self.send_header("Content-Type", resp.content_type)
+                self.send_header("Content-Length", str(len(resp.body)))
+                self.end_headers()
+                self.wfile.write(resp.body[: len(resp.body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if faults and resp.status == 200 and sim.fire("html_200"):  # a maintenance page served as success
+                resp = Response(200, MAINTENANCE_PAGE, "text/html")
+            elif faults and resp.status == 200 and sim.fire("empty_body"):
+                resp = Response(200, b"", resp.content_type, resp.headers)
             self.send_response(resp.status)
             self.send_header("Content-Type", resp.content_type)
             self.send_header("Content-Length", str(len(resp.body)))
@@ -159,12 +180,16 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             if parts.path.startswith("/__sim/"):
-                self._send(self._admin(parts.path, body))
+                self._send(self._admin(parts.path, body), faults=False)
                 return
             with sim.lock:
                 sim.requests.append((self.command, self.path))
             if sim.fire("slow"):
                 time.sleep(2)
+            if sim.fire("stall"):
+                sim.stopping.wait(STALL_SECONDS)
+                self.close_connection = True
+                return
             if sim.fire("server_error"):
                 self._send(Response(500, b"<html><body>500 Internal Server Error</body></html>", "text/html"))
                 return
@@ -209,6 +234,7 @@ class SimHandle:
         self.sim.set_now(now)
 
     def stop(self) -> None:
+        self.sim.stopping.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)

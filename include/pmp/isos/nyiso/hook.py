@@ -19,7 +19,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
-from pmp.http import IsoHttpError, last_modified, request
+from pmp.http import HostBoundBasicAuth, IsoHttpError, last_modified, request
 from pmp.isohook import Extra, IsoHttpHook, LocalConnection
 from pmp.isos.nyiso.normalize import EASTERN, OFFSETS
 
@@ -134,8 +134,8 @@ class NyisoHook(IsoHttpHook):
         }
 
     def configure_session(self, session: Any) -> None:
-        if self.cfg["auth"]:
-            session.auth = self.cfg["auth"]
+        if self.cfg["auth"]:  # a mirror's or proxy's login: never sent to a host of an absolute link
+            session.auth = HostBoundBasicAuth(*self.cfg["auth"], self.cfg["base"])
 
     def url(self, path: str) -> str:
         return f"{self.cfg['base']}/public/{path.lstrip('/')}"

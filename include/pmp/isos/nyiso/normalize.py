@@ -518,6 +518,32 @@ def _repeat(f: Csv, seen: dict, key: tuple[str, datetime], line: int, cells: lis
     return True
 
 
+# The products of NYISO's wide AS files (damasp, rtasp; rtasp adds Regulation Movement). Every
+# non-key column becomes a product, so without this list a renamed or dropped product column would
+# load a different product set that every check passes (issue 14: silent drift in wide files).
+AS_PRODUCTS = {
+    "as_dam": ("10 Min Spinning Reserve", "10 Min Non-Synchronous Reserve", "30 Min Operating Reserve",
+               "NYCA Regulation Capacity"),
+}
+AS_PRODUCTS["as_rt5m"] = (*AS_PRODUCTS["as_dam"], "NYCA Regulation Movement")
+
+
+def _check_products(f: Csv, dataset: str, products: list[str]) -> None:
+    """The file's product columns are the declared ones (:data:`AS_PRODUCTS`): an unknown column (a
+    renamed or new product) or a missing one fails at the header naming it; nothing is loaded."""
+    declared = AS_PRODUCTS.get(dataset)
+    if declared is None:
+        return
+    unknown = [p for p in products if p not in declared]
+    if unknown:
+        raise NormalizeError(f.path, _header_line(f), unknown[0], f"not a declared {dataset} product (expected "
+                             f"{', '.join(declared)}): a renamed or new product column")
+    missing = [p for p in declared if p not in products]
+    if missing:
+        raise NormalizeError(f.path, _header_line(f), None, f"product column(s) {', '.join(missing)} missing: "
+                             f"header is {f.headers}")
+
+
 def _ancillary(ctx: _Ctx) -> pa.Table:
     """Wide AS prices -> one row per (region, product). ``product`` is NYISO's own column name
     without its unit (e.g. ``10 Min Spinning Reserve``; ``NYCA Regulation Movement`` is $/MW);
@@ -529,6 +555,7 @@ def _ancillary(ctx: _Ctx) -> pa.Table:
                 if c not in _AS_KEYS]
     if not products:
         raise NormalizeError(f.path, _header_line(f), None, f"no price columns; header is {f.headers}")
+    _check_products(f, ctx.dataset, [p for _, p in products])
     clock = _Clock(f, "time")
     ti, zi, ni = f.index("time"), f.index("tz"), f.index("name")
     rows = _Rows(*("market", "region", "product", "clearing_price"))

@@ -1,0 +1,582 @@
+"""Fault-injection harness over the whole data path (issue 14).
+
+Drives the real path (``pmp.pipeline.run_window``, the functions ``pmp download`` and the DAG tasks
+run) against the ISO simulator, the local TimescaleDB and SeaweedFS. A golden run of clean days
+(including the DST days 2024-03-10 and 2024-11-03) is compared with each scenario's result. Each
+scenario runs in a database and staging prefix of its own: the fault is injected, the run is
+tried; when it fails, the run is tried once more with the fault gone (a task retry or a new run).
+
+Scores per scenario: ``survived`` (the day's rows equal the golden rows after at most one retry),
+``clear`` (it failed with an error naming what and where, and nothing of the day committed), or
+``silent`` (anything else: wrong rows, a half load, an unclear error). Across all: rows lost and
+extra against golden, values different from golden (a clear failure's missing day is not counted
+as lost: nothing was committed and the error says what to fix).
+
+Scenarios are rows of :data:`SCENARIOS`; a fault the simulator cannot make is added by the harness
+(``pg_terminate_backend`` from a second connection, the staging endpoint at a closed loopback port,
+a SIGKILLed worker process, a client timeout shorter than a stall).
+
+    .venv/bin/python bench/faults.py [--only NAME[,NAME...]] [--fast]
+
+Last line: ``faults: injected=<n> survived=<n> clear=<n> silent=<n> lost=<rows> extra=<rows> value_diffs=<n>``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "include"))
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="pmp-faults-airflow-"))
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+import psycopg  # noqa: E402
+from psycopg.conninfo import make_conninfo  # noqa: E402
+
+from pmp import airflow_settings, registry  # noqa: E402
+
+KEY = "ercot.lmp_dam"
+SPRING, FALL, PLAIN = date(2024, 3, 10), date(2024, 11, 3), date(2024, 11, 4)
+GOLDEN_DAYS = (SPRING, FALL, PLAIN)
+CONNS = airflow_settings.connections()
+PG, S3 = CONNS["tsdb"], CONNS["pmp_s3"]
+RUN = uuid.uuid4().hex[:6]
+
+
+# -- environment ---------------------------------------------------------------------------------
+def _admin() -> dict[str, Any]:
+    return {"host": PG["host"], "port": PG["port"], "user": PG["login"], "password": PG["password"]}
+
+
+@contextmanager
+def database(name: str) -> Iterator[str]:
+    """A database of its own, wired to the ``tsdb`` connection; dropped afterwards."""
+    with psycopg.connect(**_admin(), dbname=PG["schema"], autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    os.environ["AIRFLOW_CONN_TSDB"] = json.dumps(dict(PG, schema=name))
+    try:
+        yield make_conninfo(**_admin(), dbname=name)
+    finally:
+        with psycopg.connect(**_admin(), dbname=PG["schema"], autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def staging(name: str, endpoint: str | None = None) -> None:
+    s3 = json.loads(json.dumps(S3))
+    if endpoint:
+        s3["extra"]["endpoint_url"] = endpoint
+    os.environ["AIRFLOW_CONN_PMP_S3"] = json.dumps(s3)
+    os.environ["PMP_STAGING_URL"] = f"s3://{os.environ.get('PMP_S3_BUCKET', 'pmp-staging')}/faults-{RUN}/{name}/"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def point_isos_at(url: str) -> None:
+    from live import SIM_CONNECTIONS, sim_conn
+
+    for conn_id in SIM_CONNECTIONS:
+        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(sim_conn(conn_id, url))
+
+
+def day_window(day: date) -> tuple[str, str]:
+    from pmp.timeutil import market_day_bounds
+
+    start, end = market_day_bounds(day, registry.get(*KEY.split(".")).timezone)
+    return start.isoformat(), end.isoformat()
+
+
+def rows_of(dsn: str, day: date) -> dict[tuple, tuple]:
+    """The day's rows: key -> the other stored values (not ingested_at)."""
+    spec = registry.get(*KEY.split("."))
+    start, end = day_window(day)
+    cols = [c for c in spec.schema.columns if c not in spec.schema.key]
+    with psycopg.connect(dsn) as c:
+        found = c.execute(
+            f"SELECT {', '.join(spec.schema.key)}, {', '.join(cols)} FROM {spec.table}"
+            " WHERE iso = 'ERCOT' AND market = 'DAM' AND interval_start >= %s AND interval_start < %s",
+            (start, end),
+        ).fetchall()
+    n = len(spec.schema.key)
+    return {r[:n]: r[n:] for r in found}
+
+
+def docs_logged(dsn: str) -> list[int]:
+    with psycopg.connect(dsn) as c:
+        return [r[0] for r in c.execute("SELECT count(*) FROM ingest_log GROUP BY iso, dataset, source_id")]
+
+
+# -- injections the simulator cannot make ---------------------------------------------------------
+def _patch(obj: Any, name: str, value: Any, stack: ExitStack) -> None:
+    old = getattr(obj, name)
+    setattr(obj, name, value)
+    stack.callback(setattr, obj, name, old)
+
+
+def _terminate_own_backend(cur: Any) -> None:
+    pid = cur.connection.info.backend_pid
+    with psycopg.connect(**_admin(), dbname=PG["schema"], autocommit=True) as c:
+        c.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def kill_db_during_copy(stack: ExitStack) -> None:
+    from pmp import loader
+
+    real = loader._copy
+
+    def copy(cur: Any, *args: Any) -> None:
+        _terminate_own_backend(cur)  # the COPY then meets a dead connection, inside the transaction
+        real(cur, *args)
+
+    _patch(loader, "_copy", copy, stack)
+
+
+def kill_db_after_commit(stack: ExitStack) -> None:
+    from pmp import loader, pipeline
+
+    real = loader.load_batch
+
+    def load_batch(conn: Any, **kw: Any) -> Any:
+        result = real(conn, **kw)
+        with conn.cursor() as cur:
+            _terminate_own_backend(cur)  # committed: the connection dies before the task reports
+        return result
+
+    _patch(pipeline, "load_batch", load_batch, stack)
+
+
+def s3_down(stack: ExitStack) -> None:
+    staging(f"s3down-{uuid.uuid4().hex[:4]}", endpoint=f"http://127.0.0.1:{closed_port()}")
+
+
+def s3_slow(stack: ExitStack) -> None:
+    from pmp import staging as st
+
+    real = st.open_store
+
+    def slow_store() -> Any:
+        store = real()
+        put = store.put
+
+        def slow_put(key: str, data: bytes, *, immutable: bool) -> bool:
+            threading.Event().wait(1.5)
+            return put(key, data, immutable=immutable)
+
+        store.put = slow_put
+        return store
+
+    for module in (st, sys.modules["pmp.pipeline"]):
+        _patch(module, "open_store", slow_store, stack)
+
+
+def short_client_timeout(stack: ExitStack) -> None:
+    """A stall is ended by the client's read timeout: the hooks' 300 s, cut to 2 s for the harness."""
+    from pmp import http
+
+    real = http.request
+
+    def request(*args: Any, **kw: Any) -> Any:
+        kw["timeout"] = 2
+        return real(*args, **kw)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("pmp.isos.") and getattr(module, "request", None) is real:
+            _patch(module, "request", request, stack)
+
+
+def full_staging_disk(stack: ExitStack) -> None:
+    from pmp import staging as st
+
+    real = st.open_store
+
+    def full_store() -> Any:
+        store = real()
+
+        def put(key: str, data: bytes, *, immutable: bool) -> bool:
+            raise OSError(28, f"No space left on device: staging {key}")
+
+        store.put = put
+        return store
+
+    for module in (st, sys.modules["pmp.pipeline"]):
+        _patch(module, "open_store", full_store, stack)
+
+
+def _rewrite_csv(payload: bytes, edit: Callable[[bytes], bytes]) -> bytes:
+    """``payload`` (a CSV, or a zip of CSVs) with ``edit`` applied to each CSV."""
+    import io
+    import zipfile
+
+    from pmp.payload import is_zip
+
+    if not is_zip(payload):
+        return edit(payload)
+    src, buf = zipfile.ZipFile(io.BytesIO(payload)), io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info)
+            out.writestr(info, edit(data) if info.filename.lower().endswith(".csv") else data)
+    return buf.getvalue()
+
+
+def served_as(edit: Callable[[bytes], bytes]) -> Callable[[ExitStack], None]:
+    """The ISO serves every document of the day changed by ``edit`` (drift, an error inside a zip)."""
+
+    def inject(stack: ExitStack) -> None:
+        adapter = registry.adapter("ercot")
+        real = type(adapter).fetch
+
+        def fetch(self: Any, spec: Any, refs: Any, *, hook: Any) -> Iterator[Any]:
+            for doc in real(self, spec, refs, hook=hook):
+                yield registry.FetchedDocument(doc.ref, doc.name, edit(doc.payload))
+
+        _patch(type(adapter), "fetch", fetch, stack)
+
+    return inject
+
+
+def header_edit(old: bytes, new: bytes) -> Callable[[bytes], bytes]:
+    def edit(payload: bytes) -> bytes:
+        def csv(data: bytes) -> bytes:
+            head, _, rest = data.partition(b"\n")
+            return head.replace(old, new) + b"\n" + rest
+        return _rewrite_csv(payload, csv)
+    return edit
+
+
+def drop_last_column(payload: bytes) -> bytes:
+    def csv(data: bytes) -> bytes:
+        return b"\n".join(line.rsplit(b",", 1)[0] if line else line for line in data.split(b"\n"))
+    return _rewrite_csv(payload, csv)
+
+
+def xml_error_in_zip(payload: bytes) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("error.xml", b'<?xml version="1.0"?><error><code>1000</code><message>No data</message></error>')
+    return buf.getvalue()
+
+
+def truncated_rows(payload: bytes) -> bytes:
+    """A server-side truncation: the CSV loses its second half (rows, not bytes: still a valid zip)."""
+    def csv(data: bytes) -> bytes:
+        lines = data.split(b"\n")
+        return b"\n".join(lines[: len(lines) // 2]) + b"\n"
+    return _rewrite_csv(payload, csv)
+
+
+def sigkill_at(point: str) -> Callable[[ExitStack], None]:
+    """The worker dies (SIGKILL, no clean-up) at ``point``: the attempt runs in a forked process."""
+
+    def inject(stack: ExitStack) -> None:
+        from pmp import loader, pipeline
+        from pmp import staging as st
+
+        die = lambda: os.kill(os.getpid(), signal.SIGKILL)  # noqa: E731
+
+        if point == "mid_download":
+            real_fetch = pipeline.fetch
+
+            def fetch(key: str, batch: list) -> list:
+                adapter = registry.adapter("ercot")
+                next(iter(adapter.fetch(registry.get(*key.split(".")), [registry.DocumentRef.from_dict(batch[0])],
+                                        hook=adapter.hook())))
+                die()
+                return real_fetch(key, batch)
+
+            _patch(pipeline, "fetch", fetch, stack)
+        elif point == "after_raw_write":
+            real = st.open_store
+
+            def store_then_die() -> Any:
+                store = real()
+                put = store.put
+
+                def put_die(key: str, data: bytes, *, immutable: bool) -> bool:
+                    written = put(key, data, immutable=immutable)
+                    if key.startswith("raw/"):
+                        die()
+                    return written
+
+                store.put = put_die
+                return store
+
+            _patch(pipeline, "open_store", store_then_die, stack)
+        elif point == "during_copy":
+            real_copy = loader._copy
+
+            def copy(cur: Any, *args: Any) -> None:
+                die()
+                real_copy(cur, *args)
+
+            _patch(loader, "_copy", copy, stack)
+        elif point == "after_commit":
+            real_load = loader.load_batch
+
+            def load_die(conn: Any, **kw: Any) -> Any:
+                real_load(conn, **kw)
+                die()
+
+            _patch(pipeline, "load_batch", load_die, stack)
+
+    inject.forked = True  # type: ignore[attr-defined]
+    return inject
+
+
+# -- scenarios -----------------------------------------------------------------------------------
+@dataclass
+class Scenario:
+    name: str
+    day: date = FALL
+    sim_faults: dict[str, int] = field(default_factory=dict)
+    inject: Callable[[ExitStack], None] | None = None
+    concurrent: int = 1  # runs of the same day at once
+    runs: int = 1  # clean re-runs after the first (idempotence)
+    fast: bool = False  # in tests/test_faults.py's CI subset
+
+
+def _faults(**f: int) -> dict[str, int]:
+    return dict(f)
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("http_500_once", sim_faults=_faults(server_error=1), fast=True),
+    Scenario("http_500_always", sim_faults=_faults(server_error=-1)),
+    Scenario("http_500_spring_forward", day=SPRING, sim_faults=_faults(server_error=2)),
+    Scenario("http_429_retry_after", sim_faults=_faults(rate_limit=1), fast=True),
+    Scenario("http_429_plain_day", day=PLAIN, sim_faults=_faults(rate_limit=2)),
+    Scenario("token_expired", sim_faults=_faults(token_expired=1)),
+    Scenario("corrupt_zip_once", sim_faults=_faults(corrupt_zip=1), fast=True),
+    Scenario("corrupt_zip_always", sim_faults=_faults(corrupt_zip=-1)),
+    Scenario("html_200_once", sim_faults=_faults(html_200=1), fast=True),
+    Scenario("html_200_always", sim_faults=_faults(html_200=-1)),
+    Scenario("html_200_spring_forward", day=SPRING, sim_faults=_faults(html_200=-1)),
+    Scenario("empty_body_always", sim_faults=_faults(empty_body=-1)),
+    Scenario("body_cut_mid_transfer", sim_faults=_faults(cut_body=1), fast=True),
+    Scenario("body_cut_always", sim_faults=_faults(cut_body=-1)),
+    Scenario("read_timeout_stall", sim_faults=_faults(stall=1), inject=short_client_timeout),
+    Scenario("slow_server", sim_faults=_faults(slow=2)),
+    Scenario("withheld_day", sim_faults={"withhold:/public-reports/": -1}),
+    Scenario("db_killed_during_copy", inject=kill_db_during_copy, fast=True),
+    Scenario("db_killed_after_commit", inject=kill_db_after_commit),
+    Scenario("s3_down_during_stage", inject=s3_down),
+    Scenario("s3_slow_during_stage", inject=s3_slow),
+    Scenario("full_staging_disk", inject=full_staging_disk),
+    Scenario("sigkill_mid_download", inject=sigkill_at("mid_download")),
+    Scenario("sigkill_after_raw_write", inject=sigkill_at("after_raw_write")),
+    Scenario("sigkill_during_copy", inject=sigkill_at("during_copy")),
+    Scenario("sigkill_after_commit", inject=sigkill_at("after_commit")),
+    Scenario("two_concurrent_runs", concurrent=2, fast=True),
+    Scenario("three_concurrent_runs_fall_back", concurrent=3),
+    Scenario("rerun_is_idempotent", runs=1),
+    Scenario("rerun_spring_forward", day=SPRING, runs=1),
+    Scenario("drift_column_renamed", inject=served_as(header_edit(b"SettlementPointPrice", b"SPPrice"))),
+    Scenario("drift_column_added", inject=served_as(header_edit(b"DSTFlag", b"DSTFlag,Extra"))),
+    Scenario("drift_column_dropped", inject=served_as(drop_last_column)),
+    Scenario("xml_error_inside_zip", inject=served_as(xml_error_in_zip)),
+    Scenario("truncated_rows", inject=served_as(truncated_rows)),
+    # the same faults on the DST days and a plain day
+    Scenario("corrupt_zip_spring_forward", day=SPRING, sim_faults=_faults(corrupt_zip=-1)),
+    Scenario("body_cut_fall_back", sim_faults=_faults(cut_body=2)),
+    Scenario("body_cut_plain_day", day=PLAIN, sim_faults=_faults(cut_body=1)),
+    Scenario("empty_body_spring_forward", day=SPRING, sim_faults=_faults(empty_body=1)),
+    Scenario("token_expired_spring_forward", day=SPRING, sim_faults=_faults(token_expired=1)),
+    Scenario("db_killed_during_copy_spring_forward", day=SPRING, inject=kill_db_during_copy),
+    Scenario("db_killed_after_commit_spring_forward", day=SPRING, inject=kill_db_after_commit),
+    Scenario("sigkill_during_copy_spring_forward", day=SPRING, inject=sigkill_at("during_copy")),
+    Scenario("sigkill_after_commit_plain_day", day=PLAIN, inject=sigkill_at("after_commit")),
+    Scenario("two_concurrent_runs_spring_forward", day=SPRING, concurrent=2),
+]
+
+
+# -- running ---------------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    name: str
+    score: str
+    lost: int = 0
+    extra: int = 0
+    value_diffs: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _attempt(day: date) -> str | None:
+    """One run of the day (the real path): None on success, else the error's message."""
+    from pmp import pipeline
+
+    start, end = day_window(day)
+    try:
+        pipeline.run_window(KEY, start, end)
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _forked_attempt(day: date, inject: Callable[[ExitStack], None]) -> str | None:
+    ctx = multiprocessing.get_context("fork")
+
+    def child() -> None:
+        with ExitStack() as stack:
+            inject(stack)
+            os._exit(0 if _attempt(day) is None else 1)
+
+    p = ctx.Process(target=child)
+    p.start()
+    p.join()
+    return None if p.exitcode == 0 else f"worker exited with {p.exitcode} (killed)"
+
+
+def _clear(message: str, day: date) -> bool:
+    """An error that names what and where: the dataset, the document or the endpoint."""
+    needles = ("ercot", "ERCOT", str(day), "raw/", "http://", "connection", "terminat", "killed", "No space",
+               ".csv", ".zip", ", line ", "field ")
+    return bool(message) and any(n in message for n in needles)
+
+
+def run_scenario(s: Scenario, sim: Any, golden: dict[date, dict[tuple, tuple]]) -> Outcome:
+    from pmp import db
+
+    db._MIGRATED.clear()
+    name = f"pmp_faults_{RUN}_{s.name}"[:63]
+    with database(name) as dsn, ExitStack() as stack:
+        with psycopg.connect(dsn) as c:
+            db.migrate(c)  # the warehouse exists before the fault (a run may fail before it connects)
+        staging(s.name)
+        sim.set_now(datetime.combine(s.day + timedelta(days=2), datetime.min.time(), UTC) + timedelta(hours=18))
+        sim.set_faults(s.sim_faults)
+        errors: list[str] = []
+        if s.inject is not None and getattr(s.inject, "forked", False):
+            first = _forked_attempt(s.day, s.inject)
+        else:
+            if s.inject is not None:
+                s.inject(stack)
+            if s.concurrent > 1:
+                results: list[str | None] = []
+                threads = [threading.Thread(target=lambda: results.append(_attempt(s.day))) for _ in range(s.concurrent)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                first = next((r for r in results if r), None)
+            else:
+                first = _attempt(s.day)
+        stack.close()  # the fault is gone for the retry
+        sim.set_faults({k: 0 for k in s.sim_faults})
+        staging(s.name)
+        partial = retry_failed = False
+        if first:
+            errors.append(first)
+            got = rows_of(dsn, s.day)
+            partial = bool(got) and got != golden[s.day]
+            second = _attempt(s.day)
+            if second:
+                errors.append(second)
+                retry_failed = True
+        for _ in range(s.runs):
+            again = _attempt(s.day)
+            if again:
+                errors.append(again)
+        got, want = rows_of(dsn, s.day), golden[s.day]
+        lost = len(want.keys() - got.keys())
+        extra = len(got.keys() - want.keys())
+        diffs = sum(1 for k in want.keys() & got.keys() if got[k] != want[k])
+        one_log_row = all(n == 1 for n in docs_logged(dsn))
+        if not lost and not extra and not diffs and not partial and one_log_row and not retry_failed:
+            score = "survived"
+        elif errors and all(_clear(e, s.day) for e in errors) and not partial and not extra and not diffs:
+            score = "clear"
+        else:
+            score = "silent"
+        return Outcome(s.name, score, lost, extra, diffs, errors)
+
+
+def golden_rows(sim: Any) -> dict[date, dict[tuple, tuple]]:
+    from pmp import db
+
+    db._MIGRATED.clear()
+    out = {}
+    with database(f"pmp_faults_{RUN}_golden") as dsn:
+        staging("golden")
+        for day in GOLDEN_DAYS:
+            sim.set_now(datetime.combine(day + timedelta(days=2), datetime.min.time(), UTC) + timedelta(hours=18))
+            err = _attempt(day)
+            if err:
+                raise RuntimeError(f"golden run of {day} failed: {err}")
+            out[day] = rows_of(dsn, day)
+            if not out[day]:
+                raise RuntimeError(f"golden run of {day} loaded no rows")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", help="comma-separated scenario names")
+    ap.add_argument("--fast", action="store_true", help="the CI subset (tests/test_faults.py)")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args(argv)
+    chosen = SCENARIOS
+    if args.fast:
+        chosen = [s for s in chosen if s.fast]
+    if args.only:
+        wanted = set(args.only.split(","))
+        unknown = wanted - {s.name for s in SCENARIOS}
+        if unknown:
+            ap.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+        chosen = [s for s in chosen if s.name in wanted]
+    if args.list:
+        print("\n".join(s.name for s in chosen))
+        return 0
+    subprocess.run([str(ROOT / "scripts" / "services.sh"), "start"], check=True, stdout=subprocess.DEVNULL)
+    import logging
+
+    logging.disable(logging.WARNING)  # retries log warnings by design; the table below is the output
+    from pmp.simulator.server import start_simulator
+
+    with start_simulator(now=datetime(2024, 11, 6, 18, tzinfo=UTC)) as sim:
+        point_isos_at(sim.url)
+        golden = golden_rows(sim)
+        outcomes = []
+        for s in chosen:
+            try:
+                o = run_scenario(s, sim, golden)
+            except Exception:
+                o = Outcome(s.name, "silent", errors=[traceback.format_exc()])
+            outcomes.append(o)
+            first = (o.errors[0] if o.errors else "").replace("\n", " ")[-200 if o.score == "silent" else 0:][:200]
+            print(f"{o.name:34} {o.score:9} lost={o.lost} extra={o.extra} value_diffs={o.value_diffs}  {first}",
+                  flush=True)
+    n = {k: sum(o.score == k for o in outcomes) for k in ("survived", "clear", "silent")}
+    counted = [o for o in outcomes if o.score != "clear"]
+    print(f"faults: injected={len(outcomes)} survived={n['survived']} clear={n['clear']} silent={n['silent']} "
+          f"lost={sum(o.lost for o in counted)} extra={sum(o.extra for o in counted)} "
+          f"value_diffs={sum(o.value_diffs for o in counted)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
