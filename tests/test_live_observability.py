@@ -101,7 +101,8 @@ def test_load_asset_event_triggers_the_summary_with_metrics_and_lineage(services
         # lineage: the ISO document in, the raw object out; raw in, Parquet out; Parquet in, table out
         events = _events(lineage_file)
         fetch = [e for e in _complete(events, f"{DAILY}.fetch") if e["inputs"]]
-        assert fetch, sorted({e["job"]["name"] for e in events})
+        assert fetch, (sorted({e["job"]["name"] for e in events}),
+                       [line[:300] for line in af.task_logs(DAILY).splitlines() if "ineage" in line][:30])
         ins = {(d["namespace"], d["name"]) for e in fetch for d in e["inputs"]}
         outs = {(d["namespace"], d["name"]) for e in fetch for d in e["outputs"]}
         assert all(ns == sim.url for ns, _ in ins) and all(n.startswith("/ercot/") for _, n in ins), ins
