@@ -1,7 +1,10 @@
 """Load-path benchmark: pipeline loader (Parquet -> COPY -> hypertable) vs ``psql \\copy`` of the same rows.
 
 Starts the services it needs (scripts/services.sh start), uses its own database, and alternates the
-two methods in the same run (the machines are noisy), reporting the median of each.
+methods in the same run (the machines are noisy), reporting the median of each. ``pipeline`` is the
+loader as the DAGs run it (binary COPY, pmp.loader.COPY_FORMAT); ``csv`` is the same loader with
+its CSV-text COPY, printed on the line before the last as the side-by-side comparison of the two
+COPY formats.
 
     .venv/bin/python bench/load.py [--rows 1000000] [--repeat 3]
 
@@ -30,7 +33,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
-from pmp import airflow_settings, db  # noqa: E402
+from pmp import airflow_settings, db, loader  # noqa: E402
 from pmp.loader import DocumentLoad, load_batch  # noqa: E402
 from pmp.schema import LMP, conform  # noqa: E402
 
@@ -100,14 +103,18 @@ def main() -> int:
                 c.execute("TRUNCATE ingest_log")
                 c.execute("CHECKPOINT")
 
-        def pipeline() -> float:
+        def pipeline(fmt: str = loader.COPY_FORMAT) -> float:
             reset()
-            t = time.perf_counter()
-            loaded = pq.read_table(io.BytesIO(parquet_bytes))
-            with psycopg.connect(dsn) as c:
-                load_batch(c, iso="bench", dataset="lmp_rt5m", schema=LMP, table=loaded,
-                           documents=[DocumentLoad("bench", "bench.csv", "x", n)])
-            return time.perf_counter() - t
+            default, loader.COPY_FORMAT = loader.COPY_FORMAT, fmt
+            try:
+                t = time.perf_counter()
+                loaded = pq.read_table(io.BytesIO(parquet_bytes))
+                with psycopg.connect(dsn) as c:
+                    load_batch(c, iso="bench", dataset="lmp_rt5m", schema=LMP, table=loaded,
+                               documents=[DocumentLoad("bench", "bench.csv", "x", n)])
+                return time.perf_counter() - t
+            finally:
+                loader.COPY_FORMAT = default
 
         def psql_copy() -> float:
             reset()
@@ -122,18 +129,22 @@ def main() -> int:
             )
             return time.perf_counter() - t
 
-        pipe_times, psql_times = [], []
-        for i in range(args.repeat):  # alternate so drift hits both equally
+        pipe_times, csv_times, psql_times = [], [], []
+        for i in range(args.repeat):  # alternate so drift hits all equally
             pipe_times.append(pipeline())
+            csv_times.append(pipeline("csv"))
             psql_times.append(psql_copy())
-            print(f"round {i + 1}: pipeline {pipe_times[-1]:.2f}s  psql \\copy {psql_times[-1]:.2f}s", flush=True)
+            print(f"round {i + 1}: pipeline ({loader.COPY_FORMAT} COPY) {pipe_times[-1]:.2f}s  "
+                  f"csv COPY {csv_times[-1]:.2f}s  psql \\copy {psql_times[-1]:.2f}s", flush=True)
         with psycopg.connect(dsn) as c:
             assert c.execute("SELECT count(*) FROM lmp").fetchone()[0] == n
     with psycopg.connect(**admin, dbname=pg["schema"], autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
     pipe = n / statistics.median(pipe_times)
     psql = n / statistics.median(psql_times)
+    csv = n / statistics.median(csv_times)
     print(f"rows={n} repeat={args.repeat} (median of each)")
+    print(f"copy formats: {loader.COPY_FORMAT}={pipe:.0f} csv={csv:.0f} {loader.COPY_FORMAT}/csv={pipe / csv:.2f}")
     print(f"load: pipeline={pipe:.0f} psql_copy={psql:.0f} ratio={pipe / psql:.2f}")
     return 0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pmp import airflow_settings, assets, registry, summary
+from pmp import airflow_settings, assets, history, registry, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,11 +24,13 @@ def test_one_daily_dag_per_dataset_and_realtime_where_declared(dagbag) -> None:
     expected = set()
     for spec in registry.datasets():
         expected.add(spec.daily_dag_id)
+        if history.has_history_dag(spec):
+            expected.add(history.history_dag_id(spec))
         if spec.realtime:
             expected.add(spec.realtime_dag_id)
     assert set(dagbag.dag_ids) == expected | {summary.DAG_ID}  # + the example scheduled on Assets
     assert {"ercot_lmp_dam_daily", "ercot_lmp_rt15m_daily", "ercot_lmp_rt5m_daily",
-            "ercot_lmp_rt15m_realtime", "ercot_lmp_rt5m_realtime"} <= expected
+            "ercot_lmp_rt15m_realtime", "ercot_lmp_rt5m_realtime", "nyiso_lmp_dam_history"} <= expected
 
 
 def _iso_dags(dagbag) -> dict:
@@ -37,12 +39,12 @@ def _iso_dags(dagbag) -> dict:
 
 def test_ids_tags_retries_and_schedules(dagbag) -> None:
     for dag_id, dag in _iso_dags(dagbag).items():
-        assert re.fullmatch(r"[a-z0-9]+_[a-z0-9_]+_(daily|realtime)", dag_id), dag_id
+        assert re.fullmatch(r"[a-z0-9]+_[a-z0-9_]+_(daily|realtime|history)", dag_id), dag_id
         assert "pmp" in dag.tags and dag_id.split("_")[0] in dag.tags
         assert dag.doc_md and "###" in dag.doc_md
         for t in dag.tasks:  # PMP_TASK_RETRIES=0 in tests; the default is checked below
             assert t.retries == 0, (dag_id, t.task_id)
-        lake = ["lake"] if dag_id.endswith("_daily") else []  # the Parquet lake's day files (pmp.lake)
+        lake = ["lake"] if not dag_id.endswith("_realtime") else []  # the Parquet lake's day files (pmp.lake)
         assert [t.task_id for t in dag.topological_sort()] == [
             "discover", "fetch", "stage", "normalize", "load", "check", *lake]
         if dag_id.endswith("_daily"):
@@ -52,6 +54,12 @@ def test_ids_tags_retries_and_schedules(dagbag) -> None:
             assert dag.max_active_runs == spec.max_active_runs
             assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
             assert dag.timetable.expression == "0 0 * * *"
+            assert str(getattr(dag.timetable.timezone, "name", dag.timetable.timezone)) == spec.timezone
+        elif dag_id.endswith("_history"):  # one run per month of the ISO's monthly archives (pmp.history)
+            spec = registry.get(dag_id.split("_")[0], dag_id.split("_", 1)[1].removesuffix("_history"))
+            assert dag.catchup is False and dag.end_date is None  # PMP_CATCHUP=false: backfill any month
+            assert dag.start_date.date() == spec.first_date.replace(day=1)
+            assert dag.timetable.expression == "0 0 1 * *"
             assert str(getattr(dag.timetable.timezone, "name", dag.timetable.timezone)) == spec.timezone
         else:
             assert dag.max_active_runs == 1 and dag.catchup is False
@@ -139,7 +147,33 @@ def test_pmp_dags_selects_which_dags_are_built() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     built = eval(out.stdout.strip().splitlines()[-1])
     assert built == sorted(["ercot_lmp_dam_daily", "ercot_lmp_rt15m_daily", "ercot_lmp_rt5m_daily",
-                            "nyiso_fuel_mix_daily", "nyiso_fuel_mix_realtime"])
+                            "nyiso_fuel_mix_daily", "nyiso_fuel_mix_history", "nyiso_fuel_mix_realtime"])
+
+
+def test_catching_up_the_history_dag_takes_old_months_and_the_daily_dag_the_recent_days() -> None:
+    """PMP_CATCHUP=true: every market day from the first one to yesterday is one DAG's, exactly once:
+    the monthly history DAG's (whole months before the recent window) or the daily DAG's."""
+    code = ("import os, json; os.environ['PMP_CATCHUP'] = 'true';"
+            "from pmp.factory import build_dags; d = build_dags('nyiso');"
+            "h, y = d['nyiso_lmp_dam_history'], d['nyiso_lmp_dam_daily'];"
+            "print(json.dumps([h.start_date.isoformat(), h.end_date.isoformat(), y.start_date.isoformat(),"
+            " h.catchup, y.catchup]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    import json
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    h_start, h_end, d_start, h_catchup, d_catchup = json.loads(out.stdout.strip().splitlines()[-1])
+    assert h_catchup and d_catchup
+    spec = registry.get("nyiso", "lmp_dam")
+    et = ZoneInfo(spec.timezone)
+    today = datetime.now(et).date()
+    first_daily = datetime.fromisoformat(d_start).astimezone(et).date()
+    assert first_daily == history.cutoff(spec, today) and first_daily.day == 1
+    assert (today - first_daily).days >= history.RECENT_DAYS  # the recent window stays daily
+    assert datetime.fromisoformat(h_start).astimezone(et).date() == date(2019, 1, 1)
+    # inclusive end_date: the last history run is the month before the daily DAG's first day
+    assert datetime.fromisoformat(h_end).astimezone(et).date() == first_daily - timedelta(days=1)
 
 
 def test_day_published_hours_later_is_rescheduled_not_failed(dagbag) -> None:

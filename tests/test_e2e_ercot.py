@@ -88,6 +88,12 @@ def test_fall_back_day_via_mis_twice_identical(env, dagbag, dataset: str, twice:
         ).fetchone()
     assert n_docs == {"lmp_dam": 1, "lmp_rt15m": 100, "lmp_rt5m": 300}[dataset]
     assert revisions == 1
+    with psycopg.connect(env["dsn"]) as conn:  # hubs reach hub_prices in every market, DAM typed by name
+        hubs = conn.execute("SELECT DISTINCT location_type FROM hub_prices WHERE iso='ERCOT' AND market=%s"
+                            " AND interval_start >= %s AND interval_start < %s",
+                            ({"lmp_dam": "DAM", "lmp_rt15m": "RT15M", "lmp_rt5m": "RT5M"}[dataset],
+                             *market_day_bounds(day, "America/Chicago"))).fetchall()
+    assert "HU" in {h[0] for h in hubs} <= {"HU", "SH", "AH"}
 
 
 @pytest.mark.parametrize("dataset", ["lmp_dam", "lmp_rt15m", "lmp_rt5m"])

@@ -44,6 +44,20 @@ def test_dam_sample_hour_ending_and_exact_prices() -> None:
         assert row["energy"] is None and row["congestion"] is None and row["loss"] is None
 
 
+def test_dam_sample_hubs_and_load_zones_get_the_types_real_time_files_give_them() -> None:
+    """NP4-190-CD has no type column: hubs and load zones are typed by name, as NP6-905-CD types them."""
+    dam = normalize_payload("lmp_dam", sample("dam_spp_np4-190-cd").name,
+                            sample("dam_spp_np4-190-cd").read_bytes()).to_pylist()
+    rt_path = sample("rt_spp_15min_np6-905-cd")
+    published = {r["SettlementPointName"]: r["SettlementPointType"] for r in rows_of(rt_path)
+                 if not r["SettlementPointType"].endswith("EW")}
+    typed = {r["location"]: r["location_type"] for r in dam if r["location_type"] is not None}
+    assert {"HB_NORTH", "HB_BUSAVG", "HB_HUBAVG", "LZ_HOUSTON"} <= set(typed)
+    assert typed == {name: published[name] for name in typed}  # every typed name, the real-time file's type
+    nodes = {r["location"] for r in dam if r["location_type"] is None}
+    assert nodes and not any(n.startswith(("HB_", "LZ_")) for n in nodes)
+
+
 def test_rt15_sample_keeps_lz_and_lzew_apart() -> None:
     path = sample("rt_spp_15min_np6-905-cd")
     raw = rows_of(path)

@@ -133,6 +133,27 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan_history(args: argparse.Namespace) -> int:
+    from pmp import plan
+
+    specs = plan.daily_specs(args.iso)
+    result_path = Path(args.measured) if args.measured else plan.RESULT_FILE
+    result = plan.load_result(result_path)
+    warehouse: dict = {}
+    if not args.no_warehouse:
+        from pmp import db
+
+        try:
+            with db.connect() as conn:
+                warehouse = plan.measured_from_warehouse(conn)
+        except Exception as exc:  # a plan without the warehouse still shows what the benchmark measured
+            print(f"(warehouse not read: {str(exc).splitlines()[0]})", file=sys.stderr)
+    figures = plan.measured(warehouse, result, result_name=result_path.name)
+    today = args.today or datetime.now(UTC).date()
+    print(plan.render(plan.plan(specs, args.start, today, figures), figures, workers=args.workers))
+    return 0
+
+
 def cmd_airflow_settings(args: argparse.Namespace) -> int:
     from pmp import airflow_settings
     from pmp.checkconfig import settings_file_problems
@@ -200,6 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     from pmp.cli_read import add_read_commands
 
     add_read_commands(sub)  # query, plot, lake (pmp.cli_read)
+
+    ph = sub.add_parser("plan-history", help="runs, requests, rows and hours a full catch-up of history takes")
+    ph.add_argument("--iso", action="append", help="one ISO (repeat for more; default every ISO)")
+    ph.add_argument("--start", type=_day, default=validate.day_argument("2019-01-01"),
+                    help="first market day (default 2019-01-01; never before a dataset's own first day)")
+    ph.add_argument("--today", type=_day, help=argparse.SUPPRESS)  # tests: a fixed 'today'
+    ph.add_argument("--measured", metavar="FILE",
+                    help="catch-up benchmark result (default bench/results/catchup.json)")
+    ph.add_argument("--no-warehouse", action="store_true", help="do not read ingest_log from the warehouse")
+    ph.add_argument("--workers", type=int, default=1, help="machines like this one working in parallel")
+    ph.set_defaults(func=cmd_plan_history)
 
     a = sub.add_parser("airflow-settings", help="airflow_settings.yaml: print env exports or import")
     a.add_argument("action", choices=["env", "import"])

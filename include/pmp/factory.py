@@ -1,4 +1,5 @@
-"""DAG factory: one daily history DAG per registry entry, plus a */5 DAG for real-time datasets.
+"""DAG factory: one daily history DAG per registry entry, a monthly history DAG where the ISO serves
+history in monthly bulk (:mod:`pmp.history`), plus a */5 DAG for real-time datasets.
 
 DAG files only call :func:`build_dags`; task bodies live in :mod:`pmp.pipeline` and do all I/O
 at run time (nothing here touches the network or a database while the file is parsed).
@@ -25,7 +26,7 @@ from airflow.sdk import (
 )
 from airflow.sdk.definitions.param import Param
 
-from pmp import alerts, assets, registry, validate
+from pmp import alerts, assets, history, registry, validate
 from pmp.registry import DatasetSpec
 from pmp.validate import setting
 
@@ -190,29 +191,63 @@ def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
     check(load(normalized))
 
 
-def build_daily(spec: DatasetSpec) -> DAG:
+def _daily_start(spec: DatasetSpec) -> pendulum.DateTime:
+    """The daily DAG's first market day: the dataset's first day, or, catching up a dataset that has
+    a monthly history DAG, the first day of the recent window (the history DAG takes the months
+    before it: :mod:`pmp.history`)."""
+    first = spec.first_date
+    if _catchup() and history.has_history_dag(spec):
+        first = history.cutoff(spec, pendulum.now(spec.timezone).date())
+    return pendulum.datetime(first.year, first.month, first.day, tz=spec.timezone)
+
+
+def _history_dag(spec: DatasetSpec, *, dag_id: str, kind: str, tag: str, cron: str, **kwargs: Any) -> DAG:
+    """A history DAG of ``spec`` (daily or monthly runs): the pipeline's tasks over each run's data
+    interval, checked per market day, then the Parquet lake's day files (:mod:`pmp.lake`)."""
+
     @dag(
-        dag_id=spec.daily_dag_id,
-        dag_display_name=f"{spec.iso.upper()} {spec.dataset} (daily history)",
-        description=f"{spec.title}: one run per local market day since {spec.first_date}",
-        schedule=CronDataIntervalTimetable("0 0 * * *", timezone=spec.timezone),
-        start_date=pendulum.datetime(spec.first_date.year, spec.first_date.month, spec.first_date.day,
-                                     tz=spec.timezone),
+        dag_id=dag_id,
+        dag_display_name=f"{spec.iso.upper()} {spec.dataset} ({kind})",
+        schedule=CronDataIntervalTimetable(cron, timezone=spec.timezone),
         catchup=_catchup(),
         max_active_runs=spec.max_active_runs,
-        default_args=DEFAULT_ARGS,
-        tags=["pmp", spec.iso, spec.dataset, spec.table, "daily"],
-        doc_md=_doc(spec, "daily history"),
+        tags=["pmp", spec.iso, spec.dataset, spec.table, tag],
+        doc_md=_doc(spec, kind),
         params={"reload": Param(False, type="boolean", description="Re-fetch documents already loaded")},
         deadline=deadline(spec, realtime=False),
+        **kwargs,
     )
-    def _daily() -> None:
+    def _history() -> None:
         _wire(spec, realtime=False)
         from pmp import lake
 
         lake.wire_daily(spec)  # the Parquet lake's day files, after check (pmp.lake)
 
-    return _daily()
+    return _history()
+
+
+def build_daily(spec: DatasetSpec) -> DAG:
+    return _history_dag(
+        spec, dag_id=spec.daily_dag_id, kind="daily history", tag="daily", cron="0 0 * * *",
+        description=f"{spec.title}: one run per local market day since {spec.first_date}",
+        start_date=_daily_start(spec), default_args=DEFAULT_ARGS,
+    )
+
+
+def build_history(spec: DatasetSpec) -> DAG:
+    """One run per calendar month (local market time) for an ISO that serves history in monthly
+    bulk (:mod:`pmp.history`): the daily DAG's tasks over a month's data interval, checked per day."""
+    cutoff = history.cutoff(spec, pendulum.now(spec.timezone).date())
+    # the last month whose archive is complete: the month before the cutoff (inclusive end_date)
+    end = pendulum.datetime(cutoff.year, cutoff.month, cutoff.day, tz=spec.timezone).subtract(days=1)
+    return _history_dag(
+        spec, dag_id=history.history_dag_id(spec), kind="monthly history", tag="history", cron="0 0 1 * *",
+        description=f"{spec.title}: one run per month of {spec.iso.upper()}'s monthly archives, "
+                    f"{spec.first_date} to the recent window",
+        start_date=pendulum.datetime(spec.first_date.year, spec.first_date.month, 1, tz=spec.timezone),
+        end_date=end if _catchup() else None,
+        default_args=DEFAULT_ARGS | {"execution_timeout": timedelta(hours=3)},
+    )
 
 
 def build_realtime(spec: DatasetSpec) -> DAG:
@@ -258,6 +293,8 @@ def build_dags(iso: str) -> dict[str, DAG]:
     out: dict[str, DAG] = {}
     for spec in registry.datasets(iso):
         wanted = [(spec.daily_dag_id, build_daily)]
+        if history.has_history_dag(spec):
+            wanted.append((history.history_dag_id(spec), build_history))
         if spec.realtime:
             wanted.append((spec.realtime_dag_id, build_realtime))
         for dag_id, builder in wanted:

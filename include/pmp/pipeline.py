@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pmp import lineage, metrics, registry
-from pmp.loader import DocumentLoad, dedupe_latest, load_batch, loaded_checksums
+from pmp.loader import DocumentLoad, dedupe_latest, load_batch, loaded_checksums, row_range
 from pmp.payload import validate
 from pmp.registry import DatasetSpec, DocumentRef
 from pmp.staging import normalized_key, open_store, raw_key, sha256
@@ -173,11 +173,12 @@ def normalize(manifest: dict[str, Any]) -> dict[str, Any] | None:
         ref = DocumentRef.from_dict(d["ref"])
         table = adapter.normalize(spec, d["name"], store.get(d["raw_key"]), published_at=ref.published)
         tables.append(table)
+        first, last = row_range(table)
         loads.append(
             DocumentLoad(
                 source_id=ref.doc_id, source_name=_source_names(table, d["name"]), checksum=d["checksum"],
                 rows=table.num_rows, published_at=ref.published, market_day=date.fromisoformat(ref.market_day),
-                source_url=ref.url, raw_uri=d["raw_uri"],
+                source_url=ref.url, raw_uri=d["raw_uri"], rows_from=first, rows_to=last,
             ).to_dict()
         )
     table = dedupe_latest(pa.concat_tables(tables), spec.schema.key)

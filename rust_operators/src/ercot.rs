@@ -357,9 +357,36 @@ fn push_location(rows: &mut LmpRows, location: &[u8], location_type: Option<&[u8
         }
         None => {
             rows.location.push(location);
-            rows.location_type.push(b"");
-            rows.type_valid.push(false);
+            match type_from_name(location) {
+                Some(t) => {
+                    rows.location_type.push(t);
+                    rows.type_valid.push(true);
+                }
+                None => {
+                    rows.location_type.push(b"");
+                    rows.type_valid.push(false);
+                }
+            }
         }
+    }
+}
+
+/// Quirk: the day-ahead file (NP4-190-CD) has no settlement point type column, so its hubs and
+/// load zones would not reach `hub_prices`/`zone_prices`. ERCOT's names carry the type: `HB_BUSAVG`
+/// is the system hub (`SH`), `HB_HUBAVG` the hub average (`AH`), other `HB_` names hubs (`HU`),
+/// `LZ_` names load zones (`LZ`); the types real-time files publish for the same names. Other
+/// names (resource nodes) stay without a type. Same rule as the Python normalizer's `type_from_name`.
+fn type_from_name(location: &[u8]) -> Option<&'static [u8]> {
+    if location.eq_ignore_ascii_case(b"HB_BUSAVG") {
+        Some(b"SH")
+    } else if location.eq_ignore_ascii_case(b"HB_HUBAVG") {
+        Some(b"AH")
+    } else if location.len() > 3 && location[..3].eq_ignore_ascii_case(b"HB_") {
+        Some(b"HU")
+    } else if location.len() > 3 && location[..3].eq_ignore_ascii_case(b"LZ_") {
+        Some(b"LZ")
+    } else {
+        None
     }
 }
 
@@ -662,7 +689,9 @@ mod tests {
         assert_eq!(starts(&p), vec![utc(2026, 9, 29, 5, 0, 0), utc(2026, 9, 30, 4, 0, 0)]);
         assert_eq!(ends(&p)[0] - starts(&p)[0], 3600 * MICROS);
         assert_eq!(col::<arrow_array::Float64Array>(&p, "lmp").values().to_vec(), vec![28.4, 29.0]);
-        assert_eq!(arrow_array::Array::null_count(&col::<arrow_array::StringArray>(&p, "location_type")), 2);
+        let types = col::<arrow_array::StringArray>(&p, "location_type");
+        assert!(arrow_array::Array::is_null(&types, 0)); // a resource node: no type in the file or its name
+        assert_eq!(types.value(1), "HU"); // HB_NORTH: a hub, by its name
     }
 
     #[test]

@@ -232,6 +232,22 @@ def _starts(keys: pd.DataFrame, fn: object, path: str, df: pd.DataFrame, field: 
     return pd.Series([out[tuple(r)] for r in keys.itertuples(index=False)], index=keys.index)
 
 
+def type_from_name(location: pd.Series) -> pd.Series:
+    """Quirk: the day-ahead file (NP4-190-CD) has no settlement point type column, so its hubs and
+    load zones would not reach ``hub_prices``/``zone_prices``. ERCOT's names carry the type:
+    ``HB_BUSAVG`` is the system hub (``SH``), ``HB_HUBAVG`` the hub average (``AH``), other ``HB_``
+    names hubs (``HU``), ``LZ_`` names load zones (``LZ``): the types the real-time files publish for
+    the same names. Other names (resource nodes) stay without a type. Same rule in the Rust processor.
+    """
+    upper = location.str.upper()
+    typ = pd.Series(None, index=location.index, dtype=object)
+    typ[upper.str.match(r"HB_.", na=False)] = "HU"
+    typ[upper.str.match(r"LZ_.", na=False)] = "LZ"
+    typ[upper == "HB_BUSAVG"] = "SH"
+    typ[upper == "HB_HUBAVG"] = "AH"
+    return typ
+
+
 def _location_names(df: pd.DataFrame) -> tuple[pd.Series, pd.Series | None]:
     """Quirk: real-time files list every load zone twice, as type ``LZ`` and as the energy-weighted
     ``LZEW`` (also ``LZ_DC``/``LZ_DCEW``), with different prices. The EW copy gets an ``_EW`` suffix
@@ -239,7 +255,7 @@ def _location_names(df: pd.DataFrame) -> tuple[pd.Series, pd.Series | None]:
     """
     loc = df["location"]
     if "location_type" not in df.columns:
-        return loc, None
+        return loc, type_from_name(loc)
     typ = df["location_type"]
     ew = typ.str.upper().str.endswith("EW")
     return loc.where(~ew, loc + "_EW"), typ

@@ -74,6 +74,9 @@ class NyisoAdapter:
     pool = "nyiso_mis"
     # csv: one request per document; zip: one archive download serves every day of its month.
     batch_sizes = {"csv": 50, "zip": 62}
+    # History in monthly bulk: a monthly history DAG per dataset (pmp.history) downloads each
+    # month's archive once for all its days, instead of once per daily run.
+    history_window = "month"
 
     def hook(self) -> NyisoHook:
         return NyisoHook()

@@ -1,0 +1,91 @@
+"""``pmp plan-history``: runs, requests, rows and hours of a full catch-up, from measured figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pmp import history, plan, registry
+from pmp.cli import main
+
+
+def test_rate_limits_are_the_hooks_declared_pacing() -> None:
+    caiso, miso, isone = plan.rate_limit("caiso"), plan.rate_limit("miso"), plan.rate_limit("isone")
+    assert caiso and caiso.per_minute == 12.0 and "min_request_interval_seconds = 5" in caiso.source  # 1 / 5 s
+    assert miso and miso.per_minute == 1.0  # MISO's public API: one call a minute
+    assert isone and isone.per_minute == 6.0  # ISO Express: one request every 10 s
+    pjm = plan.rate_limit("pjm")
+    assert pjm and pjm.per_minute == 6.0  # Data Miner 2, non-members
+
+
+def test_monthly_route_runs_once_a_month_and_once_a_day_in_the_recent_window() -> None:
+    today = date(2024, 3, 15)
+    nyiso, caiso = registry.get("nyiso", "lmp_dam"), registry.get("caiso", "lmp_dam")
+    figures = plan.Measured(per_day={nyiso.key: (2.0, 360.0), caiso.key: (1.0, 1000.0)},
+                            dataset_days_per_hour=100.0)
+    p_nyiso = plan.plan_dataset(nyiso, date(2019, 1, 1), today, figures)
+    p_caiso = plan.plan_dataset(caiso, date(2019, 1, 1), today, figures)
+    days = (date(2024, 3, 14) - date(2019, 1, 1)).days + 1
+    assert p_nyiso.days == p_caiso.days == days
+    assert history.cutoff(nyiso, today) == date(2024, 3, 1)
+    # 62 months 2019-01 .. 2024-02, then 14 daily runs (2024-03-01 .. 03-14)
+    assert (p_nyiso.route, p_nyiso.runs) == ("month", 62 + 14)
+    assert (p_caiso.route, p_caiso.runs) == ("day", days)
+    # bulk: each document family once per run (+ a listing); daily: each document (+ a discovery)
+    assert p_nyiso.requests == 76 * 2 + 76
+    assert p_caiso.requests == days * 1 + days
+    assert p_nyiso.rows == 360.0 * days
+    assert p_caiso.floor_hours == pytest.approx(2 * days / (12 * 60))
+    assert p_caiso.machine_hours == pytest.approx(days / 100.0)
+
+
+def test_plan_history_reads_what_the_warehouse_loaded(private_warehouse: str, staging: str, use_simulator,
+                                                      capsys, tmp_path: Path) -> None:
+    use_simulator(now=datetime(2024, 11, 5, 18, tzinfo=UTC))
+    assert main(["download", "--iso", "ercot", "--dataset", "lmp_dam", "--start", "2024-11-02",
+                 "--end", "2024-11-05", "--quiet"]) == 0
+    with psycopg.connect(private_warehouse) as conn:
+        loaded = conn.execute("SELECT count(*), count(DISTINCT market_day), sum(rows) FROM ingest_log "
+                              "WHERE iso = 'ercot' AND dataset = 'lmp_dam'").fetchone()
+    docs, days, rows = loaded
+    assert days == 3 and rows > 0
+    result = tmp_path / "catchup.json"
+    result.write_text(json.dumps({"dataset_days_per_hour": 250.0, "measured_at": "2026-12-07T06:00Z",
+                                  "per_day": {"ercot.lmp_dam": {"documents": 99, "rows": 1}}}))
+    capsys.readouterr()
+    assert main(["plan-history", "--iso", "ercot", "--start", "2024-01-01", "--today", "2024-11-05",
+                 "--measured", str(result)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("ercot.lmp_dam "))
+    cells = line.split()
+    n_days = (date(2024, 11, 4) - date(2024, 1, 1)).days + 1
+    assert cells[1] == f"{n_days:,}" and cells[2] == "day" and cells[3] == f"{n_days:,}"
+    # the warehouse's own figures win over the benchmark's
+    assert cells[4] == f"{math.ceil(n_days * docs / days + n_days):,}"
+    assert cells[5] == f"{math.ceil(n_days * rows / days):,}"
+    api = plan.rate_limit("ercot")
+    assert api and f"{api.per_minute:g}/min" in line
+    dataset_days = sum(max(0, (date(2024, 11, 5) - max(date(2024, 1, 1), s.first_date)).days)
+                       for s in registry.datasets("ercot"))
+    assert f"dataset_days={dataset_days:,} " in out
+    assert f"machine_hours={dataset_days / 250:.1f} at 250 dataset-days/h" in out
+    assert "iso_pacing_floor_hours=" in out and "iso_pacing_floor_hours=?" not in out
+
+
+def test_plan_history_without_measurements_says_what_to_run(tmp_path: Path, capsys) -> None:
+    assert main(["plan-history", "--iso", "pjm", "--no-warehouse", "--measured", str(tmp_path / "none.json")]) == 0
+    out = capsys.readouterr().out
+    assert "machine_hours=? (no measured throughput: run python bench/catchup.py)" in out
+    assert "not measured yet" in out and "pjm.lmp_dam" in out
+
+
+def test_plan_history_bad_result_file_names_it(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "catchup.json"
+    bad.write_text("{not json")
+    assert main(["plan-history", "--no-warehouse", "--measured", str(bad)]) == 2
+    assert f"{bad}: not a catch-up result file" in capsys.readouterr().err
