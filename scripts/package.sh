@@ -165,6 +165,11 @@ export PMP_HISTORY_RUN_MINUTES="${PMP_HISTORY_RUN_MINUTES:-}"
 export PMP_REALTIME_DEADLINE_MINUTES="${PMP_REALTIME_DEADLINE_MINUTES:-}"
 # The warehouse as the Assets' URIs name it (postgres://host:port/database; the load tasks' outlets).
 export PMP_ASSET_WAREHOUSE="${PMP_ASSET_WAREHOUSE:-}"
+# Event-driven real time (pmp.triggers): a trigger in the triggerer polls the ISO's listing every
+# PMP_WATCH_POLL_SECONDS (within the connection's pacing) and starts the real-time DAG when a new
+# document is listed; the */5 schedule stays as the safety net. PMP_WATCH=false: */5 only.
+export PMP_WATCH="${PMP_WATCH:-true}"
+export PMP_WATCH_POLL_SECONDS="${PMP_WATCH_POLL_SECONDS:-}"
 # Task retries of the generated DAGs.
 export PMP_TASK_RETRIES="${PMP_TASK_RETRIES:-3}"
 # Local state of the pmp package (only used with a file:// staging URL).

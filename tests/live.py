@@ -35,6 +35,7 @@ import base64
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -313,14 +314,19 @@ class LiveAirflow:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone()
         if not exists:
             self._make_template(template)
-        for attempt in range(20):  # another checkout may be copying the same template right now
+        # another checkout may be copying the same template right now (a copy needs the template to
+        # itself): with several helpers' live tests starting at once, 20 quick tries were not enough
+        deadline = time.monotonic() + 300
+        attempt = 0
+        while time.monotonic() < deadline:
             try:
                 with psycopg.connect(**_pg_admin(), autocommit=True) as conn:
                     conn.execute(f'CREATE DATABASE "{self.db}" TEMPLATE "{template}"')
                 self._db_created = True
                 return
             except psycopg.errors.ObjectInUse:
-                time.sleep(0.5 + attempt * 0.2)
+                attempt += 1
+                time.sleep(min(0.5 + attempt * 0.2, 3.0) + random.random())
         raise AirflowError(f"could not copy the metadata DB template {template}")
 
     def _make_template(self, template: str) -> None:

@@ -34,3 +34,21 @@ def test_bulk_benchmark_runs() -> None:
     m = re.fullmatch(r"bulk: rust=(\d+) pandas=(\d+) polars=(\d+) rust/pandas=(\d+\.\d) rust/polars=(\d+\.\d)", last)
     assert m, last
     assert all(int(m[i]) > 0 for i in (1, 2, 3))
+
+
+@pytest.mark.integration
+@pytest.mark.xdist_group("live-airflow")
+def test_freshness_benchmark_runs(services: dict) -> None:
+    """bench/freshness.py --tiny: a local Airflow, one real-time and one daily DAG, three minutes."""
+    proc = subprocess.run([sys.executable, "bench/freshness.py", "--tiny"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    m = re.fullmatch(r"freshness: p50=(\d+) p95=(\d+) max=(\d+) docs=(\d+) missed=(\d+) history_days=(\d+) "
+                     r"tasks_per_doc=(\d+\.\d\d)", lines[-1])
+    assert m, lines[-1]
+    p50, p95, worst, docs, missed, history_days = (int(m[i]) for i in range(1, 7))
+    assert p50 <= p95 <= worst
+    assert history_days >= 1  # the one backfilled day finished while real time ran
+    assert float(m[7]) > 0  # the real-time DAG ran tasks in the window
+    assert any(line.startswith("nyiso: ") for line in lines), lines[-5:]

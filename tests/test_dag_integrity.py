@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pmp import airflow_settings, assets, history, registry, summary
+from pmp import airflow_settings, assets, history, registry, summary, triggers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,14 @@ def test_ids_tags_retries_and_schedules(dagbag) -> None:
             assert str(getattr(dag.timetable.timezone, "name", dag.timetable.timezone)) == spec.timezone
         else:
             assert dag.max_active_runs == 1 and dag.catchup is False
-            assert dag.timetable.expression == "*/5 * * * *"
+            spec = registry.get(dag_id.split("_")[0], dag_id.split("_", 1)[1].removesuffix("_realtime"))
+            if triggers.watched(spec):  # a new document listed, or */5 (the safety net)
+                assert type(dag.timetable).__name__ == "AssetOrTimeSchedule", dag_id
+                assert dag.timetable.timetable.expression == "*/5 * * * *"
+                assert [a.name for a in dag.timetable.asset_condition.objects] == [
+                    triggers.asset_name(spec)]
+            else:
+                assert dag.timetable.expression == "*/5 * * * *"
 
 
 def test_catchup_is_on_by_default() -> None:

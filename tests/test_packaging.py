@@ -251,7 +251,8 @@ def test_installed_cli_serves_the_simulator(mwaa: dict) -> None:
                              "rate_limit=2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=mwaa["env"], cwd=mwaa["base"])
     try:
-        for _ in range(200):
+        deadline = time.monotonic() + 180  # a start-up bound, not a speed claim: imports on a loaded machine
+        while time.monotonic() < deadline:
             try:
                 faults = requests.get(f"http://127.0.0.1:{port}/__sim/faults", timeout=1).json()
                 break

@@ -26,7 +26,7 @@ from airflow.sdk import (
 )
 from airflow.sdk.definitions.param import Param
 
-from pmp import alerts, assets, history, registry, validate
+from pmp import alerts, assets, history, registry, triggers, validate
 from pmp.registry import DatasetSpec
 from pmp.validate import setting
 
@@ -255,7 +255,8 @@ def build_realtime(spec: DatasetSpec) -> DAG:
         dag_id=spec.realtime_dag_id,
         dag_display_name=f"{spec.iso.upper()} {spec.dataset} (real time)",
         description=f"{spec.title}: new documents every 5 minutes",
-        schedule=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
+        # */5, and for a watched dataset also "a new document was listed" (pmp.triggers)
+        schedule=triggers.realtime_schedule(spec, CronTriggerTimetable("*/5 * * * *", timezone="UTC")),
         start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,

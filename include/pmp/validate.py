@@ -373,6 +373,10 @@ SETTINGS: dict[str, Setting] = _settings(
     Setting("PMP_REALTIME_DEADLINE_MINUTES", MINUTES, 15, "a real-time run finishes within this of being queued"),
     Setting("PMP_ASSET_WAREHOUSE", _url("postgres", "postgresql"), "postgres://warehouse:5432/pmp",
             "the warehouse as the Assets' URIs name it (host, port, database)"),
+    Setting("PMP_WATCH", BOOL, True,
+            "real-time DAGs also start when a trigger sees a new document listed (pmp.triggers)"),
+    Setting("PMP_WATCH_POLL_SECONDS", _number(float, 1), 20.0,
+            "seconds between two listing polls of a watched real-time dataset"),
 )
 
 # PMP_* variables of the scripts, tests and benchmarks (not read by the package): never reported

@@ -1,0 +1,300 @@
+"""Freshness while history loads: publication-to-commit latency of every real-time document.
+
+Starts the services (``scripts/services.sh start``, idempotent), the ISO simulator on the wall
+clock, a scratch warehouse and a real local Airflow (``tests/live.py``: api-server, scheduler,
+dag-processor and triggerer, LocalExecutor) with
+
+* every real-time DAG of the chosen ISOs (default the four seed ISOs: CAISO, ERCOT, ISO-NE,
+  NYISO), unpaused, with the connections' real client-side pacing (CAISO one OASIS request per
+  5 s; the simulator enforces each ISO's limits as well);
+* at the same time ``airflow backfill create`` (REST API) of ``--history-days`` market days for
+  every daily DAG of those ISOs.
+
+For ``--minutes`` of wall time from the moment the real-time DAGs are unpaused it records, for every
+document the simulator published in that window, its publication time and the time its rows were
+committed:
+
+* publication time: the ``published_at`` the ISO's own listing gives (ERCOT ``postDatetime``,
+  NYISO's and ISO-NE's file times), read through the adapters' real-time discovery at the end of the
+  window; where a listing carries none (CAISO OASIS is a query API: a document is a time window,
+  published when its last interval is), the moment the adapter's discovery first names the
+  document, polled every ``--poll`` seconds by the benchmark (CAISO's discovery needs no request);
+* commit time: ``ingest_log.loaded_at`` (the load transaction's time), polled every few seconds so
+  that each version of a document that grows during the day (NYISO's daily real-time files, same
+  name, new ``Last-Modified``) counts as one publication. A CAISO window ``[h, t)`` counts as
+  committed when a window ``[h, t')`` with ``t' >= t`` of the same query was loaded.
+
+Printed per ISO and in total; last line::
+
+    freshness: p50=<s> p95=<s> max=<s> docs=<n> missed=<n> history_days=<n> tasks_per_doc=<x>
+
+``missed``: documents published more than 120 s before the end and not committed by then;
+documents published in the last 120 s and not yet committed are left out of ``docs``.
+``history_days``: daily runs (one dataset-day each) that finished successfully in the window.
+``tasks_per_doc``: task instances of the real-time DAGs started in the window per document.
+
+    .venv/bin/python bench/freshness.py                 # full: 4 ISOs, 7 history days, 10 minutes
+    .venv/bin/python bench/freshness.py --tiny          # a few minutes, one dataset of each kind
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "include"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import psycopg  # noqa: E402
+
+from pmp import registry  # noqa: E402
+from pmp.registry import DatasetSpec, DocumentRef  # noqa: E402
+
+SEED_ISOS = ("caiso", "ercot", "isone", "nyiso")
+MISSED_AFTER = timedelta(seconds=120)
+TINY_REALTIME = ("nyiso_fuel_mix_realtime",)
+TINY_DAILY = ("nyiso_lmp_dam_daily",)
+
+
+def log(msg: str) -> None:
+    print(f"[freshness {datetime.now(UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+def bench_conn(conn_id: str, sim_url: str) -> dict[str, Any]:
+    """The declared ISO connection pointed at the simulator, keeping its real pacing (unlike
+    tests/live.py's ``sim_conn``, which turns pacing down for quick tests)."""
+    from live import CONNS, sim_conn
+
+    keep = {k: v for k, v in (CONNS[conn_id].get("extra") or {}).items()
+            if k.endswith(("_per_minute", "_interval_seconds", "backoff_seconds"))}
+    return sim_conn(conn_id, sim_url, **keep)
+
+
+@dataclass
+class Publication:
+    iso: str
+    dataset: str
+    doc_id: str
+    published: datetime
+    committed: datetime | None = None
+
+    @property
+    def latency(self) -> float | None:
+        return (self.committed - self.published).total_seconds() if self.committed else None
+
+
+@dataclass
+class Ledger:
+    """What the warehouse committed (ingest_log, each version) and what the listings named."""
+
+    loaded: dict[tuple[str, str, str, datetime | None], datetime] = field(default_factory=dict)
+    first_seen: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def poll_ingest_log(self, dsn: str, since: datetime) -> None:
+        with contextlib.suppress(psycopg.Error), psycopg.connect(dsn, connect_timeout=5) as conn:
+            rows = conn.execute("SELECT iso, dataset, source_id, published_at, loaded_at FROM ingest_log "
+                                "WHERE loaded_at >= %s", (since,)).fetchall()
+            with self.lock:
+                for iso, dataset, source_id, published, loaded in rows:
+                    self.loaded.setdefault((iso.lower(), dataset, source_id, published), loaded)
+
+    def seen(self, spec: DatasetSpec, refs: list[DocumentRef], at: datetime) -> None:
+        with self.lock:
+            for r in refs:
+                self.first_seen.setdefault((spec.iso, spec.dataset, r.doc_id), at)
+
+
+def _covers(loaded_id: str, listed_id: str) -> bool:
+    """``loaded_id`` holds every interval of ``listed_id``: the same id, or a CAISO OASIS window of
+    the same query and start that ends later (``<query>_<run>_<tag>_<start>_<end>_v<n>``)."""
+    if loaded_id == listed_id:
+        return True
+    a, b = loaded_id.split("_"), listed_id.split("_")
+    return (len(a) == len(b) >= 3 and a[:-2] == b[:-2] and a[-1] == b[-1] and a[-2] >= b[-2]
+            and a[-2].endswith("Z"))
+
+
+def _discover(spec: DatasetSpec, start: datetime, end: datetime) -> list[DocumentRef]:
+    adapter = registry.adapter(spec.iso)
+    return list(adapter.discover(spec, start, end, hook=adapter.hook(), realtime=True))
+
+
+def _poller(specs: list[DatasetSpec], ledger: Ledger, every: float, stop: threading.Event) -> None:
+    """First sight of each document of listings that carry no publication time."""
+    while not stop.wait(every):
+        now = datetime.now(UTC)
+        for spec in specs:
+            try:
+                ledger.seen(spec, _discover(spec, now - timedelta(hours=3), now), now)
+            except Exception as exc:  # a busy simulator: next round
+                log(f"poll {spec.key}: {exc}")
+
+
+def publications(specs: list[DatasetSpec], ledger: Ledger, t0: datetime, t1: datetime) -> list[Publication]:
+    out: dict[tuple[str, str, str, datetime], Publication] = {}
+    with ledger.lock:
+        loaded = dict(ledger.loaded)
+        first_seen = dict(ledger.first_seen)
+    by_dataset: dict[tuple[str, str], list[tuple[str, datetime | None, datetime]]] = {}
+    for (iso, dataset, source_id, published), at in loaded.items():
+        by_dataset.setdefault((iso, dataset), []).append((source_id, published, at))
+
+    def committed(spec: DatasetSpec, doc_id: str, published: datetime | None) -> datetime | None:
+        times = [at for sid, pub, at in by_dataset.get((spec.iso, spec.dataset), [])
+                 if _covers(sid, doc_id) and (published is None or pub is None or pub >= published)]
+        return min(times) if times else None
+
+    for spec in specs:
+        # what the listing names at the end (documents published in the window and not loaded, too)
+        try:
+            refs = _discover(spec, t0 - timedelta(hours=3), t1)
+        except Exception as exc:
+            log(f"final listing of {spec.key} failed: {exc}")
+            refs = []
+        for r in refs:
+            pub = r.published or first_seen.get((spec.iso, spec.dataset, r.doc_id))
+            if pub is None or not t0 <= pub <= t1:
+                continue
+            out[(spec.iso, spec.dataset, r.doc_id, pub)] = Publication(
+                spec.iso, spec.dataset, r.doc_id, pub, committed(spec, r.doc_id, r.published))
+        # every version the warehouse committed (a growing file's earlier versions are not listed any more)
+        for sid, pub, at in by_dataset.get((spec.iso, spec.dataset), []):
+            pub = pub or first_seen.get((spec.iso, spec.dataset, sid))
+            if pub is None or not t0 <= pub <= t1:
+                continue
+            key = (spec.iso, spec.dataset, sid, pub)
+            if key not in out:
+                out[key] = Publication(spec.iso, spec.dataset, sid, pub, at)
+            elif out[key].committed is None or at < out[key].committed:
+                out[key].committed = at
+    # a document first seen by the poller after it was loaded (the pipeline was quicker): its
+    # publication time is unknown to within the poll interval; it counts with latency 0 at worst
+    for p in out.values():
+        if p.committed is not None and p.committed < p.published:
+            p.committed = p.published
+    return sorted(out.values(), key=lambda p: p.published)
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def summary(pubs: list[Publication], t1: datetime) -> tuple[dict[str, float], int, int]:
+    due = [p for p in pubs if p.committed is not None or p.published <= t1 - MISSED_AFTER]
+    missed = sum(1 for p in due if p.committed is None)
+    lat = sorted(p.latency for p in due if p.latency is not None)
+    stats = {"p50": _pct(lat, 50), "p95": _pct(lat, 95), "max": max(lat) if lat else 0.0}
+    return stats, len(due), missed
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="measured wall time (default 10)")
+    ap.add_argument("--isos", default=",".join(SEED_ISOS))
+    ap.add_argument("--history-days", type=int, default=7, help="market days backfilled per daily DAG")
+    ap.add_argument("--parallelism", type=int, default=8, help="Airflow core.parallelism")
+    ap.add_argument("--poll", type=float, default=5.0, help="seconds between listing polls")
+    ap.add_argument("--tiny", action="store_true",
+                    help="a few minutes, one real-time and one daily dataset, one history day")
+    args = ap.parse_args(argv)
+    if args.tiny:
+        args.minutes = min(args.minutes, 3.0)
+        args.history_days = min(args.history_days, 1)
+        realtime_ids, daily_ids = list(TINY_REALTIME), list(TINY_DAILY)
+    else:
+        isos = [registry.known_iso(i.strip()) for i in args.isos.split(",") if i.strip()]
+        realtime_ids = [s.realtime_dag_id for s in registry.datasets() if s.iso in isos and s.realtime]
+        daily_ids = [s.daily_dag_id for s in registry.datasets() if s.iso in isos]
+    specs = [s for s in registry.datasets() if s.realtime_dag_id in realtime_ids]
+
+    subprocess.run([str(ROOT / "scripts" / "services.sh"), "start"], check=True, stdout=sys.stderr)
+    from live import CONNS, SIM_CONNECTIONS, LiveAirflow, scratch_warehouse
+
+    from pmp.simulator.server import start_simulator
+
+    staging = f"s3://{os.environ.get('PMP_S3_BUCKET', 'pmp-staging')}/bench-freshness-{uuid.uuid4().hex[:8]}/"
+    port = int(os.environ.get("PMP_SIM_PORT") or 0)
+    with start_simulator(port=port) as sim, scratch_warehouse("pmp_bench_fresh") as (tsdb, dsn):
+        conns = {cid: bench_conn(cid, sim.url) for cid in SIM_CONNECTIONS}
+        for cid, conn in {**conns, "tsdb": tsdb, "pmp_s3": CONNS["pmp_s3"]}.items():
+            os.environ[f"AIRFLOW_CONN_{cid.upper()}"] = json.dumps(conn)  # this process's discovery
+        env = {"PMP_STAGING_URL": staging, "PMP_TASK_RETRIES": "1", "PMP_CATCHUP": "false"}
+        log(f"simulator {sim.url}; Airflow with {len(realtime_ids)} real-time and {len(daily_ids)} daily DAGs")
+        with LiveAirflow([*realtime_ids, *daily_ids], connections={**conns, "tsdb": tsdb}, env=env,
+                         parallelism=args.parallelism, start_timeout=300) as af:
+            af.wait_serialized([*realtime_ids, *daily_ids], timeout=600)
+            ledger = Ledger()
+            t0 = datetime.now(UTC)
+            af.unpause(*realtime_ids)
+            # history at the same time: backfills of past days (inside CAISO's SingleZip retention)
+            today = datetime.now(UTC).date()
+            first = today - timedelta(days=30 + args.history_days)
+            last = first + timedelta(days=args.history_days - 1)
+            for dag_id in daily_ids:
+                af.unpause(dag_id)
+                af.backfill(dag_id, f"{first}T00:00:00", f"{last}T12:00:00", via="api")
+            log(f"window opened {t0:%H:%M:%S}; backfill {first}..{last} of {len(daily_ids)} daily DAGs")
+            # listings without publication times: the poller's first sight stands in for it
+            unstamped = []
+            for spec in specs:
+                now = datetime.now(UTC)
+                refs = _discover(spec, now - timedelta(hours=3), now)
+                if refs and all(r.published is None for r in refs):
+                    unstamped.append(spec)
+                    ledger.seen(spec, refs, datetime.min.replace(tzinfo=UTC))  # published before the window
+            stop = threading.Event()
+            poller = threading.Thread(target=_poller, args=(unstamped, ledger, args.poll, stop), daemon=True)
+            poller.start()
+            t1 = t0 + timedelta(minutes=args.minutes)
+            while datetime.now(UTC) < t1:
+                ledger.poll_ingest_log(dsn, t0)
+                af._check_alive()
+                time.sleep(3)
+            ledger.poll_ingest_log(dsn, t0)
+            stop.set()
+            poller.join(timeout=60)
+            pubs = publications(specs, ledger, t0, t1)
+            history_days = af.sql(
+                "SELECT count(*) FROM dag_run WHERE dag_id = ANY(%s) AND state = 'success' "
+                "AND end_date BETWEEN %s AND %s", (daily_ids, t0, t1))[0][0]
+            tasks = af.sql(
+                "SELECT count(*) FROM task_instance WHERE dag_id = ANY(%s) AND start_date BETWEEN %s AND %s",
+                (realtime_ids, t0, t1))[0][0]
+            load1 = os.getloadavg()
+
+    for iso in sorted({s.iso for s in specs}):
+        stats, docs, missed = summary([p for p in pubs if p.iso == iso], t1)
+        print(f"{iso}: p50={stats['p50']:.0f} p95={stats['p95']:.0f} max={stats['max']:.0f} docs={docs} "
+              f"missed={missed}")
+        for p in pubs:
+            if p.iso == iso and p.committed is None and p.published <= t1 - MISSED_AFTER:
+                print(f"  missed {p.dataset} {p.doc_id} published {p.published:%H:%M:%S}")
+    stats, docs, missed = summary(pubs, t1)
+    per_doc = tasks / docs if docs else float(tasks or 0)
+    print(f"window {t0:%H:%M:%S}..{t1:%H:%M:%S} UTC, real-time task instances {tasks}, "
+          f"load average {load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f}")
+    print(f"freshness: p50={stats['p50']:.0f} p95={stats['p95']:.0f} max={stats['max']:.0f} docs={docs} "
+          f"missed={missed} history_days={history_days} tasks_per_doc={per_doc:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

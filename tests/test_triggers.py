@@ -1,0 +1,155 @@
+"""pmp.triggers.NewDocumentTrigger against the simulator over loopback (issue 12 point 2).
+
+The simulator's clock is frozen (speed 0), so the listing only changes when a test moves the
+clock on by one publication interval: no event before that, one event after it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from conftest import SIM_CONNECTIONS, sim_conn
+
+from pmp import registry, triggers
+from pmp.simulator.server import SimHandle, start_simulator
+
+LISTING = "/nyiso/mis/public/P-63list.htm"  # NYISO's real-time fuel mix P-list page
+
+
+@pytest.fixture
+def frozen_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimHandle]:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    with start_simulator(now=now, speed=0) as sim:
+        for conn_id in SIM_CONNECTIONS:
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(sim_conn(conn_id, sim.url)))
+        yield sim
+
+
+def _listing_requests(sim: SimHandle) -> int:
+    return sum(1 for _, path in sim.requests if path.startswith(LISTING))
+
+
+async def _until(predicate: Any, what: str, limit: float = 60) -> None:
+    for _ in range(int(limit / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not seen: {what}")
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 120))
+
+
+def test_fires_once_when_a_new_document_is_listed_and_not_before(frozen_sim: SimHandle) -> None:
+    trigger = triggers.NewDocumentTrigger("nyiso", "fuel_mix", poll_seconds=0.05)
+
+    async def scenario() -> Any:
+        events = trigger.run()
+        first = asyncio.ensure_future(events.__anext__())
+        # three polls of an unchanged listing: nothing new, no event
+        await _until(lambda: _listing_requests(frozen_sim) >= 3, "three listing polls")
+        assert not first.done()
+        frozen_sim.set_now(frozen_sim.sim.now() + timedelta(minutes=5))  # NYISO posts the next 5 minutes
+        event = await first
+        polls = _listing_requests(frozen_sim)
+        second = asyncio.ensure_future(events.__anext__())
+        await _until(lambda: _listing_requests(frozen_sim) >= polls + 3, "three more polls")
+        assert not second.done()  # the same listing again: no second event
+        second.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await second
+        return event
+
+    event = _run(scenario())
+    assert event.payload["dataset"] == "nyiso.fuel_mix"
+    assert event.payload["listings"] == [frozen_sim.url + LISTING]
+    assert datetime.fromisoformat(event.payload["seen_at"]).tzinfo is not None
+
+
+def test_a_failed_poll_is_skipped_not_fatal_and_never_an_event(frozen_sim: SimHandle) -> None:
+    """5xx answers (the ISO's bad minute) neither end the trigger nor look like a new document."""
+    trigger = triggers.NewDocumentTrigger("nyiso", "fuel_mix", poll_seconds=0.05, max_events=1)
+
+    async def scenario() -> Any:
+        events = trigger.run()
+        first = asyncio.ensure_future(events.__anext__())
+        await _until(lambda: _listing_requests(frozen_sim) >= 1, "the first poll")
+        frozen_sim.set_faults({"server_error": 3})
+        polls = _listing_requests(frozen_sim)
+        await _until(lambda: _listing_requests(frozen_sim) >= polls + 5, "polls through the errors")
+        assert frozen_sim.sim.faults["server_error"] == 0 and not first.done()
+        frozen_sim.set_now(frozen_sim.sim.now() + timedelta(minutes=5))
+        event = await first
+        with pytest.raises(StopAsyncIteration):  # max_events=1
+            await events.__anext__()
+        return event
+
+    assert _run(scenario()).payload["dataset"] == "nyiso.fuel_mix"
+
+
+def test_polls_within_the_connections_rate_limit(frozen_sim: SimHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poll interval shorter than the connection's pacing is stretched to it (NYISO's
+    requests_per_minute), and the probe carries the connection's base URL and credentials."""
+    conn = sim_conn("nyiso_default", frozen_sim.url, requests_per_minute=6)
+    conn.update(login="mirror-user", password="mirror-s3cret-pw")
+    monkeypatch.setenv("AIRFLOW_CONN_NYISO_DEFAULT", json.dumps(conn))
+    probe = _run(triggers.NewDocumentTrigger("nyiso", "fuel_mix", poll_seconds=0.05).probe())
+    assert probe.urls == (frozen_sim.url + LISTING,)
+    assert probe.auth == ("mirror-user", "mirror-s3cret-pw")
+    assert probe.min_interval == pytest.approx(10.0)
+    from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+
+    assert "mirror-s3cret-pw" not in str(redact("password mirror-s3cret-pw"))  # the hook masked it
+
+    async def two_polls() -> float:
+        events = triggers.NewDocumentTrigger("nyiso", "fuel_mix", poll_seconds=0.05).run()
+        task = asyncio.ensure_future(events.__anext__())
+        await _until(lambda: _listing_requests(frozen_sim) >= 1, "the first poll")
+        await asyncio.sleep(1.0)
+        task.cancel()
+        return _listing_requests(frozen_sim)
+
+    assert _run(two_polls()) == 1  # the next poll is 10 s away, not 0.05 s
+
+
+def test_serializes_for_the_triggerer() -> None:
+    trigger = triggers.NewDocumentTrigger("nyiso", "lmp_rt5m", poll_seconds=7, conn_id="nyiso_mirror")
+    path, kwargs = trigger.serialize()
+    assert path == "pmp.triggers.NewDocumentTrigger"
+    again = triggers.NewDocumentTrigger(**kwargs)
+    assert again.serialize() == (path, kwargs)
+
+
+def test_watched_datasets_and_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    watched = {s.key for s in registry.datasets() if triggers.watched(s)}
+    assert watched == {s.key for s in registry.datasets() if s.realtime and s.iso in ("nyiso", "ercot")} - {
+        "ercot.fuel_mix"}  # ERCOT's fuel mix is a dashboard snapshot, not a listing
+    monkeypatch.setenv("PMP_WATCH", "false")
+    assert not any(triggers.watched(s) for s in registry.datasets())
+
+
+def test_ercot_fires_when_the_mis_lists_a_new_document(frozen_sim: SimHandle) -> None:
+    """ERCOT: the MIS document list of the report (SCED LMPs, NP6-788-CD, every 5 minutes)."""
+    trigger = triggers.NewDocumentTrigger("ercot", "lmp_rt5m", poll_seconds=0.05, max_events=1)
+    listing = "/misapp/servlets/IceDocListJsonWS"
+
+    def polls() -> int:
+        return sum(1 for _, path in frozen_sim.requests if listing in path and "reportTypeId=12300" in path)
+
+    async def scenario() -> Any:
+        events = trigger.run()
+        first = asyncio.ensure_future(events.__anext__())
+        await _until(lambda: polls() >= 3, "three MIS list polls")
+        assert not first.done()
+        frozen_sim.set_now(frozen_sim.sim.now() + timedelta(minutes=5))
+        return await first
+
+    event = _run(scenario())
+    assert event.payload["dataset"] == "ercot.lmp_rt5m"
+    assert event.payload["listings"][0].endswith(listing)  # redacted: no query string
