@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 import requests.auth
 
-from pmp import metrics
+from pmp import lineage, metrics
 from pmp.validate import redact_url  # scheme, host, port, path: no credentials or query strings
 
 log = logging.getLogger(__name__)
@@ -227,6 +227,8 @@ def request(
         if resp.status_code >= 400:
             raise IsoHttpError(f"{what}: HTTP {resp.status_code} from {safe}: {safe_snippet(resp)}",
                                resp.status_code)
+        if method.upper() == "GET":
+            lineage.read_url(url)  # an input of the fetch step's lineage (pmp.lineage)
         return resp
     raise IsoHttpError(f"{what}: giving up after {max_attempts} attempts on {safe} (last: {last})")
 

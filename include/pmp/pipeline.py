@@ -122,9 +122,9 @@ def fetch(key: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     store = open_store()
     refs = [DocumentRef.from_dict(d) for d in batch]
     staged = []
-    with metrics.scope(spec.iso, spec.dataset):
+    with metrics.scope(spec.iso, spec.dataset), lineage.documents_read() as urls:
         staged = _fetch_into(spec, adapter, refs, store)
-    lineage.report([d["ref"]["url"] for d in staged if d["ref"].get("url")], [d["raw_uri"] for d in staged])
+    lineage.report(urls, [d["raw_uri"] for d in staged])
     log.info("%s: staged %d raw document(s)", spec.key, len(staged))
     return staged
 
@@ -299,8 +299,9 @@ def _check(spec: DatasetSpec, start: str, end: str, *, realtime: bool, max_lag_m
         if realtime:
             newest = checks.latest(conn, spec)
             lag = (_utc(end) - newest) if newest else None
-            if lag is not None:
-                metrics.gauge("pmp.freshness_lag", lag.total_seconds() / 60)
+            if lag is not None:  # an interval still running ends after now: no lag (and StatsD reads a
+                # negative gauge as a decrement)
+                metrics.gauge("pmp.freshness_lag", max(lag.total_seconds(), 0.0) / 60)
             # an hourly series posted after each hour is up to ~70 minutes old just before its next
             # posting: two intervals, not the default 60 minutes, is stale for it (PJM gen_by_fuel)
             limit = max(timedelta(minutes=max_lag_minutes), _vintage_staleness(spec),
