@@ -10,6 +10,7 @@ when the files appear; the real-time DAGs load today's intervals; ``pmp download
 from __future__ import annotations
 
 import math
+import os
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -122,11 +123,16 @@ def test_missing_interval_files_are_reported_exactly_then_filled(env, dagbag, pr
     assert n == len(gone)
 
 
-def test_a_bad_value_fails_the_run_naming_file_line_and_field_and_loads_nothing(env, dagbag, capfd) -> None:
+def test_a_bad_value_fails_the_run_naming_file_line_and_field_and_loads_nothing(
+        env, private_warehouse, dagbag, capfd, monkeypatch, request) -> None:
     """A day-ahead file with a value SPP never publishes: normalize fails with the file, line and
     field named; nothing of the day is loaded (one transaction), the raw file stays for inspection,
-    and a re-run, once SPP serves the file right, loads the day complete."""
+    and a re-run, once SPP serves the file right, loads the day complete. A warehouse and raw stage
+    of the test's own: the DST-day test loads the same day into the session's."""
     from pmp.staging import open_store
+
+    env = {**env, "dsn": private_warehouse}
+    monkeypatch.setenv("PMP_STAGING_URL", f"{os.environ['PMP_STAGING_URL']}{request.node.name}/")
 
     s = spec("lmp_dam")
     sim = env["sim"](now=NOW)

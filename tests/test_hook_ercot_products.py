@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import logging
 import os
 import zipfile
@@ -84,13 +85,19 @@ def test_rate_limit_429_on_bundle_download_is_retried(use_simulator) -> None:
 
 def test_client_pacing_defaults_to_a_little_under_30_requests_per_minute(use_simulator, monkeypatch) -> None:
     """Without the extra the hook paces API calls at 28/min (one every 60/28 s); the waits are
-    recorded instead of slept (the shared pacer stamps each call when it is sent)."""
+    recorded (the shared pacer stamps each call when it is sent)."""
     sim = use_simulator(now=NOW)
     conn = json.loads(os.environ["AIRFLOW_CONN_ERCOT_DEFAULT"])
     del conn["extra"]["api_requests_per_minute"]
     monkeypatch.setenv("AIRFLOW_CONN_ERCOT_DEFAULT", json.dumps(conn))
     slept: list[float] = []
-    monkeypatch.setattr("pmp.http.time.sleep", slept.append)
+    sleep = time.sleep
+
+    def recorded(seconds: float) -> None:  # slept for real: a history caller re-checks its turn after
+        slept.append(seconds)
+        sleep(seconds)
+
+    monkeypatch.setattr("pmp.http.time.sleep", recorded)
     hook = ErcotHook()
     for _ in range(4):
         hook.bundle_list("NP4-188-CD")

@@ -49,7 +49,9 @@ def _wait(predicate: Any, what: str, af: LiveAirflow, timeout: float = TIMEOUT) 
 
 @pytest.fixture(scope="module")
 def scenario(services: dict, staging: str) -> Iterator[dict[str, Any]]:
-    frozen = datetime.now(UTC).replace(second=0, microsecond=0)
+    # the simulator's clock stays behind the wall clock, as an ISO's does: a real-time run lists
+    # what was published up to its own now, and NYISO never publishes ahead of it
+    frozen = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
     with scratch_warehouse() as (tsdb, dsn), start_simulator(now=frozen, speed=0) as sim, \
             LiveAirflow([DAG_ID], sim_url=sim.url, connections={"tsdb": tsdb},
                         env={"PMP_WATCH_POLL_SECONDS": "1"}) as af:

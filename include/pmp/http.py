@@ -33,9 +33,10 @@ MAX_RETRY_AFTER = 120.0  # seconds: a longer Retry-After fails at once (Airflow 
 class IsoHttpError(RuntimeError):
     """An ISO endpoint answered with an error. The message never contains credentials."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, html: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.html = html  # the error body was an HTML page (its markup is never in the message)
 
 
 class Pacer:
@@ -225,8 +226,10 @@ def request(
             sleep(delay)
             continue
         if resp.status_code >= 400:
+            html = ("html" in resp.headers.get("Content-Type", "").lower()
+                    or resp.content[:512].lstrip().startswith(b"<"))
             raise IsoHttpError(f"{what}: HTTP {resp.status_code} from {safe}: {safe_snippet(resp)}",
-                               resp.status_code)
+                               resp.status_code, html=html)
         if method.upper() == "GET":
             lineage.read_url(url)  # an input of the fetch step's lineage (pmp.lineage)
         return resp

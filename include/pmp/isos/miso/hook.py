@@ -124,7 +124,7 @@ class MisoHook(IsoHttpHook):
                     return None
                 if exc.status != 403:
                     raise
-                problem = ("HTTP 403 with a bot-challenge page" if "<" in str(exc)
+                problem = ("HTTP 403 with a bot-challenge page" if exc.html
                            else "HTTP 403 (for Data Exchange: the daily quota of 24,000 calls)")
             else:
                 body = resp.content if method != "HEAD" else b""
