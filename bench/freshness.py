@@ -43,6 +43,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,7 @@ from pmp.registry import DatasetSpec, DocumentRef  # noqa: E402
 
 SEED_ISOS = ("caiso", "ercot", "isone", "nyiso")
 MISSED_AFTER = timedelta(seconds=120)
+STAMP = re.compile(r"\d{8}T\d{4}(\d\d)?Z")  # a UTC stamp inside a document id (CAISO's)
 TINY_REALTIME = ("nyiso_fuel_mix_realtime",)
 TINY_DAILY = ("nyiso_lmp_dam_daily",)
 
@@ -119,13 +121,17 @@ class Ledger:
 
 
 def _covers(loaded_id: str, listed_id: str) -> bool:
-    """``loaded_id`` holds every interval of ``listed_id``: the same id, or a CAISO OASIS window of
-    the same query and start that ends later (``<query>_<run>_<tag>_<start>_<end>_v<n>``)."""
+    """``loaded_id`` holds every interval of ``listed_id``: the same id, or the same id but for one
+    later UTC stamp, i.e. a CAISO OASIS window of the same query and start that ends later
+    (``<query>_<run>_<tag>_<start>_<end>_v<n>``) or a later snapshot of an Outlook ``current`` file
+    (``outlook_<name>_current_<slot>``)."""
     if loaded_id == listed_id:
         return True
     a, b = loaded_id.split("_"), listed_id.split("_")
-    return (len(a) == len(b) >= 3 and a[:-2] == b[:-2] and a[-1] == b[-1] and a[-2] >= b[-2]
-            and a[-2].endswith("Z"))
+    if len(a) != len(b) or len(a) < 3:
+        return False
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    return len(differ) == 1 and all(STAMP.fullmatch(x[differ[0]]) for x in (a, b)) and a[differ[0]] > b[differ[0]]
 
 
 def _discover(spec: DatasetSpec, start: datetime, end: datetime) -> list[DocumentRef]:
@@ -171,6 +177,12 @@ def publications(specs: list[DatasetSpec], ledger: Ledger, t0: datetime, t1: dat
                 continue
             out[(spec.iso, spec.dataset, r.doc_id, pub)] = Publication(
                 spec.iso, spec.dataset, r.doc_id, pub, committed(spec, r.doc_id, r.published))
+        # every document the poller saw (a CAISO window superseded by a longer one before a run
+        # came is not in the final listing any more)
+        for (iso, dataset, doc_id), seen in first_seen.items():
+            if (iso, dataset) == (spec.iso, spec.dataset) and t0 <= seen <= t1:
+                out.setdefault((iso, dataset, doc_id, seen),
+                               Publication(iso, dataset, doc_id, seen, committed(spec, doc_id, None)))
         # every version the warehouse committed (a growing file's earlier versions are not listed any more)
         for sid, pub, at in by_dataset.get((spec.iso, spec.dataset), []):
             pub = pub or first_seen.get((spec.iso, spec.dataset, sid))
@@ -187,6 +199,24 @@ def publications(specs: list[DatasetSpec], ledger: Ledger, t0: datetime, t1: dat
         if p.committed is not None and p.committed < p.published:
             p.committed = p.published
     return sorted(out.values(), key=lambda p: p.published)
+
+
+def _backfill(af: Any, dag_id: str, first: str, last: str) -> None:
+    """``POST /api/v2/backfills``, tried again on a 5xx (the shared PostgreSQL under load: the
+    api-server's small connection pool timed out once); a 409 means it exists already."""
+    from live import AirflowError
+
+    for attempt in range(5):
+        try:
+            af.backfill(dag_id, first, last, via="api")
+            return
+        except AirflowError as exc:
+            if "HTTP 409" in str(exc):
+                return
+            if "HTTP 5" not in str(exc) or attempt == 4:
+                raise
+            log(f"backfill of {dag_id}: {str(exc).splitlines()[0][:120]}; trying again")
+            time.sleep(5 * (attempt + 1))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -212,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--history-days", type=int, default=7, help="market days backfilled per daily DAG")
     ap.add_argument("--parallelism", type=int, default=8, help="Airflow core.parallelism")
     ap.add_argument("--poll", type=float, default=5.0, help="seconds between listing polls")
+    ap.add_argument("--json", type=Path, help="also write every publication (times, ids) to this file")
     ap.add_argument("--tiny", action="store_true",
                     help="a few minutes, one real-time and one daily dataset, one history day")
     args = ap.parse_args(argv)
@@ -250,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             last = first + timedelta(days=args.history_days - 1)
             for dag_id in daily_ids:
                 af.unpause(dag_id)
-                af.backfill(dag_id, f"{first}T00:00:00", f"{last}T12:00:00", via="api")
+                _backfill(af, dag_id, f"{first}T00:00:00", f"{last}T12:00:00")
             log(f"window opened {t0:%H:%M:%S}; backfill {first}..{last} of {len(daily_ids)} daily DAGs")
             # listings without publication times: the poller's first sight stands in for it
             unstamped = []
@@ -280,13 +311,18 @@ def main(argv: list[str] | None = None) -> int:
                 (realtime_ids, t0, t1))[0][0]
             load1 = os.getloadavg()
 
+    if args.json:
+        args.json.write_text(json.dumps([{"iso": p.iso, "dataset": p.dataset, "doc_id": p.doc_id,
+                                          "published": p.published.isoformat(),
+                                          "committed": p.committed.isoformat() if p.committed else None}
+                                         for p in pubs], indent=1))
     for iso in sorted({s.iso for s in specs}):
         stats, docs, missed = summary([p for p in pubs if p.iso == iso], t1)
         print(f"{iso}: p50={stats['p50']:.0f} p95={stats['p95']:.0f} max={stats['max']:.0f} docs={docs} "
               f"missed={missed}")
         for p in pubs:
             if p.iso == iso and p.committed is None and p.published <= t1 - MISSED_AFTER:
-                print(f"  missed {p.dataset} {p.doc_id} published {p.published:%H:%M:%S}")
+                print(f"  missed {p.dataset} {p.doc_id} published {p.published.astimezone(UTC):%H:%M:%S} UTC")
     stats, docs, missed = summary(pubs, t1)
     per_doc = tasks / docs if docs else float(tasks or 0)
     print(f"window {t0:%H:%M:%S}..{t1:%H:%M:%S} UTC, real-time task instances {tasks}, "

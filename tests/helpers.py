@@ -87,3 +87,25 @@ def hub_zone_locations(dsn: str, spec: DatasetSpec, day: date) -> dict[str, set[
     for cls, location in rows:
         out.setdefault(cls, set()).add(location)
     return out
+
+
+def run_history_month(dagbag: Any, spec: DatasetSpec, first: date) -> tuple[Any, list[date]]:
+    """``dag.test()`` of the dataset's monthly history DAG (:mod:`pmp.history`) for the month that
+    starts on ``first``: the run succeeds over the month's data interval and its check reports
+    every market day of the month. Returns the run and the days."""
+    from airflow.sdk import DagRunState
+
+    from pmp import history
+
+    dag = dagbag.get_dag(history.history_dag_id(spec))
+    assert dag is not None, f"no DAG {history.history_dag_id(spec)}"
+    days = [first + timedelta(days=i) for i in range(31) if (first + timedelta(days=i)).month == first.month]
+    after = days[-1] + timedelta(days=1)
+    dr = dag.test(logical_date=market_day_bounds(after, spec.timezone)[0] + timedelta(minutes=1))
+    tis = dr.get_task_instances()
+    assert dr.state == DagRunState.SUCCESS, [(ti.task_id, ti.map_index, ti.state) for ti in tis]
+    assert dr.data_interval_start == market_day_bounds(first, spec.timezone)[0]
+    assert dr.data_interval_end == market_day_bounds(after, spec.timezone)[0]
+    check = next(ti for ti in tis if ti.task_id == "check")
+    assert [d["day"] for d in check.xcom_pull(task_ids="check")["days"]] == [d.isoformat() for d in days]
+    return dr, days

@@ -458,6 +458,6 @@ def test_a_real_run_with_a_misspelt_conf_key_fails_before_fetching(env, dagbag, 
     dr = dag.test(run_conf={"lookback_minute": 30})
     out, err = capfd.readouterr()  # the task's log (Airflow logs to stdout)
     assert dr.state == DagRunState.FAILED
-    assert dr.get_task_instance("discover").state == "failed"
+    assert dr.get_task_instance("ingest").state == "failed"  # the one task of a real-time run
     assert "unknown DAG param 'lookback_minute' of DAG 'nyiso_lmp_rt5m_realtime'; known: lookback_minutes" in out + err
     assert sim.requests == []

@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_bench(*args: str) -> str:
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+def run_bench(*args: str, timeout: float = 600) -> str:
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout.strip().splitlines()[-1]
 
@@ -34,6 +34,26 @@ def test_bulk_benchmark_runs() -> None:
     m = re.fullmatch(r"bulk: rust=(\d+) pandas=(\d+) polars=(\d+) rust/pandas=(\d+\.\d) rust/polars=(\d+\.\d)", last)
     assert m, last
     assert all(int(m[i]) > 0 for i in (1, 2, 3))
+
+
+@pytest.mark.live
+@pytest.mark.xdist_group("live-airflow")
+def test_catchup_benchmark_runs(services: dict, tmp_path: Path) -> None:
+    """A real Airflow catch-up of two market days of two datasets (bench/catchup.py's tiny mode)."""
+    import json
+
+    out = tmp_path / "catchup.json"
+    last = run_bench("bench/catchup.py", "--days", "2", "--datasets", "nyiso.lmp_dam,ercot.lmp_dam",
+                     "--parallelism", "4", "--out", str(out), timeout=1800)
+    m = re.fullmatch(r"catchup: days=(\d+) datasets=(\d+) wall_s=(\d+) dataset_days_per_hour=(\d+) "
+                     r"full_history_hours=(\d+\.\d)", last)
+    assert m, last
+    assert (m[1], m[2]) == ("2", "2") and int(m[4]) > 0
+    result = json.loads(out.read_text())
+    assert result["runs"] == 4 and result["failed_runs"] == 0 and result["dataset_days"] == 4
+    assert set(result["per_day"]) == {"nyiso.lmp_dam", "ercot.lmp_dam"}
+    assert all(f["rows"] > 0 and f["documents"] > 0 for f in result["per_day"].values())
+    assert result["iso_pacing_floor_hours"] > 0  # the plan's floor, from what this run loaded
 
 
 @pytest.mark.integration

@@ -6,7 +6,7 @@ It finds every ISO's DAGs with their Markdown docs, triggers an ERCOT daily run 
 for it to succeed, opens the coverage view (Browse → Coverage, the bundle's plugin) and checks that
 the day the run loaded shows complete. Screenshots go to ``.pmp/screenshots/`` (test artifacts, not
 committed); ``PMP_DOCS_SCREENSHOTS=docs`` also copies the coverage view's to ``docs/coverage-view.png``
-(the README's)."""
+and the DAG page's (deadline panel, asset events) to ``docs/deadline-panel.png`` (the README's)."""
 
 from __future__ import annotations
 
@@ -84,13 +84,23 @@ def _docs(driver: Any) -> str:
 
     button = _until("docs button", lambda: next(
         b for b in driver.find_elements(By.CSS_SELECTOR, "button")
-        if "doc" in (b.get_attribute("aria-label") or b.get_attribute("title") or "").lower()), driver=driver)
+        if "dag doc" in (b.get_attribute("aria-label") or b.get_attribute("title") or "").lower()), driver=driver)
     button.click()
-    dialog = _until("docs dialog", lambda: driver.find_element(By.CSS_SELECTOR, "[role=dialog]"), driver=driver)
-    text = _until("docs text", lambda: dialog.text if "Tasks:" in dialog.text else "", driver=driver)
+    dialog = _dialog(driver, "Dag Documentation")
+    text = _until("docs text", lambda: (t := dialog.get_attribute("textContent") or "") and "Tasks:" in t and t,
+                  driver=driver)
     heading = dialog.find_elements(By.CSS_SELECTOR, "h3")
     assert heading, "the doc_md's ### heading is not rendered as Markdown"
-    return text
+    return str(text)
+
+
+def _dialog(driver: Any, title: str) -> Any:
+    """The open dialog whose text has ``title`` (the page holds other, hidden role=dialog popovers)."""
+    from selenium.webdriver.common.by import By
+
+    return _until(f"the {title!r} dialog", lambda: next(
+        d for d in driver.find_elements(By.CSS_SELECTOR, "[role=dialog]") if d.is_displayed() and title in d.text),
+        driver=driver)
 
 
 def _close_dialog(driver: Any) -> None:
@@ -98,7 +108,8 @@ def _close_dialog(driver: Any) -> None:
     from selenium.webdriver.common.keys import Keys
 
     driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
-    _until("dialog closed", lambda: not driver.find_elements(By.CSS_SELECTOR, "[role=dialog]"), driver=driver)
+    _until("dialog closed", lambda: not [d for d in driver.find_elements(By.CSS_SELECTOR, "[role=dialog]")
+                                         if d.is_displayed() and "Dag Documentation" in d.text], driver=driver)
 
 
 def test_ui_docs_trigger_and_coverage_view(services: dict, staging: str, browser: Any) -> None:
@@ -118,20 +129,22 @@ def test_ui_docs_trigger_and_coverage_view(services: dict, staging: str, browser
                    driver=driver)
             driver.get(f"{af.url}/dags/{dag_id}")
             text = _docs(driver)
-            assert f"{iso.upper()} lmp_dam" in text and "daily history" in text, text[:300]
+            spec = registry.get(iso, "lmp_dam")
+            assert f"{spec.title} — daily history" in text and spec.source in text, text[:300]
             assert "Deadline alerts" in text and "airflow backfill create" in text
             _close_dialog(driver)
             driver.get(af.url + "/dags")
+        _until("the DAG list", lambda: "ERCOT lmp_dam" in driver.find_element(By.TAG_NAME, "body").text, driver=driver)
         _shot(driver, "dag-list")
 
         # trigger the ERCOT day-ahead daily DAG from the UI (unpaused first, as a user would)
-        af.unpause(DAILY)
+        af.unpause(summary.DAG_ID, DAILY)  # the summary runs on the load's asset event (shown beside the run)
         before = {r["dag_run_id"] for r in af.runs(DAILY)}
         driver.get(f"{af.url}/dags/{DAILY}")
         trigger = _until("Trigger button", lambda: next(
             b for b in driver.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "Trigger"), driver=driver)
         trigger.click()
-        dialog = _until("trigger dialog", lambda: driver.find_element(By.CSS_SELECTOR, "[role=dialog]"), driver=driver)
+        dialog = _dialog(driver, "Trigger")
         _shot(driver, "trigger-dialog")
         confirm = _until("Trigger in the dialog", lambda: [
             b for b in dialog.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "Trigger"][-1],
@@ -139,16 +152,26 @@ def test_ui_docs_trigger_and_coverage_view(services: dict, staging: str, browser
         confirm.click()
         manual = _until("the manual run", lambda: [r for r in af.runs(DAILY) if r["dag_run_id"] not in before
                                                    and r["run_type"] == "manual"], timeout=60, driver=driver)
-        run = af.wait_run(DAILY, manual[0]["dag_run_id"], timeout=420)
+        # polled with patience: on two busy cores one API call can take over a minute
+        run = _until("the run finished", lambda: (r := af.run(DAILY, manual[0]["dag_run_id"]))["state"] in (
+            "success", "failed") and r, timeout=600, driver=driver)
         assert run["state"] == "success", af.diagnose()
         # the run's market day: the last whole local day before its logical date
         end = datetime.fromisoformat(run["data_interval_end"].replace("Z", "+00:00"))
         day = (end.astimezone(ct) - timedelta(hours=1)).date()
+        _until("the asset-triggered summary run", lambda: [
+            r for r in af.runs(summary.DAG_ID) if r["run_type"] == "asset_triggered" and r["state"] == "success"],
+            timeout=300, driver=driver)
         driver.get(f"{af.url}/dags/{DAILY}")
-        _until("the run shown as success", lambda: driver.find_elements(
-            By.CSS_SELECTOR, "[data-testid*=success], [aria-label*=uccess], [title*=uccess]") or "success" in
-            driver.page_source, driver=driver)
-        _shot(driver, "dag-after-run")
+        _until("the load's asset event on the DAG page", lambda: "pmp.ercot.lmp_dam" in driver.find_element(
+            By.TAG_NAME, "body").text, driver=driver)
+        deadlines = [b for b in driver.find_elements(By.CSS_SELECTOR, "button") if "deadline" in b.text.lower()]
+        if deadlines:  # the deadline panel opens on hover (the README's screenshot)
+            from selenium.webdriver.common.action_chains import ActionChains
+
+            ActionChains(driver).move_to_element(deadlines[0]).perform()
+            time.sleep(1)
+        panel = _shot(driver, "deadline-panel")
 
         # the coverage view inside the UI (external view of the plugin), and the day shown complete
         driver.get(f"{af.url}/plugin/pmp-coverage")
@@ -161,8 +184,11 @@ def test_ui_docs_trigger_and_coverage_view(services: dict, staging: str, browser
             By.CSS_SELECTOR, f'div[data-dataset="lmp_dam"] span[data-day="{day.isoformat()}"]'), driver=driver)
         assert "complete" in cell.get_attribute("class").split(), cell.get_attribute("title")
         assert cell.get_attribute("title").startswith(f"{day} complete")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})",
+                              driver.find_element(By.CSS_SELECTOR, 'div[data-dataset="lmp_dam"]'))
         driver.switch_to.default_content()
         view = _shot(driver, "coverage-view")
     if os.environ.get("PMP_DOCS_SCREENSHOTS"):
         target = ROOT / os.environ["PMP_DOCS_SCREENSHOTS"]
         shutil.copy(view, target / "coverage-view.png")
+        shutil.copy(panel, target / "deadline-panel.png")

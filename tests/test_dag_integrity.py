@@ -44,9 +44,12 @@ def test_ids_tags_retries_and_schedules(dagbag) -> None:
         assert dag.doc_md and "###" in dag.doc_md
         for t in dag.tasks:  # PMP_TASK_RETRIES=0 in tests; the default is checked below
             assert t.retries == 0, (dag_id, t.task_id)
-        lake = ["lake"] if not dag_id.endswith("_realtime") else []  # the Parquet lake's day files (pmp.lake)
-        assert [t.task_id for t in dag.topological_sort()] == [
-            "discover", "fetch", "stage", "normalize", "load", "check", *lake]
+        if dag_id.endswith("_realtime"):  # issue 12.3: one task start per real-time run, not six
+            (ingest,) = dag.tasks
+            assert ingest.task_id == "ingest" and type(ingest).__name__ == "RealtimeIngestOperator"
+        else:  # history keeps its separate (mapped) tasks, then the Parquet lake's day files (pmp.lake)
+            assert [t.task_id for t in dag.topological_sort()] == [
+                "discover", "fetch", "stage", "normalize", "load", "check", "lake"]
         if dag_id.endswith("_daily"):
             spec = registry.get(dag_id.split("_")[0], dag_id.split("_", 1)[1].removesuffix("_daily"))
             assert dag.catchup is False  # PMP_CATCHUP=false in the test env; default True (below)
@@ -98,6 +101,21 @@ def test_every_pool_declared(dagbag) -> None:
     used = {t.pool for dag in dagbag.dags.values() for t in dag.tasks}
     assert used - {"default_pool"} <= declared, used - declared
     assert set(registry.pools()) <= declared
+
+
+def test_realtime_tasks_use_pools_no_history_task_uses(dagbag) -> None:
+    """Issue 12.1: a real-time run never waits behind a backfill for the ISO's pool slot: its task
+    takes the ISO's real-time pool (declared, with slots), which no history task takes, and goes
+    first where both still meet (priority weight)."""
+    realtime = {t.pool for d, dag in dagbag.dags.items() if d.endswith("_realtime") for t in dag.tasks}
+    history = {t.pool for d, dag in dagbag.dags.items() if not d.endswith("_realtime") for t in dag.tasks}
+    assert realtime and not realtime & history, realtime & history
+    declared = airflow_settings.pools()
+    for spec in registry.datasets():
+        if spec.realtime:
+            (ingest,) = dagbag.dags[spec.realtime_dag_id].tasks
+            assert ingest.pool == f"{spec.pool}_realtime" and declared[ingest.pool]["slots"] >= 1
+            assert ingest.priority_weight > max(t.priority_weight for t in dagbag.dags[spec.daily_dag_id].tasks)
 
 
 def test_every_connection_declared() -> None:
@@ -209,14 +227,16 @@ def test_every_load_task_declares_its_datasets_asset(dagbag) -> None:
         iso, rest = dag_id.split("_", 1)
         spec = registry.get(iso, rest.rsplit("_", 1)[0])
         outlets = {t.task_id: [o for o in t.outlets if isinstance(o, Asset)] for t in dag.tasks}
-        assert [k for k, v in outlets.items() if v] == ["load"], (dag_id, outlets)
-        (a,) = outlets["load"]
+        loader = "ingest" if dag_id.endswith("_realtime") else "load"  # a real-time run is one task
+        assert [k for k, v in outlets.items() if v] == [loader], (dag_id, outlets)
+        (a,) = outlets[loader]
         assert a.name == f"pmp.{spec.iso}.{spec.dataset}" and a.group == "pmp"
         assert a.uri == f"postgres://warehouse:5432/pmp/public/{spec.table}?dataset={spec.dataset}&iso={spec.iso}"
         assert a.extra["table"] == spec.table and a.extra["iso"] == spec.iso
         seen.setdefault(a.uri, set()).add(dag_id)
     assert len(seen) == len(registry.datasets())
-    assert seen[assets.uri(registry.get("ercot", "lmp_rt5m"))] == {"ercot_lmp_rt5m_daily", "ercot_lmp_rt5m_realtime"}
+    assert seen[assets.uri(registry.get("ercot", "lmp_rt5m"))] == {
+        "ercot_lmp_rt5m_daily", "ercot_lmp_rt5m_history", "ercot_lmp_rt5m_realtime"}  # history: pmp.history
 
 
 def test_asset_uri_names_the_configured_warehouse() -> None:

@@ -164,7 +164,8 @@ def test_realtime_dag_loads_latest_intervals(env, dagbag) -> None:
     assert newest is not None and datetime.now(UTC) - newest < timedelta(minutes=15)
     calls = len(oasis_requests(sim))
     dr = dag.test(run_conf={"lookback_minutes": 30})  # again: only the growing hour is asked for
-    assert dr.state == DagRunState.SUCCESS and dr.get_task_instance("check").state == "success"
+    assert dr.state == DagRunState.SUCCESS and dr.get_task_instance("ingest").state == "success"
+    assert dr.get_task_instance("ingest").xcom_pull(task_ids="ingest")["check"]["lag_minutes"] < 15
     assert len(oasis_requests(sim)) - calls <= 2
 
 

@@ -151,7 +151,10 @@ def test_realtime_dag_loads_latest_intervals(env, dagbag) -> None:
     # nothing new a moment later: the run still succeeds (and its freshness check still runs)
     dr = dag.test(run_conf={"lookback_minutes": 30})
     assert dr.state == DagRunState.SUCCESS
-    assert dr.get_task_instance("check").state == "success"
+    ti = dr.get_task_instance("ingest")  # one task: nothing fetched or loaded, freshness still checked
+    out = ti.xcom_pull(task_ids="ingest")
+    assert ti.state == "success" and out["documents"] == 0 and out["loaded"]["rows"] == 0
+    assert out["check"]["lag_minutes"] < 15
 
 
 def test_2019_day_via_the_annual_file_without_api_credentials(env, dagbag) -> None:

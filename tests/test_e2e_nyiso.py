@@ -130,7 +130,8 @@ def test_realtime_dag_loads_todays_intervals(env, dagbag) -> None:
             " WHERE iso='NYISO' AND market='RT5M'").fetchone()
     assert datetime.now(UTC) - latest < timedelta(minutes=10)
     assert tail == 0  # the RTC advisory tail of today's file never reaches the 5-minute series
-    assert dr.get_task_instance("check").state == "success"  # the freshness check ran and passed
+    ti = dr.get_task_instance("ingest")  # the one task of a real-time run (issue 12.3)
+    assert ti.state == "success" and ti.xcom_pull(task_ids="ingest")["check"]["lag_minutes"] < 10  # freshness checked
 
 
 def test_pmp_normalize_raw_csvs_and_monthly_zips(tmp_path: Path) -> None:

@@ -98,3 +98,51 @@ def test_shared_pacer_spaces_requests_of_separate_processes() -> None:
     started = time.monotonic()
     other.wait()
     assert time.monotonic() - started < interval
+
+
+_PRIORITY_CHILD = """
+import sys, time
+sys.path.insert(0, {include!r})
+from pmp.http import SharedPacer, realtime_priority
+pacer = SharedPacer({interval!r}, {scope!r})
+realtime = {realtime!r}
+print("ask", time.time(), flush=True)
+if realtime:
+    with realtime_priority():
+        for _ in range({n}):
+            pacer.wait()
+            print("grant", time.time(), flush=True)
+else:
+    for _ in range({n}):
+        pacer.wait()
+        print("grant", time.time(), flush=True)
+"""
+
+
+def test_shared_pacer_serves_a_realtime_caller_before_history() -> None:
+    """Issue 12.1: a history process keeps the ISO's shared pacer busy; a real-time process that
+    comes in meanwhile gets its three requests one after the other, no history request between them
+    (before, the two took turns or history kept the lock), and the spacing still holds for all."""
+    from helpers import ROOT
+
+    interval, scope = 0.4, f"test {uuid.uuid4()}"
+
+    def child(realtime: bool, n: int) -> subprocess.Popen:
+        code = _PRIORITY_CHILD.format(include=str(ROOT / "include"), interval=interval, scope=scope,
+                                      realtime=realtime, n=n)
+        return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+    history = child(False, 14)
+    assert history.stdout is not None
+    assert history.stdout.readline().startswith("ask")
+    assert history.stdout.readline().startswith("grant")  # history is under way
+    realtime = child(True, 3)
+    rt_out = realtime.communicate(timeout=120)[0].split("\n")
+    hist_out = history.communicate(timeout=120)[0].split("\n")
+    rt = [float(line.split()[1]) for line in rt_out if line.startswith("grant")]
+    hist = [float(line.split()[1]) for line in hist_out if line.startswith("grant")]
+    assert len(rt) == 3 and len(hist) == 13
+    assert rt[-1] < hist[-1]  # history was still loading when real time was served
+    assert [h for h in hist if rt[0] < h < rt[-1]] == [], (rt, hist)
+    stamps = sorted(rt + hist)
+    assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= interval - 0.01

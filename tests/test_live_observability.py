@@ -32,8 +32,11 @@ def _events(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _complete(events: list[dict], job: str) -> list[dict]:
-    return [e for e in events if e.get("eventType") == "COMPLETE" and e["job"]["name"] == job]
+def _complete(events: list[dict], job: str, run_id: str) -> list[dict]:
+    """The COMPLETE events of one task (``dag.task``) in one DAG run (its run id is in the event's
+    Airflow facets)."""
+    return [e for e in events if e.get("eventType") == "COMPLETE" and e["job"]["name"] == job
+            and run_id in json.dumps(e.get("run", {}))]
 
 
 def test_load_asset_event_triggers_the_summary_with_metrics_and_lineage(services: dict, staging: str,
@@ -100,18 +103,19 @@ def test_load_asset_event_triggers_the_summary_with_metrics_and_lineage(services
 
         # lineage: the ISO document in, the raw object out; raw in, Parquet out; Parquet in, table out
         events = _events(lineage_file)
-        fetch = [e for e in _complete(events, f"{DAILY}.fetch") if e["inputs"]]
-        assert fetch, sorted({e["job"]["name"] for e in events})
+        fetch = [e for e in _complete(events, f"{DAILY}.fetch", run_id) if e["inputs"]]
+        assert fetch, (sorted({e["job"]["name"] for e in events}),
+                       [line[:300] for line in af.task_logs(DAILY).splitlines() if "ineage" in line][:30])
         ins = {(d["namespace"], d["name"]) for e in fetch for d in e["inputs"]}
         outs = {(d["namespace"], d["name"]) for e in fetch for d in e["outputs"]}
         assert all(ns == sim.url for ns, _ in ins) and all(n.startswith("/ercot/") for _, n in ins), ins
         bucket = staging.split("/")[2]
         assert outs and all(ns == f"s3://{bucket}" and "raw/ercot/lmp_dam/" in n for ns, n in outs), outs
-        (norm,) = _complete(events, f"{DAILY}.normalize")
+        (norm,) = _complete(events, f"{DAILY}.normalize", run_id)
         assert {(d["namespace"], d["name"]) for d in norm["inputs"]} == outs
         (parquet,) = norm["outputs"]
         assert parquet["namespace"] == f"s3://{bucket}" and "normalized/ercot/lmp_dam/" in parquet["name"]
-        (load,) = _complete(events, f"{DAILY}.load")
+        (load,) = _complete(events, f"{DAILY}.load", run_id)
         assert [(d["namespace"], d["name"]) for d in load["inputs"]] == [(parquet["namespace"], parquet["name"])]
         assert [(d["namespace"], d["name"]) for d in load["outputs"]] == [("postgres://warehouse:5432", "pmp.public.lmp")]
         assert all(e["job"]["namespace"] == "pmp-test" for e in (norm, load))

@@ -25,23 +25,26 @@ def test_rate_limits_are_the_hooks_declared_pacing() -> None:
 
 def test_monthly_route_runs_once_a_month_and_once_a_day_in_the_recent_window() -> None:
     today = date(2024, 3, 15)
-    nyiso, caiso = registry.get("nyiso", "lmp_dam"), registry.get("caiso", "lmp_dam")
-    figures = plan.Measured(per_day={nyiso.key: (2.0, 360.0), caiso.key: (1.0, 1000.0)},
+    nyiso, caiso, pjm = (registry.get(iso, "lmp_dam") for iso in ("nyiso", "caiso", "pjm"))
+    figures = plan.Measured(per_day={nyiso.key: (2.0, 360.0), caiso.key: (1.0, 1000.0), pjm.key: (1.0, 500.0)},
                             dataset_days_per_hour=100.0)
-    p_nyiso = plan.plan_dataset(nyiso, date(2019, 1, 1), today, figures)
-    p_caiso = plan.plan_dataset(caiso, date(2019, 1, 1), today, figures)
+    p_nyiso, p_caiso, p_pjm = (plan.plan_dataset(s, date(2019, 1, 1), today, figures) for s in (nyiso, caiso, pjm))
     days = (date(2024, 3, 14) - date(2019, 1, 1)).days + 1
-    assert p_nyiso.days == p_caiso.days == days
+    assert p_nyiso.days == p_caiso.days == p_pjm.days == days
     assert history.cutoff(nyiso, today) == date(2024, 3, 1)
     # 62 months 2019-01 .. 2024-02, then 14 daily runs (2024-03-01 .. 03-14)
     assert (p_nyiso.route, p_nyiso.runs) == ("month", 62 + 14)
-    assert (p_caiso.route, p_caiso.runs) == ("day", days)
-    # bulk: each document family once per run (+ a listing); daily: each document (+ a discovery)
+    assert (p_caiso.route, p_caiso.runs) == ("month", 62 + 14)
+    assert (p_pjm.route, p_pjm.runs) == ("day", days)
+    # NYISO: one archive per document family and run; CAISO: still one request per trade day;
+    # PJM: one per document; each plus one discovery request per run
     assert p_nyiso.requests == 76 * 2 + 76
-    assert p_caiso.requests == days * 1 + days
+    assert p_caiso.requests == days * 1 + 76
+    assert p_pjm.requests == days * 1 + days
     assert p_nyiso.rows == 360.0 * days
-    assert p_caiso.floor_hours == pytest.approx(2 * days / (12 * 60))
-    assert p_caiso.machine_hours == pytest.approx(days / 100.0)
+    assert p_caiso.floor_hours == pytest.approx((days + 76) / (12 * 60))  # 1 request / 5 s
+    assert p_pjm.floor_hours == pytest.approx(2 * days / (6 * 60))  # 6 a minute
+    assert p_pjm.machine_hours == pytest.approx(days / 100.0)
 
 
 def test_plan_history_reads_what_the_warehouse_loaded(private_warehouse: str, staging: str, use_simulator,
@@ -64,9 +67,13 @@ def test_plan_history_reads_what_the_warehouse_loaded(private_warehouse: str, st
     line = next(x for x in out.splitlines() if x.startswith("ercot.lmp_dam "))
     cells = line.split()
     n_days = (date(2024, 11, 4) - date(2024, 1, 1)).days + 1
-    assert cells[1] == f"{n_days:,}" and cells[2] == "day" and cells[3] == f"{n_days:,}"
-    # the warehouse's own figures win over the benchmark's
-    assert cells[4] == f"{math.ceil(n_days * docs / days + n_days):,}"
+    # monthly history runs for 2024-01 .. 2024-09 (cutoff 2024-10-01), then 35 daily runs
+    recent = (date(2024, 11, 5) - date(2024, 10, 1)).days
+    assert cells[1] == f"{n_days:,}" and cells[2] == "month" and cells[3] == f"{9 + recent:,}"
+    # the warehouse's own figures win over the benchmark's: the archive takes 1,000 documents a
+    # request in a month run, a recent day one request per document; one discovery per run
+    month_requests = 9 * math.ceil((n_days - recent) * docs / days / 9 / 1000)
+    assert cells[4] == f"{math.ceil(month_requests + recent * docs / days + 9 + recent):,}"
     assert cells[5] == f"{math.ceil(n_days * rows / days):,}"
     api = plan.rate_limit("ercot")
     assert api and f"{api.per_minute:g}/min" in line

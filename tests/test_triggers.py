@@ -128,28 +128,7 @@ def test_serializes_for_the_triggerer() -> None:
 
 def test_watched_datasets_and_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     watched = {s.key for s in registry.datasets() if triggers.watched(s)}
-    assert watched == {s.key for s in registry.datasets() if s.realtime and s.iso in ("nyiso", "ercot")} - {
-        "ercot.fuel_mix"}  # ERCOT's fuel mix is a dashboard snapshot, not a listing
+    assert watched == {s.key for s in registry.datasets("nyiso") if s.realtime}
     monkeypatch.setenv("PMP_WATCH", "false")
     assert not any(triggers.watched(s) for s in registry.datasets())
 
-
-def test_ercot_fires_when_the_mis_lists_a_new_document(frozen_sim: SimHandle) -> None:
-    """ERCOT: the MIS document list of the report (SCED LMPs, NP6-788-CD, every 5 minutes)."""
-    trigger = triggers.NewDocumentTrigger("ercot", "lmp_rt5m", poll_seconds=0.05, max_events=1)
-    listing = "/misapp/servlets/IceDocListJsonWS"
-
-    def polls() -> int:
-        return sum(1 for _, path in frozen_sim.requests if listing in path and "reportTypeId=12300" in path)
-
-    async def scenario() -> Any:
-        events = trigger.run()
-        first = asyncio.ensure_future(events.__anext__())
-        await _until(lambda: polls() >= 3, "three MIS list polls")
-        assert not first.done()
-        frozen_sim.set_now(frozen_sim.sim.now() + timedelta(minutes=5))
-        return await first
-
-    event = _run(scenario())
-    assert event.payload["dataset"] == "ercot.lmp_rt5m"
-    assert event.payload["listings"][0].endswith(listing)  # redacted: no query string

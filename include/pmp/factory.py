@@ -46,6 +46,11 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
+# Real-time tasks go first wherever they still meet history tasks (the executor's parallelism,
+# default_pool): history tasks keep the default weight 1.
+REALTIME_PRIORITY = 100
+
+
 def _catchup() -> bool:
     """History DAGs catch up from their first date. ``PMP_CATCHUP=false`` turns that off (local demos
     load history with ``airflow backfill create`` instead of thousands of scheduled runs)."""
@@ -85,15 +90,24 @@ def deadline(spec: DatasetSpec, *, realtime: bool) -> list[DeadlineAlert] | None
             alert(alerts.history_name(spec), history, history.run_time, history=True)]
 
 
+def _tasks_doc(spec: DatasetSpec, kind: str) -> str:
+    if kind == "real time":
+        return ("Task: `ingest` (`RealtimeIngestOperator`): discover → fetch → stage → normalize → load → "
+                "check in one task; a run that finds nothing new only checks freshness.")
+    rust = " (Rust bulk processor)" if spec.bulk_processor else ""
+    return f"Tasks: `discover` → `fetch` (mapped per batch) → `stage` → `normalize`{rust} → `load` → `check`."
+
+
 def _doc(spec: DatasetSpec, kind: str) -> str:
+    pool = spec.realtime_pool if kind == "real time" else spec.pool
     return f"""### {spec.title} — {kind}
 
 * **Source:** {spec.iso.upper()} `{spec.source}` → table `{spec.table}`{f", market `{spec.market}`" if spec.market else ""}
 * **Intervals:** {spec.interval_minutes} min, stored as UTC `[interval_start, interval_end)`
 * **Market day:** local `{spec.timezone}` midnight to midnight (23 h / 25 h on DST days)
-* **Pool:** `{spec.pool}` (the ISO API's rate limit)
+* **Pool:** `{pool}` (the ISO API's rate limit)
 
-Tasks: `discover` → `fetch` (mapped per batch) → `stage` → `normalize`{" (Rust bulk processor)" if spec.bulk_processor and kind != "real time" else ""} → `load` → `check`.
+{_tasks_doc(spec, kind)}
 Raw files are kept under `raw/{spec.iso}/{spec.dataset}/…`, normalized Parquet under
 `normalized/…`; loads are idempotent and a re-run never duplicates. Load history with
 `airflow backfill create --dag-id {spec.daily_dag_id} --from-date … --to-date …`.
@@ -104,7 +118,7 @@ Deadline alerts (`pmp.alerts`; a run's deadline in the UI carries its rule's nam
 """
 
 
-def _check_conf(dag_run: Any, dag: Any) -> None:
+def check_conf(dag_run: Any, dag: Any) -> None:
     """A run's ``conf`` key that no param declares (``relaod``) fails the run at once, naming it
     (Airflow checks declared params' types when a run is triggered, and passes other keys on)."""
     if dag_run is None or dag is None:  # the callable called outside a run (tests)
@@ -117,7 +131,8 @@ def _check_conf(dag_run: Any, dag: Any) -> None:
         raise AirflowFailException(str(exc)) from None  # bad input: no retries
 
 
-def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
+def _wire(spec: DatasetSpec) -> None:
+    """A history run's tasks (the real-time DAG is one task: :func:`build_realtime`)."""
     key = spec.key
 
     @task(pool=spec.pool)
@@ -125,18 +140,13 @@ def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
                  dag_run: Any = None, dag: Any = None) -> list:
         from pmp import pipeline
 
-        _check_conf(dag_run, dag)
+        check_conf(dag_run, dag)
 
-        if realtime:
-            end = pendulum.now("UTC")
-            start = end - timedelta(minutes=int(params["lookback_minutes"]))
-        else:
-            start, end = data_interval_start, data_interval_end
-            if params.get("reprocess"):  # re-derived from the raw stage by ``stage``: nothing to fetch
-                return []
+        start, end = data_interval_start, data_interval_end
+        if params.get("reprocess"):  # re-derived from the raw stage by ``stage``: nothing to fetch
+            return []
         try:
-            return pipeline.discover(key, start.isoformat(), end.isoformat(), realtime=realtime,
-                                     reload=bool(params.get("reload")))
+            return pipeline.discover(key, start.isoformat(), end.isoformat(), reload=bool(params.get("reload")))
         except pipeline.NotPublishedYet as exc:
             # e.g. a load report posted hours after the day: free the worker and the pool slot,
             # come back when it is due (no retry is used up)
@@ -155,7 +165,7 @@ def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
               data_interval_end: Any = None) -> dict:
         from pmp import pipeline
 
-        if not realtime and params.get("reprocess"):
+        if params.get("reprocess"):
             return pipeline.reprocess_manifest(key, data_interval_start.isoformat(), data_interval_end.isoformat())
         return pipeline.stage(key, list(fetched or []), reload=bool(params.get("reload")))
 
@@ -169,25 +179,20 @@ def _wire(spec: DatasetSpec, *, realtime: bool) -> None:
     def load(normalized: dict | None, outlet_events: Any = None, params: Any = None) -> dict:
         from pmp import pipeline
 
-        loaded = pipeline.load(normalized, reprocess=not realtime and bool((params or {}).get("reprocess")))
+        loaded = pipeline.load(normalized, reprocess=bool((params or {}).get("reprocess")))
         assets.record(outlet_events, spec, loaded)  # the asset event's extra: what landed (pmp.assets)
         return loaded
 
     @task(retries=0)
-    def check(loaded: dict, data_interval_start: Any = None, data_interval_end: Any = None,
-              params: Any = None) -> dict:
+    def check(loaded: dict, data_interval_start: Any = None, data_interval_end: Any = None) -> dict:
         from pmp import pipeline
 
-        if realtime:
-            end = pendulum.now("UTC")
-            return pipeline.check(key, end.isoformat(), end.isoformat(), realtime=True,
-                                  max_lag_minutes=int(params["max_lag_minutes"]))
         return pipeline.check(key, data_interval_start.isoformat(), data_interval_end.isoformat())
 
     batches = discover()
     fetched = fetch.expand(batch=batches)
     staged = stage(fetched)
-    if spec.bulk_processor and not realtime:
+    if spec.bulk_processor:
         from pmp.operators import RustBulkProcessOperator
 
         normalized: Any = RustBulkProcessOperator(task_id="normalize", dataset_key=key, manifest=staged).output
@@ -226,7 +231,7 @@ def _history_dag(spec: DatasetSpec, *, dag_id: str, kind: str, tag: str, cron: s
         **kwargs,
     )
     def _history() -> None:
-        _wire(spec, realtime=False)
+        _wire(spec)
         from pmp import lake
 
         lake.wire_daily(spec)  # the Parquet lake's day files, after check (pmp.lake)
@@ -280,7 +285,12 @@ def build_realtime(spec: DatasetSpec) -> DAG:
         deadline=deadline(spec, realtime=True),
     )
     def _realtime() -> None:
-        _wire(spec, realtime=True)
+        from pmp.operators import RealtimeIngestOperator
+
+        # one task start per run, not six (pmp.operators): its own pool, first in the ISO's pacer
+        RealtimeIngestOperator(task_id="ingest", dataset_key=spec.key, pool=spec.realtime_pool,
+                               priority_weight=REALTIME_PRIORITY, weight_rule="absolute",
+                               outlets=[assets.asset(spec)])
 
     return _realtime()
 

@@ -34,6 +34,18 @@ def has_history_dag(spec: DatasetSpec) -> bool:
     return getattr(registry.adapter(spec.iso), "history_window", None) == "month"
 
 
+def archive_runs(spec: DatasetSpec) -> bool:
+    """Whether one download serves every day of a history run (``history_archives`` of the adapter:
+    NYISO's monthly zip), so a run's requests do not grow with its days."""
+    return bool(getattr(registry.adapter(spec.iso), "history_archives", False))
+
+
+def docs_per_request(spec: DatasetSpec) -> int:
+    """Documents one download request of a history run carries (``history_docs_per_request`` of the
+    adapter: ERCOT's Public API archive takes 1,000 document ids a request; default one)."""
+    return max(1, int(getattr(registry.adapter(spec.iso), "history_docs_per_request", 1)))
+
+
 def cutoff(spec: DatasetSpec, today: date) -> date:
     """The first market day the daily DAG catches up (history DAG: whole months before it)."""
     recent = today - timedelta(days=RECENT_DAYS)

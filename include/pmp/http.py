@@ -9,7 +9,9 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 import requests.auth
 
-from pmp import metrics
+from pmp import lineage, metrics
 from pmp.validate import redact_url  # scheme, host, port, path: no credentials or query strings
 
 log = logging.getLogger(__name__)
@@ -60,9 +62,23 @@ class Pacer:
             time.sleep(delay)
 
 
+_PRIORITY: ContextVar[bool] = ContextVar("pmp_pacer_realtime", default=False)
+
+
+@contextmanager
+def realtime_priority() -> Iterator[None]:
+    """Within this block the ISO's :class:`SharedPacer` serves this caller before any history
+    caller (the real-time DAG's task runs in it: :class:`pmp.operators.RealtimeIngestOperator`)."""
+    token = _PRIORITY.set(True)
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
+
+
 class SharedPacer(Pacer):
     """At least ``interval`` seconds between two requests of *every* hook on this machine that
-    names the same ``scope`` (e.g. ``"ercot-api https://api.ercot.com"``).
+    names the same ``scope`` (e.g. ``"ercot-api https://api.ercot.com"``), real-time callers first.
 
     An Airflow pool bounds how many tasks run at once, not how fast they call: four tasks of a
     4-slot pool, each pacing itself to the ISO's limit, would together send four times too much.
@@ -71,6 +87,13 @@ class SharedPacer(Pacer):
     the request is *sent*; ``margin`` seconds are added to absorb network jitter between our
     sending and the ISO's counting. Deployments with several worker machines divide the ISO's
     limit between them (the connection's rate extra), since a lock file is per machine.
+
+    Priority: a real-time caller (inside :func:`realtime_priority`) holds a shared lock on a second
+    file (``….realtime``) while it waits for its turn; a history caller takes the next request
+    only when it is due *and* no real-time caller is waiting, and sleeps outside every lock, so a
+    real-time request waits at most for the one history request already being sent, never behind
+    a queue of history requests. History gets every slot real time leaves unused (no share of the
+    rate sits idle while history loads).
     """
 
     def __init__(self, interval: float, scope: str, *, margin: float = 0.0) -> None:
@@ -78,6 +101,7 @@ class SharedPacer(Pacer):
         self.min_interval = max(0.0, interval + margin) if interval > 0 else 0.0
         digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
         self.path = Path(tempfile.gettempdir()) / f"pmp-pacer-{digest}"
+        self.realtime_path = self.path.with_name(self.path.name + ".realtime")
         self._thread_lock = threading.Lock()
 
     @classmethod
@@ -87,6 +111,29 @@ class SharedPacer(Pacer):
     def wait(self) -> None:
         if not self.min_interval:
             return
+        if _PRIORITY.get():
+            with open(self.realtime_path, "a+b") as waiting:
+                fcntl.flock(waiting, fcntl.LOCK_SH)  # "a real-time caller waits": history steps aside
+                self._take(realtime=True)
+            return
+        waited = 0.0
+        while (delay := self._take(realtime=False)) > 0:
+            waited += delay
+            time.sleep(delay)  # outside every lock: a real-time caller can take the next request
+        if waited:
+            metrics.timing("pmp.rate_limit_waits", waited * 1000, reason="pacer")
+
+    def _realtime_waiting(self) -> bool:
+        with open(self.realtime_path, "a+b") as waiting:
+            try:
+                fcntl.flock(waiting, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+
+    def _take(self, *, realtime: bool) -> float:
+        """Stamp the next request as ours and return 0, or (history only) return how long to sleep
+        before trying again. A real-time caller sleeps here, holding the lock, until it is due."""
         with self._thread_lock, open(self.path, "a+b") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
             fh.seek(0)
@@ -96,13 +143,19 @@ class SharedPacer(Pacer):
                 last = 0.0
             # clamped: a wall clock stepped backwards must not stall every process for the step
             delay = min(last + self.min_interval - time.time(), self.min_interval)
-            if delay > 0:
+            if not realtime:
+                if delay > 0:
+                    return delay
+                if self._realtime_waiting():
+                    return max(0.01, self.min_interval / 10)  # its turn first; then ours is due
+            elif delay > 0:
                 metrics.timing("pmp.rate_limit_waits", delay * 1000, reason="pacer")
                 time.sleep(delay)
             fh.seek(0)
             fh.truncate()
             fh.write(repr(time.time()).encode())
             fh.flush()
+            return 0.0
 
 
 def request(
@@ -174,6 +227,8 @@ def request(
         if resp.status_code >= 400:
             raise IsoHttpError(f"{what}: HTTP {resp.status_code} from {safe}: {safe_snippet(resp)}",
                                resp.status_code)
+        if method.upper() == "GET":
+            lineage.read_url(url)  # an input of the fetch step's lineage (pmp.lineage)
         return resp
     raise IsoHttpError(f"{what}: giving up after {max_attempts} attempts on {safe} (last: {last})")
 

@@ -184,6 +184,19 @@ class IsoHttpHook(BaseHook):
     local: ClassVar[LocalConnection] = LocalConnection()
     pools: ClassVar[Mapping[str, tuple[int, str]]] = {}  # pool name -> (slots, description)
 
+    @classmethod
+    def all_pools(cls) -> dict[str, tuple[int, str]]:
+        """:attr:`pools` and, for each, the pool of the ISO's real-time runs (``<pool>_realtime``,
+        as many slots): real-time tasks never queue behind history for a slot; the ISO's request
+        rate is still bounded by the hook's (shared) pacer, which serves real-time callers first
+        (:class:`pmp.http.SharedPacer`)."""
+        from pmp.registry import realtime_pool
+
+        out = dict(cls.pools)
+        for name, (slots, text) in cls.pools.items():
+            out[realtime_pool(name)] = (slots, f"Real-time runs only ({text}); history never takes these slots")
+        return out
+
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         setattr(self, self.conn_name_attr, conn_id or self.default_conn_name)

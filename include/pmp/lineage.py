@@ -21,9 +21,11 @@ Outside an Airflow task (``pmp download``) nothing is collected and nothing is i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +34,27 @@ from pmp.validate import redact_url
 log = logging.getLogger(__name__)
 
 _CONTEXT = object()  # the "hook" the collector files our entries under (one per process)
+_URLS: ContextVar[list[str] | None] = ContextVar("pmp_lineage_urls", default=None)
+
+
+@contextlib.contextmanager
+def documents_read() -> Iterator[list[str]]:
+    """Collect the URLs of the documents the block downloads (every successful GET of the shared
+    HTTP client, :func:`pmp.http.request`, calls :func:`read_url`)."""
+    urls: list[str] = []
+    token = _URLS.set(urls)
+    try:
+        yield urls
+    finally:
+        _URLS.reset(token)
+
+
+def read_url(url: str) -> None:
+    urls = _URLS.get()
+    if urls is not None:
+        clean = redact_url(url)
+        if clean not in urls:
+            urls.append(clean)
 
 
 def _collector() -> Any:

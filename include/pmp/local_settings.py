@@ -93,7 +93,7 @@ def render(existing: str) -> str:
     current = (yaml.safe_load(existing) or {}).get("airflow") or {}
     hooks = iso_hook_classes()
     iso_types = {h.conn_type for h in hooks}
-    iso_pools = {name for h in hooks for name in h.pools}
+    iso_pools = {name for h in hooks for name in h.all_pools()}
     lines = [HEADER.rstrip("\n"), "airflow:", "  connections:"]
     for conn in current.get("connections") or []:
         if conn.get("conn_type") not in iso_types:
@@ -103,7 +103,7 @@ def render(existing: str) -> str:
     lines.append("  pools:")
     pools = [p for p in current.get("pools") or [] if p.get("pool_name") not in iso_pools]
     pools += [{"pool_name": name, "pool_slot": slots, "pool_description": text}
-              for h in hooks for name, (slots, text) in h.pools.items()]
+              for h in hooks for name, (slots, text) in h.all_pools().items()]
     for pool in pools:
         lines.append(f"    - pool_name: {_scalar(pool['pool_name'])}")
         lines.append(f"      pool_slot: {_scalar(pool['pool_slot'])}")
@@ -134,7 +134,7 @@ def _readme_sections() -> dict[str, str]:
                      f"[include/pmp/isos/{iso}/README.md](include/pmp/isos/{iso}/README.md) |")
     conns = [f"| `{hook.default_conn_name}` | {hook.conn_type} | {hook.summary or hook.hook_name} "
              f"([fields](include/pmp/isos/{iso}/README.md)) |" for iso, hook in isos]
-    pools = "Pools: " + ", ".join(f"`{name}` ({slots})" for h in hooks.values() for name, (slots, _) in h.pools.items())
+    pools = "Pools: " + ", ".join(f"`{name}` ({slots})" for h in hooks.values() for name, (slots, _) in h.all_pools().items())
     return {"iso-table": "\n".join(table), "iso-connections": "\n".join(conns), "iso-pools": pools + "."}
 
 

@@ -35,7 +35,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "pmp.load_duration": ("timer", "ms", "one load transaction (COPY or upsert into the hypertable)"),
     "pmp.check_failures": ("counter", "checks", "failed checks: an incomplete market day, or stale real-time data"),
     "pmp.freshness_lag": ("gauge", "minutes", "real-time runs: now minus the newest interval end (forecasts: "
-                                              "issue time) in the warehouse, after each check"),
+                                              "issue time) in the warehouse, after each check; 0 while the newest "
+                                              "interval is still running"),
 }
 
 _TAGS: ContextVar[dict[str, str] | None] = ContextVar("pmp_metric_tags", default=None)

@@ -122,9 +122,9 @@ def fetch(key: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     store = open_store()
     refs = [DocumentRef.from_dict(d) for d in batch]
     staged = []
-    with metrics.scope(spec.iso, spec.dataset):
+    with metrics.scope(spec.iso, spec.dataset), lineage.documents_read() as urls:
         staged = _fetch_into(spec, adapter, refs, store)
-    lineage.report([d["ref"]["url"] for d in staged if d["ref"].get("url")], [d["raw_uri"] for d in staged])
+    lineage.report(urls, [d["raw_uri"] for d in staged])
     log.info("%s: staged %d raw document(s)", spec.key, len(staged))
     return staged
 
@@ -299,8 +299,9 @@ def _check(spec: DatasetSpec, start: str, end: str, *, realtime: bool, max_lag_m
         if realtime:
             newest = checks.latest(conn, spec)
             lag = (_utc(end) - newest) if newest else None
-            if lag is not None:
-                metrics.gauge("pmp.freshness_lag", lag.total_seconds() / 60)
+            if lag is not None:  # an interval still running ends after now: no lag (and StatsD reads a
+                # negative gauge as a decrement)
+                metrics.gauge("pmp.freshness_lag", max(lag.total_seconds(), 0.0) / 60)
             # an hourly series posted after each hour is up to ~70 minutes old just before its next
             # posting: two intervals, not the default 60 minutes, is stale for it (PJM gen_by_fuel)
             limit = max(timedelta(minutes=max_lag_minutes), _vintage_staleness(spec),
@@ -310,7 +311,9 @@ def _check(spec: DatasetSpec, start: str, end: str, *, realtime: bool, max_lag_m
             if lag is None or lag > limit:
                 raise IncompleteDataError(f"{spec.key}: newest data ends {newest}, lag {lag} > {limit}")
             return {"latest": newest.isoformat(), "lag_minutes": lag.total_seconds() / 60}
-        results = checks.check_days(conn, spec, market_days(spec, start, end))
+        # a monthly history run may start before the dataset's first day (pmp.history)
+        days = [d for d in market_days(spec, start, end) if d >= spec.first_date]
+        results = checks.check_days(conn, spec, days)
         coverage.record(conn, spec, results)  # kept for the UI's coverage view, failed days too
         conn.commit()
     for r in results:
@@ -343,15 +346,20 @@ def reprocess_window(key: str, start: str, end: str) -> dict[str, Any]:
 
 
 def run_window(key: str, start: str, end: str, *, realtime: bool = False, reload: bool = False,
-               progress: Any = None) -> dict[str, Any]:
-    """All steps in-process (``pmp download``): the same code the DAG tasks run."""
-    batches = discover(key, start, end, realtime=realtime, reload=reload, max_wait=MAX_WAIT)
-    fetched = []
-    for batch in batches:
-        fetched.append(fetch(key, batch))
-        if progress is not None:
-            progress.update(len(batch))
-    manifest = stage(key, fetched, reload=reload)
-    loaded = load(normalize(manifest))
-    checked = check(key, start, end, realtime=realtime)
+               progress: Any = None, max_wait: timedelta = MAX_WAIT, max_lag_minutes: int = 60) -> dict[str, Any]:
+    """All steps in one process: ``pmp download`` and the real-time DAG's one task
+    (:class:`pmp.operators.RealtimeIngestOperator`), the same code the history DAGs' tasks run.
+    When nothing new is listed, nothing is fetched, staged, normalized or loaded: only the check
+    runs (one query; for real time the freshness check, which must still fail when data is stale)."""
+    batches = discover(key, start, end, realtime=realtime, reload=reload, max_wait=max_wait)
+    if batches:
+        fetched = []
+        for batch in batches:
+            fetched.append(fetch(key, batch))
+            if progress is not None:
+                progress.update(len(batch))
+        loaded = load(normalize(stage(key, fetched, reload=reload)))
+    else:
+        loaded = load(None)
+    checked = check(key, start, end, realtime=realtime, max_lag_minutes=max_lag_minutes)
     return {"documents": sum(len(b) for b in batches), "loaded": loaded, "check": checked}

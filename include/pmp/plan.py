@@ -6,8 +6,8 @@ before the dataset's own first day) to yesterday in the ISO's market time:
 * **runs**: one per market day on the daily route; on a bulk history route (the ISO's adapter
   declares ``history_window = "month"``, see :mod:`pmp.history`) one per calendar month for the
   months before the recent window, and one per market day after it;
-* **requests**: download requests (documents per run: one per document on the daily route, one
-  per document family and archive on a bulk route) plus one discovery request per run;
+* **requests**: download requests (one per document, or one per document family and run where one
+  archive serves every day of a run: NYISO's monthly zips) plus one discovery request per run;
 * **rows**: market days × rows per market day;
 * **floor**: requests at the ISO's request-rate limit (the pacing its hook applies by default, the
   published limit where the ISO publishes one: CAISO 1 / 5 s, ERCOT's API 30 / min, PJM 6 / min,
@@ -157,11 +157,13 @@ def plan_dataset(spec: DatasetSpec, start: date, today: date, figures: Measured)
     last = today - timedelta(days=1)
     days = max(0, (last - first).days + 1)
     route = history_window(spec)
-    if route == "month":
-        from pmp import history
+    from pmp import history
 
+    months = recent = 0
+    if route == "month":
         cutoff = max(first, min(history.cutoff(spec, today), today))
-        runs = months_between(first, cutoff) + max(0, (today - cutoff).days)
+        months, recent = months_between(first, cutoff), max(0, (today - cutoff).days)
+        runs = months + recent
     else:
         runs = days
     rate = rate_limit(spec.iso)
@@ -169,8 +171,17 @@ def plan_dataset(spec: DatasetSpec, start: date, today: date, figures: Measured)
     if spec.key in figures.per_day:
         docs, per_day_rows = figures.per_day[spec.key]
         rows = per_day_rows * days
-        # a bulk run fetches each document family once per archive; a daily run one per document
-        requests = runs * docs + runs if route == "month" else days * docs + runs
+        if route == "month":
+            old_days = days - recent
+            if history.archive_runs(spec):  # NYISO: one monthly zip per document family serves all days
+                month_requests = months * docs
+            else:  # one request per document, or per batch (ERCOT's archive: 1,000 documents a request)
+                per_request = history.docs_per_request(spec)
+                month_requests = (old_days * docs if per_request == 1 else
+                                  months * math.ceil(old_days * docs / max(1, months) / per_request))
+            requests = month_requests + recent * docs + runs  # + one discovery request per run
+        else:
+            requests = days * docs + runs
         floor = requests / rate.per_hour if rate else 0.0
     machine = days / figures.dataset_days_per_hour if figures.dataset_days_per_hour else None
     return DatasetPlan(spec, first, last, days, runs, route, requests, rows, floor, machine, rate,

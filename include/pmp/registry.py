@@ -150,6 +150,12 @@ class DatasetSpec:
     def realtime_dag_id(self) -> str:
         return f"{self.iso}_{self.dataset}_realtime"
 
+    @property
+    def realtime_pool(self) -> str:
+        """The pool of the real-time DAG's one task: the ISO's own, never shared with history, so a
+        real-time run never waits behind a backfill for a slot (:func:`realtime_pool`)."""
+        return realtime_pool(self.pool)
+
 
 @dataclass(frozen=True)
 class DocumentRef:
@@ -254,6 +260,13 @@ def markets(table: str) -> frozenset[str]:
     return frozenset(s.market for s in datasets() if s.table == table and s.market)
 
 
+def realtime_pool(pool: str) -> str:
+    """The real-time counterpart of an ISO pool (``caiso_oasis`` -> ``caiso_oasis_realtime``)."""
+    return f"{pool}_realtime"
+
+
 def pools() -> dict[str, str]:
     """Every pool the DAGs reference, with a description."""
-    return {s.pool: f"{s.iso.upper()} API rate limit" for s in datasets()}
+    out = {s.pool: f"{s.iso.upper()} API rate limit" for s in datasets()}
+    out |= {s.realtime_pool: f"{s.iso.upper()} real-time runs" for s in datasets() if s.realtime}
+    return out

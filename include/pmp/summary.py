@@ -39,12 +39,6 @@ def days_of(events: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[str, se
     return out
 
 
-# Hubs of an ISO whose day-ahead rows carry no location type (so ``hub_prices``, which classes rows
-# by type, has none of them), by name. ERCOT: the DAM settlement point price report (NP4-190-CD) has
-# no settlement point type column; its trading hubs and hub averages are the HB_* points.
-HUBS_BY_NAME = {"ERCOT": "HB\\_%"}
-
-
 def summarize(conn: Any, spec: DatasetSpec, day: date) -> int:
     """Rewrite one market day's hub rows of ``hub_price_daily``; the number of hubs written."""
     start, end = market_day_bounds(day, spec.timezone)
@@ -52,12 +46,10 @@ def summarize(conn: Any, spec: DatasetSpec, day: date) -> int:
                  (spec.iso.upper(), spec.market, day))
     cur = conn.execute(
         "INSERT INTO hub_price_daily (iso, market, location, market_day, intervals, lmp_min, lmp_mean, lmp_max)"
-        " SELECT l.iso, l.market, l.location, %s, count(*), min(l.lmp), avg(l.lmp), max(l.lmp) FROM lmp l"
-        " LEFT JOIN lmp_location_classes c ON c.iso = l.iso AND c.location_type = l.location_type"
-        " WHERE l.iso = %s AND l.market = %s AND l.interval_start >= %s AND l.interval_start < %s"
-        " AND (c.location_class = 'hub' OR (l.location_type IS NULL AND l.location LIKE %s))"
-        " GROUP BY l.iso, l.market, l.location",
-        (day, spec.iso.upper(), spec.market, start, end, HUBS_BY_NAME.get(spec.iso.upper(), "")),
+        " SELECT iso, market, location, %s, count(*), min(lmp), avg(lmp), max(lmp) FROM hub_prices"
+        " WHERE iso = %s AND market = %s AND interval_start >= %s AND interval_start < %s"
+        " GROUP BY iso, market, location",
+        (day, spec.iso.upper(), spec.market, start, end),
     )
     return cur.rowcount
 

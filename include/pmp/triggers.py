@@ -64,27 +64,17 @@ def _nyiso(spec: DatasetSpec, hook: Any) -> Probe | None:
                  min_interval=60.0 / per_minute if per_minute else 0.0)
 
 
-def _ercot(spec: DatasetSpec, hook: Any) -> Probe | None:
-    """ERCOT MIS: the document list of each report (``IceDocListJsonWS``, what the real-time DAG's
-    discovery reads; no API key, none of the public API's 30-a-minute budget). The fuel mix comes
-    from a dashboard snapshot, not a listing: ``*/5`` only."""
-    if spec.params.get("source") == "fuel_mix":
-        return None
-    from pmp.isos.ercot.adapter import reports
-
-    base = f"{hook.cfg['mis']}/misapp/servlets/IceDocListJsonWS?reportTypeId="
-    per_minute = float(hook.extra("mis_requests_per_minute") or 0)
-    return Probe(urls=tuple(f"{base}{rep['rtid']}" for rep in reports(spec)),
-                 min_interval=60.0 / per_minute if per_minute else 0.0)
-
-
 # ISO -> probe builder (the ISO's hook, already bound to its connection; None: this dataset has
 # no listing to watch). ISOs not listed keep their */5 schedule only: CAISO OASIS and ISO-NE have
-# no listing (their real-time discovery computes document names from the clock).
-PROBES: dict[str, Callable[[DatasetSpec, Any], Probe | None]] = {"nyiso": _nyiso, "ercot": _ercot}
+# no listing (their real-time discovery computes document names from the clock). ERCOT's MIS
+# document list is no cheap listing: about 1 MB for the SCED LMPs (every document of five days);
+# in the one bench/freshness.py run that polled its six report lists every 20 s, 34 real-time task
+# instances ran in 10 minutes against 176 without watching (the machine was loaded by other work
+# too, so not measured apart): ERCOT stays on */5 until a cheaper listing or a measurement says otherwise.
+PROBES: dict[str, Callable[[DatasetSpec, Any], Probe | None]] = {"nyiso": _nyiso}
 
 # Datasets of a PROBES ISO that have no listing (known without a connection, at parse time).
-UNWATCHED: frozenset[str] = frozenset({"ercot.fuel_mix"})
+UNWATCHED: frozenset[str] = frozenset()
 
 
 def watched(spec: DatasetSpec) -> bool:

@@ -66,6 +66,10 @@ class CaisoAdapter:
     pool = POOL
     # One request per document and one request per 5 s: a task carries at most a day of hours.
     batch_sizes = {"oasis": 25, "groupzip": 4, "outlook": 10}
+    # History in monthly runs (pmp.history): a month's requests in one run's mapped fetches, so task
+    # start-up and scheduling are paid once a month, not once a day (requests stay one per trade day:
+    # OASIS's 31-day windows are not used yet).
+    history_window = "month"
 
     def hook(self) -> CaisoHook:
         return CaisoHook()

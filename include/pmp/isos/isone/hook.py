@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from pmp.http import IsoHttpError, redact_url, request
+from pmp.http import IsoHttpError, SharedPacer, redact_url, request
 from pmp.isohook import Extra, IsoHttpHook, LocalConnection
 from pmp.isos.isone.records import is_complete_csv
 
@@ -70,14 +70,18 @@ class IsoneHook(IsoHttpHook):
     def configure(self) -> dict[str, Any]:
         conn = self.connection
         source = self.extra("source")  # one of SOURCES (checked with the other extras)
+        www, ws = self.base_url("www_base_url"), self.base_url("ws_base_url")
         return {
             "source": source,
-            "www": self.base_url("www_base_url"),
-            "ws": self.base_url("ws_base_url"),
+            "www": www,
+            "ws": ws,
             "username": conn.login,
             "password": conn.password,
-            "www_pacer": self.per_interval("min_request_interval_seconds"),
-            "ws_pacer": self.per_interval("ws_min_request_interval_seconds"),
+            # shared by every task on the machine (a history and a real-time task run side by side,
+            # each in its own pool): ISO Express's 403 wall counts the client, not the task; real
+            # time is served first (pmp.http.SharedPacer)
+            "www_pacer": SharedPacer(float(self.extra("min_request_interval_seconds")), f"isone-www {www}"),
+            "ws_pacer": SharedPacer(float(self.extra("ws_min_request_interval_seconds")), f"isone-ws {ws}"),
             "backoff": self.extra("retry_backoff_seconds"),
             "max_attempts": self.extra("max_attempts"),
         }

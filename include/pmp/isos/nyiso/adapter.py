@@ -77,6 +77,7 @@ class NyisoAdapter:
     # History in monthly bulk: a monthly history DAG per dataset (pmp.history) downloads each
     # month's archive once for all its days, instead of once per daily run.
     history_window = "month"
+    history_archives = True
 
     def hook(self) -> NyisoHook:
         return NyisoHook()
