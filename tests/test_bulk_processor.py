@@ -253,3 +253,33 @@ def test_manifest_sends_annual_workbooks_to_the_python_normalizer(tmp_path: Path
         assert g["lmp"] == r["lmp"]  # both publications carry the same prices
         assert g["source"] == (annual.constructed.removesuffix(".zip") + ".xlsx" if r["location"] in hubs
                                else csv_doc.constructed)
+
+
+def test_zip_bombs_are_refused_with_the_python_limits(tmp_path: Path, monkeypatch) -> None:
+    """The processor holds zips to pmp.payload's limits: nesting deeper than MAX_DEPTH, a member
+    compressing more than MAX_RATIO (the values passed in by pmp.bulk) and a member inflating past
+    the size it declares are errors naming the archive and member, and nothing is written."""
+    from pmp import payload
+
+    doc = day_docs("lmp_rt15m", date(2024, 6, 1))[0].zip_bytes()
+    nested = doc
+    for level in range(payload.MAX_DEPTH):  # the document's own zip plus MAX_DEPTH around it
+        nested = zip_of([(f"{level}.zip", nested)])
+    with pytest.raises(pmp_bulk.BulkProcessError) as err:
+        rust(tmp_path, "lmp_rt15m", [("deep.zip", nested)])
+    assert err.value.archive == "deep.zip" and err.value.member == "3.zip!2.zip!1.zip!0.zip", str(err.value)
+    assert f"nested deeper than {payload.MAX_DEPTH} levels" in str(err.value)
+
+    bomb = tmp_path / "in-bomb.zip"
+    bomb.write_bytes(zip_of([("bomb.csv", b"0" * (1 << 20))]))  # ~1000:1
+    monkeypatch.setattr(payload, "RATIO_MIN_BYTES", 1 << 16)  # reaches the processor through pmp.bulk
+    with pytest.raises(pmp_bulk.BulkProcessError, match=r"^bomb.zip!bomb.csv: compressed \d+:1, above the limit of 200:1"):
+        bulk.process_files("ercot", "lmp_rt15m", [bomb], tmp_path / "out.parquet", names=["bomb.zip"])
+
+    liar = bytearray(zip_of([("liar.csv", b"0" * (1 << 20))]))
+    for sig, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # uncompressed size: 100 bytes
+        at = liar.index(sig)
+        liar[at + offset:at + offset + 4] = (100).to_bytes(4, "little")
+    with pytest.raises(pmp_bulk.BulkProcessError, match=r"^liar.zip!liar.csv: corrupt zip member \(.*declared"):
+        rust(tmp_path, "lmp_rt15m", [("liar.zip", bytes(liar))])
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("in")) == []

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pmp import registry
+from pmp import payload, registry
 from pmp.loader import DocumentLoad
 from pmp.registry import DocumentRef
 from pmp.staging import normalized_key, open_store
@@ -60,18 +60,27 @@ def micros(dt: datetime | None) -> int | None:
     return None if dt is None else (dt - _EPOCH) // timedelta(microseconds=1)
 
 
+def zip_limits() -> dict[str, int]:
+    """The :mod:`pmp.payload` zip limits, as the processor's ``limits`` argument."""
+    return {"member_bytes": payload.MAX_MEMBER_BYTES, "total_bytes": payload.MAX_TOTAL_BYTES,
+            "ratio": payload.MAX_RATIO, "ratio_min_bytes": payload.RATIO_MIN_BYTES, "depth": payload.MAX_DEPTH}
+
+
 def process_files(
     iso: str, dataset: str, paths: list[Path], out: Path, *, names: list[str] | None = None,
     published_at: list[datetime | None] | None = None, strict: bool = True, threads: int | None = None,
 ) -> dict[str, Any]:
-    """Run the processor on local files; raises ``pmp_bulk.BulkProcessError`` on bad input."""
+    """Run the processor on local files; raises ``pmp_bulk.BulkProcessError`` on bad input.
+
+    The processor holds every zip to the decompression limits of :mod:`pmp.payload` (their one
+    home), passed in here on every call."""
     bulk = engine()
     if not supports(iso, dataset):
         raise ValueError(f"the bulk processor does not handle {iso}.{dataset}; it handles ercot {bulk.datasets()}")
     stats = bulk.process(
         [str(p) for p in paths], dataset, str(out), names=names,
         published_at=[micros(p) for p in published_at] if published_at else None,
-        strict=strict, threads=threads,
+        strict=strict, threads=threads, limits=zip_limits(),
     )
     log.info(
         "%s.%s: %d file(s), %d rows, %d rejected, %.2fs (%.0f rows/s)", iso, dataset, stats["files"],

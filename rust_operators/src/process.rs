@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::archive::{walk, Visit};
+use crate::archive::{walk, Limits, Visit};
 use crate::ercot::{parse_file, Dataset, Parsed};
 use crate::error::{BulkError, Result};
 use arrow_array::RecordBatch;
@@ -40,11 +40,13 @@ impl Input {
 pub struct Options {
     /// Stop at the first bad row (default). When false, bad rows are skipped and counted.
     pub strict: bool,
+    /// Decompression limits (default: the values of `pmp.payload`).
+    pub limits: Limits,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { strict: true }
+        Self { strict: true, limits: Limits::default() }
     }
 }
 
@@ -84,7 +86,7 @@ pub fn process(inputs: &[Input], dataset: &str, out: &Path, options: &Options) -
             let visit = |place: crate::error::Place<'_>, bytes: &[u8]| {
                 parse_file(dataset, &place, bytes, input.published_at, options.strict)
             };
-            walk(&name, &data, &visit)
+            walk(&name, &data, &options.limits, &visit)
         })
         .collect::<Result<_>>()?;
 

@@ -1,5 +1,6 @@
 //! The Python module `pmp_bulk` (abi3: one wheel for CPython 3.11+).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use pyo3::create_exception;
@@ -7,6 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::archive::Limits;
 use crate::ercot::Dataset;
 use crate::error::BulkError;
 use crate::process::{process as run, Input, Options};
@@ -24,14 +26,33 @@ fn to_py_err(py: Python<'_>, err: BulkError) -> PyErr {
     exc
 }
 
-/// process(paths, dataset, out, *, names=None, published_at=None, strict=True, threads=None) -> dict
+/// `limits` as given from Python (keys member_bytes, total_bytes, ratio, ratio_min_bytes, depth;
+/// a missing key keeps its default, an unknown key is an error).
+fn limits_from(given: Option<HashMap<String, u64>>) -> PyResult<Limits> {
+    let mut limits = Limits::default();
+    for (key, value) in given.unwrap_or_default() {
+        match key.as_str() {
+            "member_bytes" => limits.member_bytes = value,
+            "total_bytes" => limits.total_bytes = value,
+            "ratio" => limits.ratio = value,
+            "ratio_min_bytes" => limits.ratio_min_bytes = value,
+            "depth" => limits.depth = usize::try_from(value).unwrap_or(usize::MAX),
+            _ => return Err(PyValueError::new_err(format!("unknown limit {key:?}"))),
+        }
+    }
+    Ok(limits)
+}
+
+/// process(paths, dataset, out, *, names=None, published_at=None, strict=True, threads=None, limits=None) -> dict
 ///
 /// Normalize ERCOT archives (plain CSV, zip, zip of zips, any depth) into one Parquet file with
 /// the schema of the dataset's standard table. `published_at` gives each input's publication
-/// time in UTC microseconds (None: from the constructed file names). Returns statistics:
+/// time in UTC microseconds (None: from the constructed file names). `limits` bounds
+/// decompression (dict of member_bytes, total_bytes, ratio, ratio_min_bytes, depth; default: the
+/// values of `pmp.payload`, which `pmp.bulk` passes in). Returns statistics:
 /// files, skipped_members, rows, rejected_rows, errors, rows_per_input, source_per_input, seconds.
 #[pyfunction]
-#[pyo3(signature = (paths, dataset, out, *, names=None, published_at=None, strict=true, threads=None))]
+#[pyo3(signature = (paths, dataset, out, *, names=None, published_at=None, strict=true, threads=None, limits=None))]
 #[allow(clippy::too_many_arguments)]
 fn process<'py>(
     py: Python<'py>,
@@ -42,6 +63,7 @@ fn process<'py>(
     published_at: Option<Vec<Option<i64>>>,
     strict: bool,
     threads: Option<usize>,
+    limits: Option<HashMap<String, u64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let inputs: Vec<Input> = paths
         .into_iter()
@@ -52,7 +74,7 @@ fn process<'py>(
             published_at: published_at.as_ref().and_then(|p| p.get(i).copied().flatten()),
         })
         .collect();
-    let options = Options { strict };
+    let options = Options { strict, limits: limits_from(limits)? };
     let result = py.detach(|| match threads {
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
