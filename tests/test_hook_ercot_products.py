@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import logging
 import os
+import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 
