@@ -6,6 +6,7 @@ are started by ``scripts/services.sh start`` if they are not running, so ``pytes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -94,6 +95,28 @@ def warehouse(services: dict) -> Iterator[str]:
     yield dsn
     with psycopg.connect(**admin, dbname=PG["schema"], autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def migrated_database(name: str) -> Iterator[str]:
+    """A new database ``name`` in the shared PostgreSQL with the warehouse schema migrated; its DSN,
+    and the database dropped afterwards (modules that need a warehouse of their own)."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from pmp import db
+
+    admin = dict(host=PG["host"], port=PG["port"], user=PG["login"], password=PG["password"])
+    with psycopg.connect(**admin, dbname=PG["schema"], autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = make_conninfo(**admin, dbname=name)
+    try:
+        with psycopg.connect(dsn) as conn:
+            db.migrate(conn)
+        yield dsn
+    finally:
+        with psycopg.connect(**admin, dbname=PG["schema"], autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -109,3 +109,17 @@ def run_history_month(dagbag: Any, spec: DatasetSpec, first: date) -> tuple[Any,
     check = next(ti for ti in tis if ti.task_id == "check")
     assert [d["day"] for d in check.xcom_pull(task_ids="check")["days"]] == [d.isoformat() for d in days]
     return dr, days
+
+
+def cleared_connection(warehouse: str, iso: str) -> Any:
+    """A connection to the migrated session warehouse with ``iso``'s lmp rows and ingest_log entries
+    removed (data tables carry the upper-case ISO name, ingest_log the lower-case one): a generator
+    for a fixture to ``yield from``."""
+    from pmp import db
+
+    with psycopg.connect(warehouse) as c:
+        db.migrate(c)
+        c.execute("DELETE FROM lmp WHERE iso = %s", (iso.upper(),))
+        c.execute("DELETE FROM ingest_log WHERE iso = %s", (iso.lower(),))
+        c.commit()
+        yield c

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from conftest import PG, RUN_ID
+from conftest import RUN_ID
 from psycopg import sql
 
-from pmp import checks, db, registry
+from pmp import checks, registry
 from pmp.registry import DatasetSpec, Vintages
 
 pytestmark = pytest.mark.integration
@@ -36,18 +36,10 @@ MIN, HOUR = timedelta(minutes=1), timedelta(hours=1)
 
 @pytest.fixture(scope="module")
 def dsn(services: dict) -> Iterator[str]:
-    from psycopg.conninfo import make_conninfo
+    from conftest import migrated_database
 
-    name = f"pmp_checks_{RUN_ID}"
-    admin = dict(host=PG["host"], port=PG["port"], user=PG["login"], password=PG["password"])
-    with psycopg.connect(**admin, dbname=PG["schema"], autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    dsn = make_conninfo(**admin, dbname=name)
-    with psycopg.connect(dsn) as c:
-        db.migrate(c)
-    yield dsn
-    with psycopg.connect(**admin, dbname=PG["schema"], autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_database(f"pmp_checks_{RUN_ID}") as url:
+        yield url
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pmp import db
 from pmp.loader import DocumentLoad, load_batch
 from pmp.read import Warehouse, _filters
 from pmp.schema import LMP, conform
@@ -60,24 +59,16 @@ def warehouse_with_chunks(services: dict) -> Iterator[str]:
     document per day, spread over nine daily chunks, analyzed."""
     import uuid
 
-    from conftest import PG
-    from psycopg.conninfo import make_conninfo
+    from conftest import migrated_database
 
-    name = f"pmp_plans_{uuid.uuid4().hex[:8]}"
-    admin = dict(host=PG["host"], port=PG["port"], user=PG["login"], password=PG["password"])
-    with psycopg.connect(**admin, dbname=PG["schema"], autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = make_conninfo(**admin, dbname=name)
-    with psycopg.connect(dsn) as conn:
-        db.migrate(conn)
-        for d in range(DAYS):
-            load_batch(conn, iso="ercot", dataset="lmp_rt15m", schema=LMP, table=day_rows(d, 20.0, doc(d).source_name,
-                       DAY0), documents=[doc(d)])
-        conn.execute("ANALYZE lmp")
-        conn.commit()
-    yield dsn
-    with psycopg.connect(**admin, dbname=PG["schema"], autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_database(f"pmp_plans_{uuid.uuid4().hex[:8]}") as dsn:
+        with psycopg.connect(dsn) as conn:
+            for d in range(DAYS):
+                load_batch(conn, iso="ercot", dataset="lmp_rt15m", schema=LMP,
+                           table=day_rows(d, 20.0, doc(d).source_name, DAY0), documents=[doc(d)])
+            conn.execute("ANALYZE lmp")
+            conn.commit()
+        yield dsn
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pyarrow as pa
 import pytest
+from helpers import cleared_connection
 
 from pmp import db
 from pmp.loader import DocumentLoad, UndeclaredMarketError, dedupe_latest, load_batch
@@ -37,12 +38,7 @@ def doc(source: str, checksum: str, rows: int, published: datetime | None) -> Do
 
 @pytest.fixture
 def conn(warehouse: str):
-    with psycopg.connect(warehouse) as c:
-        db.migrate(c)
-        c.execute("DELETE FROM lmp WHERE iso = 'TEST'")
-        c.execute("DELETE FROM ingest_log WHERE iso = 'test'")
-        c.commit()
-        yield c
+    yield from cleared_connection(warehouse, "test")
 
 
 def snapshot(conn) -> list[tuple]:

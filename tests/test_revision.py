@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pyarrow as pa
 import pytest
+from helpers import cleared_connection
 
-from pmp import db, loader
+from pmp import loader
 from pmp.loader import DocumentLoad, load_batch
 from pmp.schema import LMP
 
@@ -40,12 +42,7 @@ def doc(doc_id: str, source: str, checksum: str, table: pa.Table) -> DocumentLoa
 
 @pytest.fixture
 def conn(warehouse: str):
-    with psycopg.connect(warehouse) as c:
-        db.migrate(c)
-        c.execute("DELETE FROM lmp WHERE iso = 'REV'")
-        c.execute("DELETE FROM ingest_log WHERE iso = 'rev'")
-        c.commit()
-        yield c
+    yield from cleared_connection(warehouse, "rev")
 
 
 def stored(conn) -> dict[int, set[float]]:
@@ -131,6 +128,17 @@ def _backend_waiting_or_flag(dsn: str, app: str, flag: threading.Event) -> str:
     return "reached the COPY"
 
 
+def _race(run: Callable[..., None], first: tuple, second: tuple, first_in_copy: threading.Event) -> None:
+    """``run(*first)`` in a thread until it is inside its COPY, then ``run(*second)`` beside it; both joined."""
+    a = threading.Thread(target=run, args=first, name="A")
+    a.start()
+    first_in_copy.wait()
+    b = threading.Thread(target=run, args=second, name="B")
+    b.start()
+    a.join()
+    b.join()
+
+
 def _gate_copies(dsn: str, monkeypatch) -> tuple[threading.Event, list[str]]:
     """Thread A, at its first COPY, holds until thread B either waits on a lock or reaches its own
     COPY, and records which (deterministic: no sleep decides the interleaving)."""
@@ -169,13 +177,7 @@ def test_two_concurrent_loads_of_one_new_document_serialize(warehouse: str, conn
         except BaseException as exc:
             errors.append(exc)
 
-    a = threading.Thread(target=run, args=("load-A", first, "zip1"), name="A")
-    a.start()
-    a_in_copy.wait()
-    b = threading.Thread(target=run, args=("load-B", second, "zip2"), name="B")
-    b.start()
-    a.join()
-    b.join()
+    _race(run, ("load-A", first, "zip1"), ("load-B", second, "zip2"), a_in_copy)
     assert not errors, errors
     assert seen == ["waits on advisory"]
     assert stored(conn) == {7: {6.0, 7.0}}
@@ -197,12 +199,6 @@ def test_overlapping_loads_of_different_documents_wait_for_each_other(warehouse:
             load_batch(c, iso="rev", dataset="lmp", schema=LMP, table=table,
                        documents=[doc(doc_id, table.column("source")[0].as_py(), doc_id, table)])
 
-    a = threading.Thread(target=run, args=("load-A", daily, "daily"), name="A")
-    a.start()
-    a_in_copy.wait()
-    b = threading.Thread(target=run, args=("load-B", realtime, "rt"), name="B")
-    b.start()
-    a.join()
-    b.join()
+    _race(run, ("load-A", daily, "daily"), ("load-B", realtime, "rt"), a_in_copy)
     assert seen == ["waits on advisory"]
     assert stored(conn) == {8: {2.0, 3.0, 4.0}}
