@@ -43,7 +43,7 @@ os.environ.update(
 
 from pmp import airflow_settings  # noqa: E402  (after the env above)
 
-CONNS = airflow_settings.connections()
+CONNS = airflow_settings.connections(moved=False)  # as declared (sim_conn moves them)
 PG = CONNS["tsdb"]
 S3 = CONNS["pmp_s3"]
 

@@ -62,7 +62,7 @@ AIRFLOW_SH = ROOT / "scripts" / "airflow.sh"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 FINISHED = ("success", "failed")
 
-CONNS = airflow_settings.connections()
+CONNS = airflow_settings.connections(moved=False)  # as declared (sim_conn moves them)
 SIM_DEFAULT_URL = "http://127.0.0.1:58080"  # where airflow_settings.yaml points the ISO connections
 
 

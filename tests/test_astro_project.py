@@ -219,3 +219,26 @@ def test_readme_says_what_was_and_was_not_run() -> None:
         assert word in deploy, word
     out = subprocess.run(["git", "check-ignore", "-q", "dist/x"], cwd=ROOT)
     assert out.returncode == 0, "dist/ must be ignored by git (built artifacts)"
+
+
+def test_local_port_variables_move_the_declared_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scripts/demo.sh with PMP_SIM_PORT (and services.sh with PMP_PG_PORT/PMP_S3_PORT) import
+    connections that follow the moved ports; with none set they are exactly as declared."""
+    for var in airflow_settings.LOCAL_PORTS.values():
+        monkeypatch.delenv(var, raising=False)
+    declared = airflow_settings.connections(moved=False)
+    assert airflow_settings.connections() == declared
+    monkeypatch.setenv("PMP_SIM_PORT", "58106")
+    monkeypatch.setenv("PMP_PG_PORT", "55499")
+    moved = airflow_settings.connections()
+    urls = [v for c in moved.values() for v in (c.get("extra") or {}).values()
+            if isinstance(v, str) and "//127.0.0.1:" in v]
+    assert urls and all("127.0.0.1:58106/" in u for u in urls if "/ercot/" in u or "/caiso/" in u)
+    assert not [u for u in urls if ":58080" in u]
+    assert moved["ercot_default"]["extra"]["mis_base_url"] == "http://127.0.0.1:58106/ercot/www"
+    assert moved["tsdb"]["port"] == 55499 and declared["tsdb"]["port"] == 55432
+    env = airflow_settings.env()
+    assert "58106" in env["AIRFLOW_CONN_ERCOT_DEFAULT"] and "58080" not in env["AIRFLOW_CONN_ERCOT_DEFAULT"]
+    monkeypatch.setenv("PMP_SIM_PORT", "not-a-port")
+    with pytest.raises(ValueError, match="PMP_SIM_PORT='not-a-port': not a TCP port"):
+        airflow_settings.connections()

@@ -8,6 +8,7 @@ Airflow metadata DB (``pmp airflow-settings import``); tests and the CLI turn it
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -29,17 +30,47 @@ def read(path: Path = SETTINGS_FILE) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())["airflow"]
 
 
-def connections(path: Path = SETTINGS_FILE) -> dict[str, dict[str, Any]]:
+# The loopback ports airflow_settings.yaml names (local defaults) and the variables the local
+# scripts move them with (scripts/services.sh: PMP_PG_PORT, PMP_S3_PORT; scripts/demo.sh and
+# `pmp simulate`: PMP_SIM_PORT). A checkout that runs its own simulator on another port gets
+# connections that follow it, instead of requests to another checkout's simulator.
+LOCAL_PORTS: dict[int, str] = {55432: "PMP_PG_PORT", 58333: "PMP_S3_PORT", 58080: "PMP_SIM_PORT"}
+
+
+def _moved_port(port: int) -> int:
+    value = os.environ.get(LOCAL_PORTS.get(port, ""), "").strip()
+    if not value:
+        return port
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ValueError(f"{LOCAL_PORTS[port]}={value!r}: not a TCP port")
+    return int(value)
+
+
+def _local(value: Any) -> Any:
+    """``value`` with each loopback URL's port moved as :data:`LOCAL_PORTS` says."""
+    if isinstance(value, dict):
+        return {k: _local(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return _LOOPBACK_URL.sub(lambda m: m.group(0).replace(m.group(1), str(_moved_port(int(m.group(1))))), value)
+    return value
+
+
+def connections(path: Path = SETTINGS_FILE, *, moved: bool = True) -> dict[str, dict[str, Any]]:
+    """The declared connections, their loopback ports moved by the local port variables
+    (``moved=False``: exactly as declared)."""
     out = {}
     for c in read(path).get("connections") or []:
+        port = c.get("conn_port")
+        if moved and port not in (None, "") and c.get("conn_host") in ("127.0.0.1", "localhost"):
+            port = _moved_port(int(port))
         conn = {
             "conn_type": c["conn_type"],
             "host": c.get("conn_host"),
             "schema": c.get("conn_schema"),
             "login": c.get("conn_login"),
             "password": c.get("conn_password"),
-            "port": c.get("conn_port"),
-            "extra": c.get("conn_extra") or {},
+            "port": port,
+            "extra": _local(c.get("conn_extra") or {}) if moved else c.get("conn_extra") or {},
         }
         out[c["conn_id"]] = {k: v for k, v in conn.items() if v not in (None, "")}
     return out
