@@ -128,7 +128,62 @@ def test_serializes_for_the_triggerer() -> None:
 
 def test_watched_datasets_and_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     watched = {s.key for s in registry.datasets() if triggers.watched(s)}
-    assert watched == {s.key for s in registry.datasets("nyiso") if s.realtime}
+    assert watched == {s.key for iso in ("nyiso", "ercot") for s in registry.datasets(iso) if s.realtime}
     monkeypatch.setenv("PMP_WATCH", "false")
     assert not any(triggers.watched(s) for s in registry.datasets())
 
+
+
+ERCOT_ARCHIVE = "/ercot/api/api/public-reports/archive/np6-788-cd"  # SCED LMPs, the Public API's listing
+
+
+def test_ercot_watches_the_public_api_archive_list_within_the_shared_budget(frozen_sim: SimHandle) -> None:
+    """ERCOT's watcher polls the archive list of the SCED product posted since a little before now
+    (a token from the B2C flow, the subscription key), through the ISO's shared API pacer, and fires
+    once when ERCOT posts the next SCED file, not before."""
+    probe = _run(triggers.NewDocumentTrigger("ercot", "lmp_rt5m").probe())
+    assert probe is not None and len(probe.urls) == 1
+    assert probe.urls[0].startswith(frozen_sim.url + ERCOT_ARCHIVE + "?postDatetimeFrom=")
+    assert dict(probe.headers)["Authorization"].startswith("Bearer ")
+    assert probe.pacer is not None and probe.min_spacing == triggers.ERCOT_MIN_SPACING
+    assert probe.renew_after is not None
+    trigger = triggers.NewDocumentTrigger("ercot", "lmp_rt5m", poll_seconds=0.05)
+
+    def polls() -> int:
+        return sum(1 for _, path in frozen_sim.requests if path.startswith(ERCOT_ARCHIVE))
+
+    async def scenario() -> Any:
+        events = trigger.run()
+        first = asyncio.ensure_future(events.__anext__())
+        await _until(lambda: polls() >= 1, "a first listing poll")
+        assert not first.done()
+        frozen_sim.set_now(frozen_sim.sim.now() + timedelta(minutes=5))  # the next SCED run posts
+        event = await first
+        after = polls()
+        second = asyncio.ensure_future(events.__anext__())
+        await _until(lambda: polls() >= after + 3, "three more polls")
+        assert not second.done()  # the same listing again: no second event
+        second.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await second
+        return event
+
+    triggers.ERCOT_MIN_SPACING, saved = 0.2, triggers.ERCOT_MIN_SPACING
+    try:
+        event = _run(scenario())
+    finally:
+        triggers.ERCOT_MIN_SPACING = saved
+    assert event.payload["dataset"] == "ercot.lmp_rt5m"
+    assert event.payload["listings"][0].startswith(frozen_sim.url + ERCOT_ARCHIVE)
+    assert "Bearer" not in repr(event.payload) and "sim-key" not in repr(event.payload)
+
+
+def test_ercot_without_the_public_api_has_no_watcher(frozen_sim: SimHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = sim_conn("ercot_default", frozen_sim.url)
+    conn.pop("login", None)
+    conn.pop("password", None)
+    conn["extra"].pop("subscription_key", None)
+    monkeypatch.setenv("AIRFLOW_CONN_ERCOT_DEFAULT", json.dumps(conn))
+    assert _run(triggers.NewDocumentTrigger("ercot", "lmp_rt5m").probe()) is None
+    fuel = _run(triggers.NewDocumentTrigger("ercot", "fuel_mix").probe())  # the dashboard needs no API
+    assert fuel is not None and fuel.urls == (frozen_sim.url + "/ercot/www/api/1/services/read/dashboards/fuel-mix.json",)

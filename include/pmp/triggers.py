@@ -1,7 +1,8 @@
 """Event-driven freshness: a trigger in the triggerer that notices a new document within seconds.
 
 :class:`NewDocumentTrigger` polls the cheapest listing an ISO has for one real-time dataset (a
-NYISO P-list index page: a few kB naming each daily file with its "Last Updated" time) with
+NYISO P-list index page: a few kB naming each daily file with its "Last Updated" time; ERCOT's
+Public API archive list of a report posted in the last half hour) with
 ``httpx.AsyncClient``, within the ISO's rate limit, and yields a ``TriggerEvent`` each time the
 listing changes, i.e. when the ISO publishes a new document or a new version of one. It is a
 ``BaseEventTrigger``: an ``AssetWatcher`` on the dataset's asset runs it for as long as the DAG
@@ -30,9 +31,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -47,12 +49,19 @@ DEFAULT_POLL_SECONDS = 20.0
 
 @dataclass(frozen=True)
 class Probe:
-    """What to poll for one dataset: absolute URLs, optional basic auth, the least seconds between
-    two requests the ISO allows this client."""
+    """What to poll for one dataset: absolute URLs, optional basic auth or headers, the least
+    seconds between two requests the ISO allows this client, the least seconds between two polls,
+    the ISO's shared request budget (a :class:`pmp.http.SharedPacer` the tasks use too: the watcher
+    waits its turn there, served first like real-time work), and after how many seconds the probe
+    must be built again (a bearer token's lifetime)."""
 
     urls: tuple[str, ...]
     auth: tuple[str, str] | None = None
     min_interval: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
+    min_spacing: float = 0.0
+    pacer: Any = None
+    renew_after: float | None = None
 
 
 def _nyiso(spec: DatasetSpec, hook: Any) -> Probe | None:
@@ -64,14 +73,49 @@ def _nyiso(spec: DatasetSpec, hook: Any) -> Probe | None:
                  min_interval=60.0 / per_minute if per_minute else 0.0)
 
 
+# ERCOT's listing cost: the Public API archive list of one product filtered by posting time is a
+# few hundred bytes (MIS's document list of the same product is about 1 MB: every document of five
+# days). Its requests count against ERCOT's 30 per minute per subscription key, so they go through
+# the same shared pacer as the tasks (real-time first) and poll at most every 30 s: the five API
+# datasets cost 10 of the 30 requests a minute. The fuel mix has no archive: its dashboard feed
+# (MIS host, no documented limit) is the listing.
+ERCOT_MIN_SPACING = 30.0
+ERCOT_LISTING_WINDOW = timedelta(minutes=30)  # postDatetimeFrom: a little before the probe is built
+ERCOT_RENEW_SECONDS = 1800.0  # a new token and window every half hour (the B2C token lives an hour)
+# ERCOT reports a real-time dataset is made of that post during the operating day (the daily
+# actual-load report NP6-345-CD posts the day after: the daily DAG's)
+ERCOT_DAY_AFTER = frozenset({"NP6-345-CD"})
+
+
+def _ercot(spec: DatasetSpec, hook: Any) -> Probe | None:
+    """ERCOT: the Public API archive list of each report posted since a little before now (local
+    time, ERCOT's ``postDatetimeFrom``); the fuel mix: its dashboard feed."""
+    from pmp.isos.ercot.adapter import reports
+    from pmp.timeutil import zone
+
+    mis_per_minute = float(hook.extra("mis_requests_per_minute") or 0)
+    if spec.params.get("source") == "fuel_mix":
+        return Probe(urls=(f"{hook.cfg['mis']}/api/1/services/read/dashboards/fuel-mix.json",),
+                     min_interval=60.0 / mis_per_minute if mis_per_minute else 0.0, min_spacing=ERCOT_MIN_SPACING)
+    if not hook.api_configured:
+        log.warning("%s: ERCOT Public API not configured on %r: no watcher (the */5 runs stay)", spec.key,
+                    hook.ercot_conn_id)
+        return None
+    since = (datetime.now(UTC) - ERCOT_LISTING_WINDOW).astimezone(zone(spec.timezone))
+    urls = tuple(f"{hook.cfg['api']}/archive/{rep['emil'].lower()}?postDatetimeFrom={since:%Y-%m-%dT%H:%M:%S}"
+                 "&size=1000" for rep in reports(spec) if rep.get("emil") not in ERCOT_DAY_AFTER)
+    return Probe(urls=urls, headers=tuple(hook._headers().items()), min_spacing=ERCOT_MIN_SPACING,
+                 pacer=hook.cfg["api_pacer"], renew_after=ERCOT_RENEW_SECONDS)
+
+
 # ISO -> probe builder (the ISO's hook, already bound to its connection; None: this dataset has
 # no listing to watch). ISOs not listed keep their */5 schedule only: CAISO OASIS and ISO-NE have
 # no listing (their real-time discovery computes document names from the clock). ERCOT's MIS
 # document list is no cheap listing: about 1 MB for the SCED LMPs (every document of five days);
 # in the one bench/freshness.py run that polled its six report lists every 20 s, 34 real-time task
 # instances ran in 10 minutes against 176 without watching (the machine was loaded by other work
-# too, so not measured apart): ERCOT stays on */5 until a cheaper listing or a measurement says otherwise.
-PROBES: dict[str, Callable[[DatasetSpec, Any], Probe | None]] = {"nyiso": _nyiso}
+# too, so not measured apart): ERCOT is watched through its Public API archive list instead (_ercot).
+PROBES: dict[str, Callable[[DatasetSpec, Any], Probe | None]] = {"nyiso": _nyiso, "ercot": _ercot}
 
 # Datasets of a PROBES ISO that have no listing (known without a connection, at parse time).
 UNWATCHED: frozenset[str] = frozenset()
@@ -140,8 +184,10 @@ class NewDocumentTrigger(BaseEventTrigger):
         """A digest of one listing as served now (None when the request failed: logged, no secret)."""
         import httpx
 
+        if probe.pacer is not None:
+            await asyncio.to_thread(_paced, probe.pacer)
         try:
-            resp = await client.get(url)
+            resp = await client.get(url, headers=dict(probe.headers))
         except httpx.HTTPError as exc:
             log.warning("%s: listing %s: %s", self.key, redact_url(url), type(exc).__name__)
             return None
@@ -158,14 +204,21 @@ class NewDocumentTrigger(BaseEventTrigger):
         probe = await self.probe()
         if probe is None:
             raise ValueError(f"{self.key}: no listing to watch (pmp.triggers.PROBES)")
-        spacing = max(self.poll_seconds, probe.min_interval * len(probe.urls))
-        gap = probe.min_interval
+        built = time.monotonic()
         last: dict[str, str] = {}
         events = 0
-        log.info("%s: watching %s every %.0fs", self.key, ", ".join(redact_url(u) for u in probe.urls), spacing)
         async with httpx.AsyncClient(auth=probe.auth, headers={"User-Agent": USER_AGENT}, timeout=30.0,
                                      follow_redirects=True) as client:
             while True:
+                if probe.renew_after is not None and time.monotonic() - built > probe.renew_after:
+                    # a new token (and listing window): the first poll of the new URLs only records them
+                    probe, built = await self.probe() or probe, time.monotonic()
+                    last = {u: fp for u, fp in last.items() if u in probe.urls}
+                spacing = max(self.poll_seconds, probe.min_spacing, probe.min_interval * len(probe.urls))
+                gap = probe.min_interval
+                if not events and not last:
+                    log.info("%s: watching %s every %.0fs", self.key,
+                             ", ".join(redact_url(u) for u in probe.urls), spacing)
                 changed = []
                 for i, url in enumerate(probe.urls):
                     if i:
@@ -187,6 +240,14 @@ class NewDocumentTrigger(BaseEventTrigger):
                     if self.max_events is not None and events >= self.max_events:
                         return
                 await asyncio.sleep(spacing)
+
+
+def _paced(pacer: Any) -> None:
+    """Wait for the ISO's shared request budget as real-time work (served before history)."""
+    from pmp.http import realtime_priority
+
+    with realtime_priority():
+        pacer.wait()
 
 
 def realtime_schedule(spec: DatasetSpec, cron: Any) -> Any:
