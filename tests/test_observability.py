@@ -130,6 +130,13 @@ def test_a_load_records_its_asset_event_and_the_summary_reads_it(env, private_wa
     # what hub_price_summary does with that event: the day's hubs, over the whole local day
     from pmp import summary
 
+    # a run that was not handed the event (Airflow links events to runs by time: one recorded while
+    # another load's queue entry was waiting goes to no run) still summarizes the loaded day, once
+    stranded = summary.run([])["summarized"]
+    assert list(stranded) == ["ercot.lmp_dam"] and list(stranded["ercot.lmp_dam"]) == [DAY.isoformat()], stranded
+    assert stranded["ercot.lmp_dam"][DAY.isoformat()] >= 2
+    assert summary.run([]) == {"summarized": {}}  # summarized after its load: not again
+
     out = summary.run([(uri, extra)])
     assert out["summarized"]["ercot.lmp_dam"][DAY.isoformat()] >= 2
     with psycopg.connect(private_warehouse) as conn:

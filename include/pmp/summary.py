@@ -5,6 +5,13 @@ task records an asset event (:mod:`pmp.assets`). It reads the events that trigge
 (ISO, market day) they name rewrites that day's rows of ``hub_price_daily`` (sql/080): per hub the
 number of intervals and the min, mean and max LMP over the local market day (23, 24 or 25 hours).
 A re-run or a revised day replaces its rows; an event of a load that found nothing new is skipped.
+
+Each run also summarizes the days loaded in the last hour that have no summary newer than their
+load (:func:`pending`). Airflow links an event to the run it triggers by time: a run consumes the
+events up to the moment its queue entry was made, and an event recorded while that entry is still
+queued (two loads of the same dataset finishing within a scheduler loop, as parallel history runs
+do) adds no entry of its own — it waits for the next event of any day-ahead dataset, which may be
+a day away. Its load is in ``ingest_log`` before the run starts, so the run picks it up there.
 """
 
 from __future__ import annotations
@@ -54,13 +61,40 @@ def summarize(conn: Any, spec: DatasetSpec, day: date) -> int:
     return cur.rowcount
 
 
+PENDING_WINDOW = "1 hour"
+
+
+def pending(conn: Any) -> dict[str, set[date]]:
+    """``{dataset key: market days}`` of the summary's datasets loaded within ``PENDING_WINDOW`` whose
+    hub rows are older than the load, or missing (see the module's docstring)."""
+    specs = {(s.iso, s.dataset): s for s in sources()}
+    rows = conn.execute(
+        "SELECT l.iso, l.dataset, l.market_day FROM ingest_log l"
+        " JOIN unnest(%s::text[], %s::text[]) AS w(iso, dataset) ON w.iso = l.iso AND w.dataset = l.dataset"
+        f" WHERE l.market_day IS NOT NULL AND l.rows > 0 AND l.loaded_at > now() - interval '{PENDING_WINDOW}'"
+        " AND NOT EXISTS (SELECT 1 FROM hub_price_daily h WHERE h.iso = upper(l.iso) AND h.market = %s"
+        "                 AND h.market_day = l.market_day AND h.computed_at >= l.loaded_at)"
+        " GROUP BY 1, 2, 3",
+        ([k[0] for k in specs], [k[1] for k in specs], "DAM")).fetchall()
+    out: dict[str, set[date]] = {}
+    for iso, dataset, day in rows:
+        out.setdefault(specs[(iso, dataset)].key, set()).add(day)
+    return out
+
+
 def run(events: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
-    """The DAG's task body: summarize every day the triggering events name (one transaction)."""
+    """The DAG's task body: summarize every day the triggering events name, and the loaded days no
+    event brought (:func:`pending`), in one transaction."""
     from pmp import db
 
     wanted = days_of(events)
     written: dict[str, dict[str, int]] = {}
     with db.connect_ready() as conn:
+        for key, days in pending(conn).items():
+            if missed := days - wanted.get(key, set()):
+                log.info("%s: %d loaded day(s) no event of this run named: %s", key, len(missed),
+                         ", ".join(sorted(d.isoformat() for d in missed)))
+            wanted.setdefault(key, set()).update(days)
         for key, days in sorted(wanted.items()):
             spec = registry.get(*key.split(".", 1))
             for day in sorted(days):
@@ -108,7 +142,10 @@ def build_dags() -> dict[str, Any]:
         schedule=AssetAny(*assets.assets(sources())),
         start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
         catchup=False,
-        max_active_runs=1,
+        # Not max_active_runs=1: at its cap an asset-triggered DAG can be hidden behind the scheduler's
+        # cached "at max_active_runs" flag, and events queued meanwhile wait for an unrelated later
+        # event (apache/airflow#56050); the summaries are serialized at the task instead.
+        max_active_runs=16,
         default_args=DEFAULT_ARGS,
         tags=["pmp", "summary", "assets"],
         doc_md=DOC,
@@ -116,7 +153,7 @@ def build_dags() -> dict[str, Any]:
                 "days": Param([], type="array", description="manual runs: market days (YYYY-MM-DD)")},
     )
     def _summary() -> None:
-        @task
+        @task(max_active_tis_per_dag=1)  # one summary at a time: each rewrites its days' rows
         def summarize(triggering_asset_events: Any = None, params: Any = None) -> dict:
             events = _events(triggering_asset_events)
             if not events and params and params.get("dataset"):
