@@ -188,7 +188,7 @@ class LiveAirflow:
     def __init__(self, dags: str | Iterable[str], *, sim_url: str | None = None,
                  connections: Mapping[str, Mapping[str, Any]] | None = None,
                  env: Mapping[str, str] | None = None, parallelism: int = 4,
-                 start_timeout: float = 180) -> None:
+                 start_timeout: float = 180, login: tuple[str, str] | None = None) -> None:
         self.dags = dags if isinstance(dags, str) else ",".join(dags)
         self.sim_url = sim_url
         self.connections = dict(connections or {})
@@ -201,6 +201,7 @@ class LiveAirflow:
         self.env: dict[str, str] = {}
         self.procs: dict[str, subprocess.Popen] = {}
         self._token: str | None = None
+        self.login = login  # (user, password) where the env turns the all-admins mode off
         self._http = requests.Session()
         self._db_created = False
 
@@ -397,9 +398,12 @@ class LiveAirflow:
 
     # ------------------------------------------------------------------ REST API, CLI, metadata DB
     def token(self) -> str:
-        """A JWT from the SimpleAuthManager (``/auth/token``: all users are admins locally)."""
+        """A JWT from the SimpleAuthManager (``/auth/token``: all users are admins locally, or the
+        ``login`` user's)."""
         if self._token is None:
-            resp = self._http.get(f"{self.url}/auth/token", timeout=30)
+            resp = (self._http.post(f"{self.url}/auth/token", timeout=30,
+                                    json={"username": self.login[0], "password": self.login[1]})
+                    if self.login else self._http.get(f"{self.url}/auth/token", timeout=30))
             resp.raise_for_status()
             self._token = resp.json()["access_token"]
         return self._token

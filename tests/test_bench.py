@@ -29,6 +29,15 @@ def test_load_benchmark_runs(services: dict) -> None:
     assert int(m[1]) > 0 and int(m[2]) > 0
 
 
+@pytest.mark.integration
+def test_coverage_benchmark_runs(services: dict) -> None:
+    last = run_bench("bench/coverage.py", "--years", "1", "--repeat", "1")
+    m = re.fullmatch(r"coverage: isos=(\d+) datasets=(\d+) days=(\d+) p50_s=(\d+\.\d+) max_s=(\d+\.\d+) "
+                     r"span_vs_month=(\d+\.\d\d)", last)
+    assert m, last
+    assert int(m[1]) >= 7 and int(m[3]) == 366 and float(m[5]) >= float(m[4]) > 0
+
+
 def test_bulk_benchmark_runs() -> None:
     last = run_bench("bench/bulk.py", "--days", "1", "--nodes", "20", "--rounds", "1")
     m = re.fullmatch(r"bulk: rust=(\d+) pandas=(\d+) polars=(\d+) rust/pandas=(\d+\.\d) rust/polars=(\d+\.\d)", last)

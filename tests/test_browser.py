@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from live import LiveAirflow, scratch_warehouse
 
@@ -188,6 +189,12 @@ def test_ui_docs_trigger_and_coverage_view(services: dict, staging: str, browser
                               driver.find_element(By.CSS_SELECTOR, 'div[data-dataset="lmp_dam"]'))
         driver.switch_to.default_content()
         view = _shot(driver, "coverage-view")
+        # the same data as JSON through the REST API's JWT (the local Airflow signs every request in as
+        # an admin; sign-in itself: tests/test_live_observability.py)
+        signed = httpx.get(f"{af.url}/pmp/coverage.json", params={"iso": "ercot"}, timeout=120,
+                           headers={"Authorization": f"Bearer {af.token()}"})
+        assert signed.status_code == 200, signed.text[:300]
+        assert signed.json()["datasets"]["lmp_dam"][day.isoformat()]["status"] == "complete"
     if os.environ.get("PMP_DOCS_SCREENSHOTS"):
         target = ROOT / os.environ["PMP_DOCS_SCREENSHOTS"]
         shutil.copy(view, target / "coverage-view.png")

@@ -23,9 +23,13 @@ DAY, HOLE = date(2024, 3, 12), date(2024, 3, 13)
 def client():
     from fastapi.testclient import TestClient
 
-    from pmp.coverage_view import app
+    from pmp.coverage_view import app, authorized
 
-    return TestClient(app)
+    # signed in: the sign-in itself is the api-server's (tests/test_browser.py checks it there, with a
+    # real token and the UI's cookie); these tests read what the pages show
+    app.dependency_overrides[authorized] = lambda: None
+    yield TestClient(app)
+    app.dependency_overrides.clear()
 
 
 def _cell(page: str, dataset: str, day: date) -> tuple[str, str]:
@@ -87,6 +91,17 @@ def test_unknown_iso_and_bad_span_are_clear_errors(client) -> None:
     assert r.status_code == 404 and "unknown ISO 'ercott'" in r.text
     r = client.get("/coverage", params={"iso": "ercot", "start": "2024-03-02", "end": "2024-03-01"})
     assert r.status_code == 400
+
+
+def test_the_view_needs_a_signed_in_user() -> None:
+    from fastapi.testclient import TestClient
+
+    from pmp.coverage_view import app
+
+    anonymous = TestClient(app)
+    for path in ("/coverage?iso=ercot", "/coverage.json?iso=ercot"):
+        resp = anonymous.get(path)
+        assert resp.status_code == 401 and resp.json()["detail"] == "Not authenticated", (path, resp.text)
 
 
 def test_the_plugin_mounts_the_view_and_adds_it_to_the_navigation() -> None:

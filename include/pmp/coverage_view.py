@@ -7,6 +7,10 @@ applies), and for each dataset a day-by-day heat map, one line per year, each da
 its daily check recorded (:mod:`pmp.coverage`): complete, partial (hover: the problems and the
 missing UTC interval starts), missing, in progress, or not checked yet. ``GET /pmp/coverage.json``
 gives the same as JSON. Two indexed queries per page, whatever the span.
+
+Both need a signed-in Airflow user allowed to use the website (:func:`authorized`): the same JWT as
+the UI and the REST API, from the ``Authorization: Bearer`` header or the UI's session cookie (the
+view inside the UI sends the cookie), checked by the deployment's auth manager.
 """
 
 from __future__ import annotations
@@ -15,12 +19,32 @@ import html
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from pmp import registry
 
-app = FastAPI(title="Power Market Pipeline: coverage", docs_url=None, redoc_url=None, openapi_url=None)
+
+async def authorized(request: Request) -> None:
+    """The view's access rule: an Airflow user the auth manager lets see the website (401 without a
+    token, 403 when the auth manager refuses). A plugin's FastAPI app gets no authentication from
+    the api-server by itself, so it uses the api-server's own ``get_user`` (header, bearer or the
+    UI's ``_token`` cookie; imported here: task processes load the plugin too, without the
+    api-server's modules)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi.security import HTTPAuthorizationCredentials
+
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    bearer = HTTPAuthorizationCredentials(scheme=scheme, credentials=token) if token else None
+    user = await get_user(request, None, bearer)
+    if not get_auth_manager().is_authorized_view(access_view=AccessView.WEBSITE, user=user):
+        raise HTTPException(403, "this Airflow user may not see the coverage view")
+
+
+app = FastAPI(title="Power Market Pipeline: coverage", docs_url=None, redoc_url=None, openapi_url=None,
+              dependencies=[Depends(authorized)])
 
 COLOURS = {"complete": "#2e7d32", "partial": "#f9a825", "missing": "#c62828", "in_progress": "#64b5f6",
            "unchecked": "#d9d9d9"}
