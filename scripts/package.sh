@@ -170,6 +170,9 @@ export PMP_ASSET_WAREHOUSE="${PMP_ASSET_WAREHOUSE:-}"
 # document is listed; the */5 schedule stays as the safety net. PMP_WATCH=false: */5 only.
 export PMP_WATCH="${PMP_WATCH:-true}"
 export PMP_WATCH_POLL_SECONDS="${PMP_WATCH_POLL_SECONDS:-}"
+# Warm task processes (pmp.plugin.preload): the scheduler and the workers import the bundle's
+# modules with its plugin, so the task processes they fork start without importing them.
+export PMP_PRELOAD="${PMP_PRELOAD:-true}"
 # Task retries of the generated DAGs.
 export PMP_TASK_RETRIES="${PMP_TASK_RETRIES:-3}"
 # Local state of the pmp package (only used with a file:// staging URL).

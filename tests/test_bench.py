@@ -38,6 +38,13 @@ def test_coverage_benchmark_runs(services: dict) -> None:
     assert int(m[1]) >= 7 and int(m[3]) == 366 and float(m[5]) >= float(m[4]) > 0
 
 
+def test_taskstart_benchmark_runs() -> None:
+    last = run_bench("bench/taskstart.py", "--rounds", "1")
+    m = re.fullmatch(r"taskstart: cold_s=(\d+\.\d\d) warm_s=(\d+\.\d\d) ratio=(\d+\.\d\d)", last)
+    assert m, last
+    assert float(m[1]) > 0 and float(m[2]) > 0
+
+
 def test_bulk_benchmark_runs() -> None:
     last = run_bench("bench/bulk.py", "--days", "1", "--nodes", "20", "--rounds", "1")
     m = re.fullmatch(r"bulk: rust=(\d+) pandas=(\d+) polars=(\d+) rust/pandas=(\d+\.\d) rust/polars=(\d+\.\d)", last)

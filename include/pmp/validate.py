@@ -377,6 +377,8 @@ SETTINGS: dict[str, Setting] = _settings(
             "real-time DAGs also start when a trigger sees a new document listed (pmp.triggers)"),
     Setting("PMP_WATCH_POLL_SECONDS", _number(float, 1), 20.0,
             "seconds between two listing polls of a watched real-time dataset"),
+    Setting("PMP_PRELOAD", BOOL, True,
+            "Airflow's processes import the bundle's modules when they load its plugin, so forked task processes start warm"),
 )
 
 # PMP_* variables of the scripts, tests and benchmarks (not read by the package): never reported
