@@ -282,14 +282,6 @@ def xml_error_in_zip(payload: bytes) -> bytes:
     return buf.getvalue()
 
 
-def truncated_rows(payload: bytes) -> bytes:
-    """A server-side truncation: the CSV loses its second half (rows, not bytes: still a valid zip)."""
-    def csv(data: bytes) -> bytes:
-        lines = data.split(b"\n")
-        return b"\n".join(lines[: len(lines) // 2]) + b"\n"
-    return _rewrite_csv(payload, csv)
-
-
 def sigkill_at(point: str) -> Callable[[ExitStack], None]:
     """The worker dies (SIGKILL, no clean-up) at ``point``: the attempt runs in a forked process."""
 
@@ -399,7 +391,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("drift_column_added", inject=served_as(header_edit(b"DSTFlag", b"DSTFlag,Extra"))),
     Scenario("drift_column_dropped", inject=served_as(drop_last_column)),
     Scenario("xml_error_inside_zip", inject=served_as(xml_error_in_zip)),
-    Scenario("truncated_rows", inject=served_as(truncated_rows)),
+    # a server-side truncation at a row boundary (the simulator's truncated_csv: still a valid zip)
+    Scenario("truncated_rows", sim_faults=_faults(truncated_csv=-1), fast=True),
+    Scenario("truncated_rows_spring_forward", day=SPRING, sim_faults=_faults(truncated_csv=1)),
     # the same faults on the DST days and a plain day
     Scenario("corrupt_zip_spring_forward", day=SPRING, sim_faults=_faults(corrupt_zip=-1)),
     Scenario("body_cut_fall_back", sim_faults=_faults(cut_body=2)),

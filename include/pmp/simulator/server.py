@@ -33,13 +33,36 @@ log = logging.getLogger("pmp.simulator")
 
 # Faults every plugin can fire; ISO modules add their own with :func:`register_faults`.
 FAULTS: list[str] = ["server_error", "rate_limit", "corrupt_zip", "slow", "token_expired", "stall", "html_200",
-                     "cut_body", "empty_body"]
+                     "cut_body", "empty_body", "truncated_csv"]
 # ``stall``: the request is read and never answered for this long (or until the simulator stops):
 # longer than any client timeout, so the client's read timeout is what ends it.
 STALL_SECONDS = 600.0
 MAINTENANCE_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Site Maintenance</title></head><body><h1>We'll be back "
                     b"soon</h1><p>The site is undergoing scheduled maintenance.</p></body></html>\n")
 WITHHOLD = "withhold:"  # fault name prefix: withhold:<path fragment>
+
+def truncated_csv(body: bytes, content_type: str) -> bytes | None:
+    """Fault ``truncated_csv``: every CSV of ``body`` (a CSV, or CSV members of a zip, zips of zips
+    too) cut after half its lines, at a row boundary: a server-side truncation of a file without an
+    end marker, still a valid CSV in a valid zip. None when ``body`` holds no CSV (the shot is kept)."""
+    import io
+    import zipfile
+
+    if body[:4] != b"PK\x03\x04":
+        if "csv" not in content_type.lower():
+            return None
+        lines = body.split(b"\n")
+        return b"\n".join(lines[: max(len(lines) // 2, 1)]) + b"\n"
+    src, buf, cut = zipfile.ZipFile(io.BytesIO(body)), io.BytesIO(), False
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info)
+            lower = info.filename.lower()
+            new = truncated_csv(data, "text/csv" if lower.endswith(".csv") else "") if not info.is_dir() else None
+            cut = cut or new is not None
+            out.writestr(info, data if new is None else new)
+    return buf.getvalue() if cut else None
+
 
 
 def register_faults(*names: str) -> None:
@@ -150,6 +173,9 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 self.close_connection = True
                 return
+            if (faults and resp.status == 200 and resp.body and sim.faults.get("truncated_csv")
+                    and (cut := truncated_csv(resp.body, resp.content_type)) is not None and sim.fire("truncated_csv")):
+                resp = Response(200, cut, resp.content_type, resp.headers)
             if faults and resp.status == 200 and sim.fire("html_200"):  # a maintenance page served as success
                 resp = Response(200, MAINTENANCE_PAGE, "text/html")
             elif faults and resp.status == 200 and sim.fire("empty_body"):

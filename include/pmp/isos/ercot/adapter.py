@@ -151,6 +151,10 @@ class ErcotAdapter:
     # a monthly bundle, a dashboard snapshot or an annual workbook is one task each.
     # The months of one annual file share a download (a batch of up to 12).
     batch_sizes = {"mis": 100, "archive": ARCHIVE_MAX_DOCS, "bundle": 1, "dashboard": 1, "workbook": 1, "annual": 12}
+    # Routes whose every document holds one whole market day (pmp.pipeline checks its intervals
+    # before staging it): the DAM settlement point price report of a day, from MIS or the API's
+    # archive. Its CSV has no end marker; a cut at a row boundary is still a valid zip.
+    whole_day_documents = {"lmp_dam": ("mis", "archive")}
     # History in monthly runs (pmp.history): the Public API archive lists and downloads a month's
     # documents in up to 1,000 per request (monthly bundles where available), once per run.
     history_window = "month"
