@@ -108,7 +108,8 @@ def test_ercot_day_cut_at_a_row_boundary_is_refused_then_the_retry_loads_it(priv
     start, end = _window(spec, day)
     sim.set_faults({"truncated_csv": 1})
     with pytest.raises(pipeline.IncompleteDocumentError,
-                       match=rf"ercot.lmp_dam {day}: cdr\.\S+DAMSPNP4190\.csv\.zip does not hold the whole market "
+                       match=rf"ercot.lmp_dam {day}: cdr\.\S+DAMSPNP4190\.csv\.zip from http://127\.0\.0\.1:\d+/ercot/www/"
+                             rf"misdownload/servlets/mirDownload does not hold the whole market "
                              rf"day: 1\d/{hours} 60min intervals \(missing .*\).* nothing was staged, a retry "
                              "downloads it again"):
         pipeline.run_window(spec.key, start, end)

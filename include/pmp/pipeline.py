@@ -138,7 +138,7 @@ def _fetch_into(spec: DatasetSpec, adapter: Any, refs: list[DocumentRef], store:
     staged = []
     whole_day = getattr(adapter, "whole_day_documents", {}).get(spec.dataset, ())
     for doc in adapter.fetch(spec, refs, hook=adapter.hook()):
-        validate(doc.name, doc.payload)  # a failed download raises here and nothing is written
+        validate(doc.name, doc.payload, url=doc.ref.url)  # a failed download raises here, nothing is written
         if doc.ref.route in whole_day:
             _check_whole_day(spec, adapter, doc)
         metrics.incr("pmp.documents_fetched")

@@ -10,6 +10,10 @@ Admin endpoints: ``GET|POST /__sim/faults`` (JSON ``{"name": count}``, -1 = alwa
 Fault ``withhold:<text>`` (any ISO): every request whose path contains ``<text>`` answers 404 as
 if the ISO had not published it, e.g. ``withhold:/csv/realtime/`` stops NYISO's RTD LBMP files
 while every other dataset keeps flowing, ``withhold:/damlbmp/20241105`` one day's DAM files.
+Fault ``html_200:<text>`` (any ISO): the answer to a request whose path contains ``<text>`` is the
+maintenance page with status 200 (like ``html_200``, which hits whatever request comes next: often a
+listing), e.g. ``html_200:/csv/damlbmp/`` for NYISO's DAM files themselves. A HEAD still answers as
+usual: the page is what a download receives.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ STALL_SECONDS = 600.0
 MAINTENANCE_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Site Maintenance</title></head><body><h1>We'll be back "
                     b"soon</h1><p>The site is undergoing scheduled maintenance.</p></body></html>\n")
 WITHHOLD = "withhold:"  # fault name prefix: withhold:<path fragment>
+HTML_200_AT = "html_200:"  # fault name prefix: html_200:<path fragment>
+
 
 def truncated_csv(body: bytes, content_type: str) -> bytes | None:
     """Fault ``truncated_csv``: every CSV of ``body`` (a CSV, or CSV members of a zip, zips of zips
@@ -62,7 +68,6 @@ def truncated_csv(body: bytes, content_type: str) -> bytes | None:
             cut = cut or new is not None
             out.writestr(info, data if new is None else new)
     return buf.getvalue() if cut else None
-
 
 
 def register_faults(*names: str) -> None:
@@ -141,7 +146,11 @@ class Simulator:
 
     def withheld(self, path: str) -> bool:
         """A ``withhold:<text>`` fault matches ``path`` (and fires)."""
-        names = [n for n in list(self.faults) if n.startswith(WITHHOLD) and n[len(WITHHOLD):] in path]
+        return self.fires_at(WITHHOLD, path)
+
+    def fires_at(self, prefix: str, path: str) -> bool:
+        """A ``<prefix><text>`` fault (``withhold:``, ``html_200:``) matches ``path`` (and fires)."""
+        names = [n for n in list(self.faults) if n.startswith(prefix) and n[len(prefix):] in path]
         return any(self.fire(n) for n in names)
 
     def fire(self, name: str) -> bool:
@@ -176,7 +185,9 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             if (faults and resp.status == 200 and resp.body and sim.faults.get("truncated_csv")
                     and (cut := truncated_csv(resp.body, resp.content_type)) is not None and sim.fire("truncated_csv")):
                 resp = Response(200, cut, resp.content_type, resp.headers)
-            if faults and resp.status == 200 and sim.fire("html_200"):  # a maintenance page served as success
+            if faults and resp.status == 200 and (sim.fire("html_200") or (
+                    self.command != "HEAD" and sim.fires_at(HTML_200_AT, self.path))):
+                # a maintenance page served as success
                 resp = Response(200, MAINTENANCE_PAGE, "text/html")
             elif faults and resp.status == 200 and sim.fire("empty_body"):
                 resp = Response(200, b"", resp.content_type, resp.headers)
@@ -299,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     faults = {}
     for f in args.fault:
         name, _, n = f.partition("=")
-        if name not in FAULTS and not (name.startswith(WITHHOLD) and len(name) > len(WITHHOLD)):
+        if name not in FAULTS and not any(name.startswith(p) and len(name) > len(p) for p in (WITHHOLD, HTML_200_AT)):
             raise SystemExit(f"pmp simulate: unknown fault {name!r}; known: {', '.join(FAULTS)}")
         faults[name] = int(n or 1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

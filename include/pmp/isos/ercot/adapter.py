@@ -25,6 +25,7 @@ retention differs per product and has changed over time.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -353,8 +354,9 @@ class ErcotAdapter:
     def fetch(self, spec: DatasetSpec, refs: list[DocumentRef], *, hook: Any) -> Iterator[FetchedDocument]:
         mis = [r for r in refs if r.route == "mis"]
         archive = [r for r in refs if r.route == "archive"]
-        for ref in mis:
-            yield FetchedDocument(ref, _storage_name(ref.name), hook.download_document(ref.doc_id))
+        for ref in mis:  # the URL travels with the document: errors and ingest_log name where it came from
+            yield FetchedDocument(dataclasses.replace(ref, url=ref.url or hook.document_url(ref.doc_id)),
+                                  _storage_name(ref.name), hook.download_document(ref.doc_id))
         by_report: dict[str, list[DocumentRef]] = {}
         for ref in archive:
             by_report.setdefault(report_of(spec, ref.name)["emil"], []).append(ref)
