@@ -14,7 +14,9 @@ as lost: nothing was committed and the error says what to fix).
 
 Scenarios are rows of :data:`SCENARIOS`; a fault the simulator cannot make is added by the harness
 (``pg_terminate_backend`` from a second connection, the staging endpoint at a closed loopback port,
-a SIGKILLed worker process, a client timeout shorter than a stall).
+a SIGKILLed worker process, a client timeout shorter than a stall, a loopback HTTP proxy that resets
+the connection or stalls in the middle of a body (:class:`FaultProxy`), a loopback listener that
+never completes the handshake: a connect timeout).
 
     .venv/bin/python bench/faults.py [--only NAME[,NAME...]] [--fast]
 
@@ -213,6 +215,146 @@ def short_client_timeout(stack: ExitStack) -> None:
     for name, module in list(sys.modules.items()):
         if name.startswith("pmp.isos.") and getattr(module, "request", None) is real:
             _patch(module, "request", request, stack)
+
+
+# -- a loopback HTTP proxy for faults the simulator cannot make ---------------------------------
+SIM_URL = ""  # the simulator's base URL (set by main)
+
+
+class FaultProxy:
+    """A loopback HTTP proxy in front of the simulator, one request per connection (it asks for
+    ``Connection: close``), that breaks the answers to requests whose path contains ``path`` (the
+    first ``times`` of them, -1 = all) in ways the simulator's HTTP server cannot:
+
+    * ``reset``: the headers and half the body are relayed, then the connection is reset (RST,
+      ``SO_LINGER`` 0), not closed: the client's read fails with ``ConnectionResetError``;
+    * ``stall``: the headers and half the body are relayed, then nothing more until the client
+      gives up: a read timeout in the middle of the body, not before the first byte.
+
+    Every other request is relayed unchanged."""
+
+    def __init__(self, target: str, mode: str, path: str, times: int = 1) -> None:
+        from urllib.parse import urlsplit
+
+        t = urlsplit(target)
+        self.target = (t.hostname or "127.0.0.1", int(t.port or 80))
+        self.mode, self.path, self.left = mode, path, times
+        self.fired = 0
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, name="faults-proxy", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.server.settimeout(0.2)
+        while not self.stop_event.is_set():
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _fires(self, request_line: bytes) -> bool:
+        with self.lock:
+            if self.path.encode() not in request_line or self.left == 0:
+                return False
+            self.left -= 1 if self.left > 0 else 0
+            self.fired += 1
+            return True
+
+    @staticmethod
+    def _head(sock: socket.socket) -> tuple[bytes, bytes]:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        return head, rest
+
+    @staticmethod
+    def _length(head: bytes) -> int:
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                return int(value.strip())
+        return 0
+
+    def _relay(self, client: socket.socket) -> None:
+        with client, socket.create_connection(self.target, timeout=30) as upstream:
+            head, body = self._head(client)
+            if not head:
+                return
+            while len(body) < self._length(head):
+                body += client.recv(65536)
+            lines = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith(b"connection:")]
+            upstream.sendall(b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body)
+            broken = self._fires(lines[0])
+            answer_head, answer = self._head(upstream)
+            want = self._length(answer_head)
+            while len(answer) < want and (chunk := upstream.recv(65536)):
+                answer += chunk
+            if not broken:
+                client.sendall(answer_head + b"\r\n\r\n" + answer)
+                return
+            client.sendall(answer_head + b"\r\n\r\n" + answer[: len(answer) // 2])
+            if self.mode == "stall":
+                self.stop_event.wait(600)  # never more: the client's read timeout ends it
+            else:  # reset: RST instead of FIN
+                import struct
+
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.server.close()
+        self.thread.join(timeout=5)
+
+
+def via_proxy(mode: str, path: str, times: int = 1, *, short_timeout: bool = False) -> Callable[[ExitStack], None]:
+    """The ISOs reached through a :class:`FaultProxy` for the attempt (the retry goes direct)."""
+
+    def inject(stack: ExitStack) -> None:
+        proxy = FaultProxy(SIM_URL, mode, path, times)
+
+        def fired() -> None:  # a fault that never met a request would score as survived: a harness bug
+            if not proxy.fired:
+                raise RuntimeError(f"proxy fault {mode} never fired: no request path contained {path!r}")
+
+        stack.callback(fired)
+        stack.callback(point_isos_at, SIM_URL)
+        stack.callback(proxy.stop)
+        point_isos_at(proxy.url)
+        if short_timeout:
+            short_client_timeout(stack)
+
+    return inject
+
+
+def connect_timeout(stack: ExitStack) -> None:
+    """A host that never completes the TCP handshake: a loopback listener that never accepts, its
+    one-connection backlog already taken, so the kernel drops further SYNs and the client's
+    connect timeout (cut to 2 s, :func:`short_client_timeout`) ends each try."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    fillers = []
+    for _ in range(3):  # fill the accept queue (backlog 0 holds one, the kernel allows one more)
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(listener.getsockname())
+        fillers.append(f)
+    stack.callback(point_isos_at, SIM_URL)
+    for sock in (listener, *fillers):
+        stack.callback(sock.close)
+    point_isos_at(url)
+    short_client_timeout(stack)
 
 
 def full_staging_disk(stack: ExitStack) -> None:
@@ -425,6 +567,14 @@ SCENARIOS: list[Scenario] = [
     Scenario("sigkill_during_copy_spring_forward", day=SPRING, inject=sigkill_at("during_copy")),
     Scenario("sigkill_after_commit_plain_day", day=PLAIN, inject=sigkill_at("after_commit")),
     Scenario("two_concurrent_runs_spring_forward", day=SPRING, concurrent=2),
+    # through the harness's loopback proxy: what the simulator's HTTP server cannot do
+    Scenario("proxy_reset_mid_body", inject=via_proxy("reset", "/misdownload/"), fast=True),
+    Scenario("proxy_reset_mid_body_always", inject=via_proxy("reset", "/misdownload/", -1)),
+    Scenario("proxy_reset_mid_body_nyiso", key="nyiso.lmp_dam", inject=via_proxy("reset", "/csv/damlbmp/", 2)),
+    Scenario("proxy_stall_mid_body", inject=via_proxy("stall", "/misdownload/", short_timeout=True)),
+    Scenario("proxy_stall_mid_body_spring_forward", day=SPRING,
+             inject=via_proxy("stall", "/misdownload/", short_timeout=True)),
+    Scenario("connect_timeout", inject=connect_timeout, fast=True),
     # an HTML page with 200 for every ISO: for every request of the run (listings, tokens, files) ...
     *(Scenario(f"html_200_{iso}", key=f"{iso}.lmp_dam", sim_faults=_faults(html_200=-1), fast=iso == "nyiso")
       for iso in ISOS),
@@ -582,6 +732,8 @@ def main(argv: list[str] | None = None) -> int:
     from pmp.simulator.server import start_simulator
 
     with start_simulator(now=datetime(2024, 11, 6, 18, tzinfo=UTC)) as sim:
+        global SIM_URL
+        SIM_URL = sim.url
         point_isos_at(sim.url)
         golden = golden_rows(sim, chosen)
         outcomes = []
