@@ -20,7 +20,7 @@ rule in the registry (``DatasetSpec.completeness``):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from psycopg import sql
@@ -237,3 +237,41 @@ def latest(conn: Any, spec: DatasetSpec) -> datetime | None:
     value = conn.execute(q, params).fetchone()[0]
     conn.commit()
     return value
+
+
+def document_problems(spec: DatasetSpec, table: Any, day: date) -> list[str]:
+    """What a document that holds a whole market day lacks, from its own rows (a ``pyarrow.Table``
+    of the standard schema), before anything is staged or loaded: the "intervals" rule of
+    :func:`check_day` applied to one document. Every resolution it holds must have every interval of
+    the 23/24/25-hour day, each with every entity the document names. A CSV has no end marker
+    (NYISO, CAISO Outlook, ERCOT's zipped CSVs): a publication or download cut at a row boundary
+    reads as a valid, shorter file, and only its missing intervals (or entities) give it away."""
+    start, end = market_day_bounds(day, spec.timezone)
+    columns = set(table.column_names)
+    keep = [c for c in spec.filters if c in columns]
+    filters = [table.column(c).to_pylist() for c in keep]
+    wanted = [spec.filters[c] for c in keep]
+    entity = [table.column(c).to_pylist() for c in spec.entity_columns if c in columns]
+    by_minutes: dict[float, dict[datetime, set[tuple[Any, ...]]]] = {}
+    starts, ends = table.column("interval_start").to_pylist(), table.column("interval_end").to_pylist()
+    for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
+        if not start <= s < end or any(f[i] != w for f, w in zip(filters, wanted, strict=True)):
+            continue
+        by_minutes.setdefault((e - s).total_seconds() / 60, {}).setdefault(s, set()).add(tuple(c[i] for c in entity))
+    if not by_minutes:
+        return [f"no rows for the market day {day} ({start:%Y-%m-%dT%H:%MZ}..{end:%Y-%m-%dT%H:%MZ})"]
+    problems = []
+    for minutes, intervals in sorted(by_minutes.items()):
+        step = timedelta(minutes=minutes)
+        expected = int((end - start) / step)
+        missing = [t for t in (start + step * k for k in range(expected)) if t not in intervals]
+        if missing:
+            listed = ", ".join(t.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ") for t in missing[:MISSING_LISTED])
+            problems.append(f"{expected - len(missing)}/{expected} {_minutes(minutes)} intervals (missing "
+                            f"{listed}{' ...' if len(missing) > MISSING_LISTED else ''})")
+        everyone = set().union(*intervals.values())
+        short = sorted(t for t, present in intervals.items() if len(present) < len(everyone))
+        if short:
+            problems.append(f"{len(short)} {_minutes(minutes)} interval(s) without all {len(everyone)} entities "
+                            f"(first {short[0].astimezone(UTC):%Y-%m-%dT%H:%MZ})")
+    return problems

@@ -17,6 +17,8 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 
+from pmp.validate import redact_url
+
 
 class PayloadError(ValueError):
     """A raw payload that cannot be read. The message names the file (and member)."""
@@ -112,14 +114,16 @@ def html_title(payload: bytes) -> str | None:
     return " ".join(m.group(1).decode("ascii", "replace").split()) if m else "untitled"
 
 
-def validate(name: str, payload: bytes) -> None:
+def validate(name: str, payload: bytes, *, url: str | None = None) -> None:
     """Reject a payload that is not what it claims to be before it is written to the raw stage
-    (raw files are immutable, so a truncated download or an error page must never land there)."""
+    (raw files are immutable, so a truncated download or an error page must never land there).
+    ``url``: where it was downloaded (named in the error, without query string or credentials)."""
+    where = f" (from {redact_url(url)})" if url else ""
     if not payload:
-        raise PayloadError(f"{name}: empty payload")
+        raise PayloadError(f"{name}{where}: empty payload")
     title = None if name.lower().endswith((".html", ".htm")) else html_title(payload)
     if title is not None:
-        raise HtmlPayloadError(f"{name}: the ISO answered with an HTML page ({title!r}) instead of the file; "
+        raise HtmlPayloadError(f"{name}{where}: the ISO answered with an HTML page ({title!r}) instead of the file; "
                                "nothing was staged, a retry downloads it again")
     if name.lower().endswith(".zip") and not is_zip(payload):
         raise PayloadError(f"{name}: expected a zip, got {payload[:40]!r}")

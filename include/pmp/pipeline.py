@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 
 from pmp import lineage, metrics, registry
 from pmp.loader import DocumentLoad, dedupe_latest, load_batch, loaded_checksums, row_range
-from pmp.payload import validate
+from pmp.payload import PayloadError, validate
 from pmp.registry import DatasetSpec, DocumentRef
-from pmp.staging import normalized_key, open_store, raw_key, sha256
+from pmp.staging import normalized_key, open_store, put_raw, raw_key, sha256
 from pmp.timeutil import local_day_of, market_day_bounds
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,11 @@ MAX_WAIT = timedelta(minutes=30)
 
 class IncompleteDataError(RuntimeError):
     """The check found missing or extra intervals."""
+
+
+class IncompleteDocumentError(PayloadError):
+    """A document that holds a whole market day lacks intervals or entities (a publication or
+    download cut at a row boundary): refused before it is staged, so a retry downloads it again."""
 
 
 class NotPublishedYet(RuntimeError):
@@ -131,18 +136,46 @@ def fetch(key: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _fetch_into(spec: DatasetSpec, adapter: Any, refs: list[DocumentRef], store: Any) -> list[dict[str, Any]]:
     staged = []
+    whole_day = getattr(adapter, "whole_day_documents", {}).get(spec.dataset, ())
     for doc in adapter.fetch(spec, refs, hook=adapter.hook()):
-        validate(doc.name, doc.payload)  # a failed download raises here and nothing is written
+        validate(doc.name, doc.payload, url=doc.ref.url)  # a failed download raises here, nothing is written
+        if doc.ref.route in whole_day:
+            _check_whole_day(spec, adapter, doc)
         metrics.incr("pmp.documents_fetched")
         metrics.incr("pmp.bytes_fetched", len(doc.payload))
         day = date.fromisoformat(doc.ref.market_day)
-        k = raw_key(spec.iso, spec.dataset, day, doc.name)
-        written = store.put(k, doc.payload, immutable=True)
+        # a re-download whose bytes differ from an earlier one (that one failed normalize) is staged
+        # under its content hash beside it: raw files are never overwritten (pmp.staging.put_raw)
+        k, written = put_raw(store, raw_key(spec.iso, spec.dataset, day, doc.name), doc.payload)
         staged.append(
             {"ref": doc.ref.to_dict(), "raw_key": k, "raw_uri": store.uri(k), "name": doc.name,
              "checksum": sha256(doc.payload), "size": len(doc.payload), "written": written}
         )
     return staged
+
+
+def _check_whole_day(spec: DatasetSpec, adapter: Any, doc: Any) -> None:
+    """A document the adapter declares to hold its whole market day (``whole_day_documents``, by
+    dataset and route) is normalized once here and must have every interval and entity of the day
+    (:func:`pmp.checks.document_problems`), else :class:`IncompleteDocumentError` and nothing is
+    staged: a CSV without an end marker cut at a row boundary would otherwise load as a short day,
+    and a retry would re-read the same raw file instead of downloading it again."""
+    from pmp import checks
+
+    day = date.fromisoformat(doc.ref.market_day)
+    try:
+        table = adapter.normalize(spec, doc.name, doc.payload, published_at=doc.ref.published)
+    except Exception:  # a bad value or drift: the normalize step reports it, naming file, row and field
+        return
+    problems = checks.document_problems(spec, table, day)
+    if problems:
+        from pmp.validate import redact_url
+
+        where = f" from {redact_url(doc.ref.url)}" if doc.ref.url else ""
+        raise IncompleteDocumentError(
+            f"{spec.key} {day}: {doc.name}{where} does not hold the whole market day: {'; '.join(problems)}"
+            " (a publication or download cut short; nothing was staged, a retry downloads it again)"
+        )
 
 
 def stage(key: str, fetched: list[list[dict[str, Any]]], *, reload: bool = False) -> dict[str, Any]:

@@ -6,6 +6,10 @@ Layout (one home for every key):
 
 Raw files are immutable: writing different bytes to an existing raw key is an error (a revised
 publication has its own document name); writing identical bytes is a no-op, so re-runs are safe.
+A re-download of a document whose bytes differ from the raw file already staged under its name (the
+first download was truncated or drifted and failed normalize; the ISO re-served it complete) is
+staged beside it under its content hash, ``raw/.../{dd}/{sha256[:16]}/{document}`` (:func:`put_raw`):
+the first bytes stay as they were, and the retry loads the new ones.
 """
 
 from __future__ import annotations
@@ -52,6 +56,24 @@ def safe_name(document: str) -> str:
 
 def raw_key(iso: str, dataset: str, day: date, document: str) -> str:
     return f"raw/{iso}/{dataset}/{day:%Y/%m/%d}/{safe_name(document)}"
+
+
+def content_key(key: str, data: bytes) -> str:
+    """The raw key of bytes that differ from those already at ``key``: the same document name, in a
+    folder named after the bytes' content hash (one key per distinct content, never an overwrite)."""
+    head, _, name = key.rpartition("/")
+    return f"{head}/{sha256(data)[:16]}/{name}"
+
+
+def put_raw(store: Store, key: str, data: bytes) -> tuple[str, bool]:
+    """Stage raw bytes at ``key``, or at :func:`content_key` when ``key`` holds other bytes; the key
+    used and whether bytes were written (identical bytes at either key: nothing is written)."""
+    try:
+        return key, store.put(key, data, immutable=True)
+    except ImmutableObjectError:
+        other = content_key(key, data)
+        log.warning("raw %s already holds other bytes (an earlier download); staging this one at %s", key, other)
+        return other, store.put(other, data, immutable=True)
 
 
 def normalized_key(iso: str, dataset: str, day: date, name: str) -> str:

@@ -10,6 +10,10 @@ Admin endpoints: ``GET|POST /__sim/faults`` (JSON ``{"name": count}``, -1 = alwa
 Fault ``withhold:<text>`` (any ISO): every request whose path contains ``<text>`` answers 404 as
 if the ISO had not published it, e.g. ``withhold:/csv/realtime/`` stops NYISO's RTD LBMP files
 while every other dataset keeps flowing, ``withhold:/damlbmp/20241105`` one day's DAM files.
+Fault ``html_200:<text>`` (any ISO): the answer to a request whose path contains ``<text>`` is the
+maintenance page with status 200 (like ``html_200``, which hits whatever request comes next: often a
+listing), e.g. ``html_200:/csv/damlbmp/`` for NYISO's DAM files themselves. A HEAD still answers as
+usual: the page is what a download receives.
 """
 
 from __future__ import annotations
@@ -33,13 +37,37 @@ log = logging.getLogger("pmp.simulator")
 
 # Faults every plugin can fire; ISO modules add their own with :func:`register_faults`.
 FAULTS: list[str] = ["server_error", "rate_limit", "corrupt_zip", "slow", "token_expired", "stall", "html_200",
-                     "cut_body", "empty_body"]
+                     "cut_body", "empty_body", "truncated_csv"]
 # ``stall``: the request is read and never answered for this long (or until the simulator stops):
 # longer than any client timeout, so the client's read timeout is what ends it.
 STALL_SECONDS = 600.0
 MAINTENANCE_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Site Maintenance</title></head><body><h1>We'll be back "
                     b"soon</h1><p>The site is undergoing scheduled maintenance.</p></body></html>\n")
 WITHHOLD = "withhold:"  # fault name prefix: withhold:<path fragment>
+HTML_200_AT = "html_200:"  # fault name prefix: html_200:<path fragment>
+
+
+def truncated_csv(body: bytes, content_type: str) -> bytes | None:
+    """Fault ``truncated_csv``: every CSV of ``body`` (a CSV, or CSV members of a zip, zips of zips
+    too) cut after half its lines, at a row boundary: a server-side truncation of a file without an
+    end marker, still a valid CSV in a valid zip. None when ``body`` holds no CSV (the shot is kept)."""
+    import io
+    import zipfile
+
+    if body[:4] != b"PK\x03\x04":
+        if "csv" not in content_type.lower():
+            return None
+        lines = body.split(b"\n")
+        return b"\n".join(lines[: max(len(lines) // 2, 1)]) + b"\n"
+    src, buf, cut = zipfile.ZipFile(io.BytesIO(body)), io.BytesIO(), False
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info)
+            lower = info.filename.lower()
+            new = truncated_csv(data, "text/csv" if lower.endswith(".csv") else "") if not info.is_dir() else None
+            cut = cut or new is not None
+            out.writestr(info, data if new is None else new)
+    return buf.getvalue() if cut else None
 
 
 def register_faults(*names: str) -> None:
@@ -118,7 +146,11 @@ class Simulator:
 
     def withheld(self, path: str) -> bool:
         """A ``withhold:<text>`` fault matches ``path`` (and fires)."""
-        names = [n for n in list(self.faults) if n.startswith(WITHHOLD) and n[len(WITHHOLD):] in path]
+        return self.fires_at(WITHHOLD, path)
+
+    def fires_at(self, prefix: str, path: str) -> bool:
+        """A ``<prefix><text>`` fault (``withhold:``, ``html_200:``) matches ``path`` (and fires)."""
+        names = [n for n in list(self.faults) if n.startswith(prefix) and n[len(prefix):] in path]
         return any(self.fire(n) for n in names)
 
     def fire(self, name: str) -> bool:
@@ -150,7 +182,12 @@ def _make_handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 self.close_connection = True
                 return
-            if faults and resp.status == 200 and sim.fire("html_200"):  # a maintenance page served as success
+            if (faults and resp.status == 200 and resp.body and sim.faults.get("truncated_csv")
+                    and (cut := truncated_csv(resp.body, resp.content_type)) is not None and sim.fire("truncated_csv")):
+                resp = Response(200, cut, resp.content_type, resp.headers)
+            if faults and resp.status == 200 and (sim.fire("html_200") or (
+                    self.command != "HEAD" and sim.fires_at(HTML_200_AT, self.path))):
+                # a maintenance page served as success
                 resp = Response(200, MAINTENANCE_PAGE, "text/html")
             elif faults and resp.status == 200 and sim.fire("empty_body"):
                 resp = Response(200, b"", resp.content_type, resp.headers)
@@ -273,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     faults = {}
     for f in args.fault:
         name, _, n = f.partition("=")
-        if name not in FAULTS and not (name.startswith(WITHHOLD) and len(name) > len(WITHHOLD)):
+        if name not in FAULTS and not any(name.startswith(p) and len(name) > len(p) for p in (WITHHOLD, HTML_200_AT)):
             raise SystemExit(f"pmp simulate: unknown fault {name!r}; known: {', '.join(FAULTS)}")
         faults[name] = int(n or 1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

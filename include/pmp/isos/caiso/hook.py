@@ -38,7 +38,7 @@ from pmp.isos.caiso.oasis import (
     oasis_error,
     request_time,
 )
-from pmp.payload import is_zip
+from pmp.payload import html_title, is_zip
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,9 @@ class CaisoHook(IsoHttpHook):
                 backoff=c["backoff"], max_attempts=c["max_attempts"], timeout=300,
             )
             payload = resp.content
+            if (title := html_title(payload)) is not None:  # a maintenance page served with 200: no markup
+                raise IsoHttpError(f"{what}: expected a zip from {redact_url(url)}, got an HTML page ({title!r}); "
+                                   "nothing was staged, a retry asks again", resp.status_code, html=True)
             if not is_zip(payload):
                 body = payload[:120].decode("utf-8", "replace").replace("\n", " ")
                 raise IsoHttpError(f"{what}: expected a zip from {redact_url(url)}, got "

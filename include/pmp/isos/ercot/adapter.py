@@ -25,6 +25,7 @@ retention differs per product and has changed over time.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -151,6 +152,10 @@ class ErcotAdapter:
     # a monthly bundle, a dashboard snapshot or an annual workbook is one task each.
     # The months of one annual file share a download (a batch of up to 12).
     batch_sizes = {"mis": 100, "archive": ARCHIVE_MAX_DOCS, "bundle": 1, "dashboard": 1, "workbook": 1, "annual": 12}
+    # Routes whose every document holds one whole market day (pmp.pipeline checks its intervals
+    # before staging it): the DAM settlement point price report of a day, from MIS or the API's
+    # archive. Its CSV has no end marker; a cut at a row boundary is still a valid zip.
+    whole_day_documents = {"lmp_dam": ("mis", "archive")}
     # History in monthly runs (pmp.history): the Public API archive lists and downloads a month's
     # documents in up to 1,000 per request (monthly bundles where available), once per run.
     history_window = "month"
@@ -349,8 +354,9 @@ class ErcotAdapter:
     def fetch(self, spec: DatasetSpec, refs: list[DocumentRef], *, hook: Any) -> Iterator[FetchedDocument]:
         mis = [r for r in refs if r.route == "mis"]
         archive = [r for r in refs if r.route == "archive"]
-        for ref in mis:
-            yield FetchedDocument(ref, _storage_name(ref.name), hook.download_document(ref.doc_id))
+        for ref in mis:  # the URL travels with the document: errors and ingest_log name where it came from
+            yield FetchedDocument(dataclasses.replace(ref, url=ref.url or hook.document_url(ref.doc_id)),
+                                  _storage_name(ref.name), hook.download_document(ref.doc_id))
         by_report: dict[str, list[DocumentRef]] = {}
         for ref in archive:
             by_report.setdefault(report_of(spec, ref.name)["emil"], []).append(ref)

@@ -127,10 +127,13 @@ class ErcotHook(IsoHttpHook):
             raise IsoHttpError(f"ERCOT MIS list {report_type_id}: unexpected answer ({exc})") from exc
         return [d["Document"] for d in docs or []]
 
+    def document_url(self, doc_id: str) -> str:
+        """Where MIS serves a document (its ``doclookupId``)."""
+        return f"{self.cfg['mis']}/misdownload/servlets/mirDownload?doclookupId={doc_id}"
+
     def download_document(self, doc_id: str) -> bytes:
-        url = f"{self.cfg['mis']}/misdownload/servlets/mirDownload"
         resp = request(
-            self.get_conn(), "GET", url, params={"doclookupId": doc_id},
+            self.get_conn(), "GET", self.document_url(doc_id),
             pacer=self.cfg["mis_pacer"], what=f"ERCOT MIS download {doc_id}",
             backoff=self.cfg["retry_backoff"],
         )

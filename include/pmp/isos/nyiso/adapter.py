@@ -74,6 +74,10 @@ class NyisoAdapter:
     pool = "nyiso_mis"
     # csv: one request per document; zip: one archive download serves every day of its month.
     batch_sizes = {"csv": 50, "zip": 62}
+    # Day-ahead files hold the whole market day when published (pmp.pipeline checks their intervals
+    # before staging them): a CSV without an end marker, a server-side truncation at a row boundary
+    # would read as a shorter day. (Real-time files grow through their day, so they are not listed.)
+    whole_day_documents = {"lmp_dam": ("csv", "zip"), "as_dam": ("csv", "zip")}
     # History in monthly bulk: a monthly history DAG per dataset (pmp.history) downloads each
     # month's archive once for all its days, instead of once per daily run.
     history_window = "month"

@@ -28,6 +28,7 @@ from typing import Any
 from pmp.http import IsoHttpError, redact_url, request
 from pmp.isohook import Extra, IsoHttpHook, LocalConnection
 from pmp.isos.pjm.dataminer import MAX_ROW_COUNT, read_page
+from pmp.payload import html_title
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,11 @@ class PjmHook(IsoHttpHook):
         seen, expected_pages, n = 0, None, 0
         while url is not None:
             resp = self._get(url, params, what)
+            if (title := html_title(resp.content)) is not None:
+                # a maintenance page served with 200 would read as a CSV export of garbage rows and be
+                # staged inside the query's zip: refused here, the task's retry asks again
+                raise IsoHttpError(f"{what}: HTTP 200 from {redact_url(resp.url or url)} is an HTML page ({title!r}), "
+                                   "not Data Miner's JSON; nothing was staged, a retry asks again", 200, html=True)
             page = read_page(f"{feed} page {n + 1}", resp.content)
             n += 1
             seen += len(page.items)

@@ -1,0 +1,138 @@
+"""A CSV cut at a row boundary (issue 14): no end marker (NYISO, CAISO Outlook, ERCOT's zipped
+CSVs), so a server-side truncation reads as a valid, shorter file. A document that holds a whole
+market day is checked for every interval and entity before it is staged; the run fails naming the
+file and the intervals it lacks, nothing is staged or loaded, and the retry downloads it again. A
+re-download with other bytes than a raw file already staged gets a raw key of its own (content
+hash): raw files are never overwritten."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+import pyarrow as pa
+import pytest
+
+from pmp import checks, pipeline, registry
+from pmp.simulator.server import truncated_csv
+from pmp.staging import FileStore, ImmutableObjectError, content_key, open_store, put_raw, sha256
+from pmp.timeutil import market_day_bounds
+
+FALL, SPRING = date(2024, 11, 3), date(2024, 3, 10)
+
+
+def _window(spec: registry.DatasetSpec, day: date) -> tuple[str, str]:
+    start, end = market_day_bounds(day, spec.timezone)
+    return start.isoformat(), end.isoformat()
+
+
+def _rows(dsn: str, spec: registry.DatasetSpec, day: date) -> tuple[int, int, int]:
+    start, end = _window(spec, day)
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "SELECT count(*), count(DISTINCT interval_start), count(DISTINCT location) FROM lmp"
+            " WHERE iso = %s AND market = %s AND interval_start >= %s AND interval_start < %s",
+            (spec.iso.upper(), spec.market, start, end),
+        ).fetchone()
+
+
+def _lmp_table(starts: list[datetime], locations: list[list[str]]) -> pa.Table:
+    rows = [(s, loc) for s, locs in zip(starts, locations, strict=True) for loc in locs]
+    return pa.table({
+        "market": ["DAM"] * len(rows), "location": [r[1] for r in rows],
+        "interval_start": pa.array([r[0] for r in rows], pa.timestamp("us", "UTC")),
+        "interval_end": pa.array([r[0] + timedelta(hours=1) for r in rows], pa.timestamp("us", "UTC")),
+    })
+
+
+@pytest.mark.parametrize(("day", "hours"), [(FALL, 25), (SPRING, 23), (date(2024, 11, 4), 24)])
+def test_document_problems_on_whole_and_cut_days(day: date, hours: int) -> None:
+    spec = registry.get("ercot", "lmp_dam")
+    start, end = market_day_bounds(day, spec.timezone)
+    starts = [start + timedelta(hours=h) for h in range(hours)]
+    assert start + timedelta(hours=hours) == end
+    whole = _lmp_table(starts, [["HB_NORTH", "LZ_WEST"]] * hours)
+    assert checks.document_problems(spec, whole, day) == []
+    cut = _lmp_table(starts[:-3] + [starts[-3]], [["HB_NORTH", "LZ_WEST"]] * (hours - 3) + [["HB_NORTH"]])
+    problems = checks.document_problems(spec, cut, day)
+    last = starts[-1].astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+    assert problems[0].startswith(f"{hours - 2}/{hours} 60min intervals (missing ") and problems[0].endswith(f"{last})")
+    assert problems[1] == (f"1 60min interval(s) without all 2 entities (first "
+                           f"{starts[-3].astimezone(UTC):%Y-%m-%dT%H:%MZ})")
+    other_day = _lmp_table([s + timedelta(days=2) for s in starts], [["HB_NORTH"]] * hours)
+    assert checks.document_problems(spec, other_day, day)[0].startswith(f"no rows for the market day {day}")
+
+
+def test_the_simulators_truncation_keeps_a_valid_zip_cut_at_a_row_boundary() -> None:
+    import io
+    import zipfile
+
+    csv = b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(10))
+    assert truncated_csv(csv, "text/csv") == b"a,b\n0,x\n1,x\n2,x\n3,x\n4,x\n"
+    assert truncated_csv(b'{"a": 1}', "application/json") is None
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("d.csv", csv)
+    cut = truncated_csv(buf.getvalue(), "application/zip")
+    assert cut is not None and zipfile.ZipFile(io.BytesIO(cut)).read("d.csv") == b"a,b\n0,x\n1,x\n2,x\n3,x\n4,x\n"
+
+
+def test_a_different_redownload_is_staged_beside_the_first_never_over_it(tmp_path) -> None:
+    store = FileStore(f"file://{tmp_path}/")
+    key = "raw/ercot/lmp_dam/2024/11/03/doc.csv.zip"
+    assert put_raw(store, key, b"short") == (key, True)
+    assert put_raw(store, key, b"short") == (key, False)  # a re-run with the same bytes: a no-op
+    other = content_key(key, b"whole")
+    assert other == f"raw/ercot/lmp_dam/2024/11/03/{sha256(b'whole')[:16]}/doc.csv.zip"
+    assert put_raw(store, key, b"whole") == (other, True)
+    assert put_raw(store, key, b"whole") == (other, False)
+    assert store.get(key) == b"short" and store.get(other) == b"whole"
+    with pytest.raises(ImmutableObjectError, match="never overwritten"):
+        store.put(key, b"whole", immutable=True)
+
+
+@pytest.fixture
+def stage(staging: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
+    url = f"{staging}{request.node.name.replace('/', '_')}/"
+    monkeypatch.setenv("PMP_STAGING_URL", url)
+    return url
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("day", [FALL, SPRING])
+def test_ercot_day_cut_at_a_row_boundary_is_refused_then_the_retry_loads_it(private_warehouse, stage,
+                                                                           use_simulator, day: date) -> None:
+    sim = use_simulator(now=datetime.combine(day + timedelta(days=2), datetime.min.time(), UTC) + timedelta(hours=18))
+    spec = registry.get("ercot", "lmp_dam")
+    hours = 25 if day == FALL else 23
+    start, end = _window(spec, day)
+    sim.set_faults({"truncated_csv": 1})
+    with pytest.raises(pipeline.IncompleteDocumentError,
+                       match=rf"ercot.lmp_dam {day}: cdr\.\S+DAMSPNP4190\.csv\.zip from http://127\.0\.0\.1:\d+/ercot/www/"
+                             rf"misdownload/servlets/mirDownload does not hold the whole market "
+                             rf"day: 1\d/{hours} 60min intervals \(missing .*\).* nothing was staged, a retry "
+                             "downloads it again"):
+        pipeline.run_window(spec.key, start, end)
+    assert sim.sim.faults["truncated_csv"] == 0  # the fault fired: the document was cut
+    assert _rows(private_warehouse, spec, day)[0] == 0
+    assert open_store().list(f"raw/ercot/lmp_dam/{day:%Y/%m/%d}/") == []
+    pipeline.run_window(spec.key, start, end)  # the retry downloads the day again, whole
+    rows, intervals, locations = _rows(private_warehouse, spec, day)
+    assert intervals == hours and locations > 1 and rows == hours * locations
+
+
+@pytest.mark.integration
+def test_nyiso_dam_file_cut_at_a_row_boundary_is_refused_naming_file_and_url(private_warehouse, stage,
+                                                                            use_simulator) -> None:
+    sim = use_simulator(now=datetime(2024, 11, 5, 18, tzinfo=UTC))
+    spec = registry.get("nyiso", "lmp_dam")
+    start, end = _window(spec, FALL)
+    sim.set_faults({"truncated_csv": 1})
+    with pytest.raises(pipeline.IncompleteDocumentError,
+                       match=r"nyiso.lmp_dam 2024-11-03: 20241103damlbmp_(zone|gen)\.\S+\.csv from http://127\.0\.0\.1:\d+/"
+                             r"\S+ does not hold the whole market day: 1\d/25 60min intervals"):
+        pipeline.run_window(spec.key, start, end)
+    assert _rows(private_warehouse, spec, FALL)[0] == 0
+    pipeline.run_window(spec.key, start, end)
+    rows, intervals, locations = _rows(private_warehouse, spec, FALL)
+    assert intervals == 25 and rows == 25 * locations
