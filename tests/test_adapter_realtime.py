@@ -22,6 +22,12 @@ from pmp.timeutil import market_day_bounds
 LOOKBACK = timedelta(minutes=180)  # the real-time DAG's default discovery window
 
 
+def current_ids(route: str, *stamps: str) -> list[str]:
+    """The current-interval report's listed documents, named by the intervals they hold (oldest first)."""
+    stem = "fiveminlmp_current_prelim" if route == "csv" else "fiveminutelmp_prelim_current_all"
+    return [f"{route}:{stem}_interval{s}Z.{'csv' if route == 'csv' else 'json'}" for s in stamps]
+
+
 def isone_realtime(dataset: str, now: datetime) -> tuple[list, list]:
     spec, hook = registry.get("isone", dataset), IsoneHook()
     refs = ISONE.discover(spec, now - LOOKBACK, now, hook=hook, realtime=True)
@@ -30,21 +36,24 @@ def isone_realtime(dataset: str, now: datetime) -> tuple[list, list]:
 
 
 @pytest.mark.parametrize(("source", "now", "expected", "block_intervals"), [
-    # fall-back day, 04:16 EST: the five-hour block 00-04 was due at 04:15, the current interval is 04:05
+    # fall-back day, 04:16 EST: the five-hour block 00-04 was due at 04:15; the current interval 04:05 EST
+    # (09:05 UTC) was due at 09:12:30 (its end + 2.5 min), 09:10 is due at 09:17:30; the two before stay
+    # listed while not loaded
     ("csv", datetime(2024, 11, 3, 9, 16, tzinfo=UTC),
      ["csv:WW_DALMP_ISO_20241103.csv", "csv:5min-rt-prelim/lmp_5min_20241103_00-04.csv",
-      "csv:fiveminlmp_current_prelim.csv@20241103T0915Z"], 60),
+      *current_ids("csv", "20241103T0855", "20241103T0900", "20241103T0905")], 60),
     ("csv", datetime(2024, 11, 3, 9, 14, tzinfo=UTC),  # 04:14 EST: the block is not due yet
-     ["csv:WW_DALMP_ISO_20241103.csv", "csv:fiveminlmp_current_prelim.csv@20241103T0910Z"], 0),
+     ["csv:WW_DALMP_ISO_20241103.csv", *current_ids("csv", "20241103T0855", "20241103T0900", "20241103T0905")], 0),
     # 01:33 EDT: the window reaches back to 22:33 the day before, whose last block (due 00:15) is in it;
     # its earlier blocks were due before the window (the daily run's)
     ("csv", datetime(2024, 11, 3, 5, 33, tzinfo=UTC),
      ["csv:WW_DALMP_ISO_20241102.csv", "csv:5min-rt-prelim/lmp_5min_20241102_20-24.csv",
-      "csv:WW_DALMP_ISO_20241103.csv", "csv:fiveminlmp_current_prelim.csv@20241103T0530Z"], 48),
+      "csv:WW_DALMP_ISO_20241103.csv", *current_ids("csv", "20241103T0515", "20241103T0520", "20241103T0525")],
+     48),
     # spring-forward day, 04:20 EDT: the three-hour block 00-04 (start hours 00, 01, 03) on Web Services
     ("webservices", datetime(2024, 3, 10, 8, 20, tzinfo=UTC),
      [f"ws:fiveminutelmp_prelim_day_20240310_starthour_{h}.json" for h in ("00", "01", "03")]
-     + ["ws:fiveminutelmp_prelim_current_all.json@20240310T0820Z"], 36),
+     + current_ids("ws", "20240310T0800", "20240310T0805", "20240310T0810"), 36),
 ])
 def test_isone_five_minute_lmps_in_real_time(use_simulator, source: str, now: datetime, expected: list[str],
                                              block_intervals: int) -> None:
@@ -61,6 +70,7 @@ def test_isone_five_minute_lmps_in_real_time(use_simulator, source: str, now: da
     assert rows["4000"]["location"] == ".H.INTERNAL_HUB" and rows["321"]["location"] == "UN.FRNKLNSQ13.810CC"
     assert (rows["4000"]["lmp"], rows["4000"]["energy"]) == sim_isone.lmp("RT5", 4000, current, "prelim")[:2]
     assert cur_doc.ref.published_at is not None and cur_doc.ref.published > current
+    assert cur_doc.ref.doc_id == current_ids("csv" if source == "csv" else "ws", f"{current:%Y%m%dT%H%M}")[0]
     if source == "webservices":  # no time in the JSON: the block's scheduled posting (its end + 15 min)
         assert {d.ref.published for d, _ in blocks} == {datetime(2024, 3, 10, 8, 15, tzinfo=UTC)}
     for _, t in blocks:  # every block row is a prelim value of its interval
