@@ -78,6 +78,28 @@ def test_isone_five_minute_lmps_in_real_time(use_simulator, source: str, now: da
             assert r["lmp"] == sim_isone.lmp("RT5", int(r["location_id"]), r["interval_start"], "prelim")[0]
 
 
+def test_isone_current_report_is_loaded_only_under_the_interval_it_holds(use_simulator) -> None:
+    """One download for every listed interval; the report is loaded as the one it holds, and not at all
+    when that one is not among those listed (loaded already; the others are gone or not out yet)."""
+    now = datetime(2024, 11, 5, 15, 8, tzinfo=UTC)  # 15:00 UTC was due at 15:07:30
+    sim = use_simulator(now=now)
+    spec, hook = registry.get("isone", "lmp_rt5m"), IsoneHook()
+    refs = [r for r in ISONE.discover(spec, now - LOOKBACK, now, hook=hook, realtime=True) if "current" in r.doc_id]
+    assert [r.doc_id for r in refs] == current_ids("csv", "20241105T1450", "20241105T1455", "20241105T1500")
+    held = sim_isone.latest_prelim_interval(now)
+    assert held == datetime(2024, 11, 5, 15, 0, tzinfo=UTC)
+
+    def downloads() -> int:
+        return sum(1 for _, path in sim.requests if "/fiveminlmp/current?" in path)
+
+    before = downloads()
+    assert [d.ref.doc_id for d in ISONE.fetch(spec, refs, hook=hook)] == current_ids("csv", "20241105T1500")
+    assert downloads() == before + 1
+    # 15:00 loaded (the pipeline drops it), 14:50 and 14:55 never were: the report holds 15:00 only
+    assert list(ISONE.fetch(spec, refs[:2], hook=hook)) == []
+    assert downloads() == before + 2
+
+
 def test_isone_current_interval_in_both_passes_of_the_repeated_hour(use_simulator) -> None:
     """The current-interval report says ``11/03/2024 01:25`` twice an hour apart: its EST/EDT stamp
     places each on its own UTC interval."""

@@ -333,7 +333,7 @@ class IsoneAdapter:
         ``…@<interval start UTC>``), whenever the run starts - a run that starts late, in the next
         */5 slot, asks for the interval published by then, and the next run for the one after it (a
         run's own slot never names it). The :data:`CURRENT_BACKLOG` intervals before it stay listed
-        while not loaded; the fetch names the report by the interval it really holds
+        while not loaded; the fetch loads the report under the name of the interval it really holds
         (:meth:`_pick_current`). ``pmp.triggers`` wakes the real-time DAG at each due instant.
         """
         newest = newest_current_interval(spec, now)
@@ -347,21 +347,15 @@ class IsoneAdapter:
     @staticmethod
     def _pick_current(refs: list[DocumentRef], body: bytes) -> DocumentRef | None:
         """Which listed (not yet loaded) current-report document a downloaded report is: the one of the
-        interval it holds; when it holds a newer one than any listed (ISO-NE was early), that interval's
-        document; None when it still holds an interval older than every one listed (already loaded:
-        the next interval is not out yet, the next run asks again)."""
+        interval it holds, or None when it holds another one - an older interval is loaded already (the
+        next one is not out yet), and a newer one (ISO-NE early, or a run that came after the next
+        interval was out) is listed, and loaded, from its due instant on (the watcher's wake-up): the
+        report holds an interval until the next one is out, at least three and a half minutes after
+        that. Nothing is loaded under a name the report does not hold."""
         held = current_interval(refs[0].name, body)
         if held is None:
             return refs[-1]  # no row or unreadable: the normalize step (or _incomplete) names it
-        by_interval = {current_start(r.name): r for r in refs}
-        if held in by_interval:
-            return by_interval[held]
-        newest = max(by_interval)
-        if held < newest:
-            return None
-        ref = by_interval[newest]
-        name = _CURRENT_INTERVAL.sub(lambda m: m.group(0).replace(m.group(1), f"{held:%Y%m%dT%H%M}"), ref.name)
-        return replace(ref, doc_id=f"{ref.route}:{name}", name=name, market_day=local_day_of(held, TZ).isoformat())
+        return {current_start(r.name): r for r in refs}.get(held)
 
     # -- download ------------------------------------------------------------------------
     def fetch(self, spec: DatasetSpec, refs: list[DocumentRef], *, hook: Any) -> Iterator[FetchedDocument]:
@@ -399,8 +393,8 @@ class IsoneAdapter:
             if ref in current[:1]:
                 picked = self._pick_current(current, body)
                 if picked is None:
-                    log.info("%s: the current report still holds %s (loaded); %s is not out yet", spec.key,
-                             current_interval(ref.name, body), current[0].name)
+                    log.info("%s: the current report holds %s, none of %s; skipped", spec.key,
+                             current_interval(ref.name, body), ", ".join(r.name for r in current))
                     continue
                 ref = picked
             incomplete = _incomplete(spec, ref, body)
