@@ -98,6 +98,14 @@ def test_isone_current_report_is_loaded_only_under_the_interval_it_holds(use_sim
     # 15:00 loaded (the pipeline drops it), 14:50 and 14:55 never were: the report holds 15:00 only
     assert list(ISONE.fetch(spec, refs[:2], hook=hook)) == []
     assert downloads() == before + 2
+    # 15:05 posted before its due (15:12:30): a run in between loads it under its own name (no run has
+    # listed it yet), and one that lists it later finds it loaded
+    early = sim_isone.prelim_available(held + timedelta(minutes=5)) + timedelta(seconds=1)
+    assert early < held + timedelta(minutes=12, seconds=30)
+    sim.set_now(early)
+    listed = [r for r in ISONE.discover(spec, early - LOOKBACK, early, hook=hook, realtime=True) if "current" in r.doc_id]
+    assert [r.doc_id for r in listed] == current_ids("csv", "20241105T1450", "20241105T1455", "20241105T1500")
+    assert [d.ref.doc_id for d in ISONE.fetch(spec, listed[:2], hook=hook)] == current_ids("csv", "20241105T1505")
 
 
 def test_isone_current_interval_in_both_passes_of_the_repeated_hour(use_simulator) -> None:

@@ -344,18 +344,24 @@ class IsoneAdapter:
         return [self._ref(route, f"{stem}_interval{t:%Y%m%dT%H%MZ}.{ext}", url, local_day_of(t, TZ))
                 for t in (newest - k * FIVE for k in range(CURRENT_BACKLOG - 1, -1, -1))]
 
-    @staticmethod
-    def _pick_current(refs: list[DocumentRef], body: bytes) -> DocumentRef | None:
-        """Which listed (not yet loaded) current-report document a downloaded report is: the one of the
-        interval it holds, or None when it holds another one - an older interval is loaded already (the
-        next one is not out yet), and a newer one (ISO-NE early, or a run that came after the next
-        interval was out) is listed, and loaded, from its due instant on (the watcher's wake-up): the
-        report holds an interval until the next one is out, at least three and a half minutes after
-        that. Nothing is loaded under a name the report does not hold."""
+    def _pick_current(self, spec: DatasetSpec, refs: list[DocumentRef], body: bytes) -> DocumentRef | None:
+        """Which current-report document a downloaded report is: the listed (not yet loaded) one of the
+        interval it holds; for an interval newer than the newest due when ISO-NE generated the report
+        (posted early: no discovery has named it yet, a run in the last seconds before its due), that
+        interval's document; None for another interval - an older one is loaded already (the next one
+        is not out yet). Nothing is loaded under a name the report does not hold."""
         held = current_interval(refs[0].name, body)
         if held is None:
             return refs[-1]  # no row or unreadable: the normalize step (or _incomplete) names it
-        return {current_start(r.name): r for r in refs}.get(held)
+        listed = {current_start(r.name): r for r in refs}
+        if held in listed:
+            return listed[held]
+        generated = report_generated(body)  # ISO Express's stamp (Web Services JSON carries none)
+        if generated is None or held <= newest_current_interval(spec, generated):
+            return None
+        ref = refs[-1]
+        name = _CURRENT_INTERVAL.sub(lambda m: m.group(0).replace(m.group(1), f"{held:%Y%m%dT%H%M}"), ref.name)
+        return replace(ref, doc_id=f"{ref.route}:{name}", name=name, market_day=local_day_of(held, TZ).isoformat())
 
     # -- download ------------------------------------------------------------------------
     def fetch(self, spec: DatasetSpec, refs: list[DocumentRef], *, hook: Any) -> Iterator[FetchedDocument]:
@@ -391,7 +397,7 @@ class IsoneAdapter:
                 log.warning("%s: %s is not published (404); skipped", spec.key, ref.name)
                 continue
             if ref in current[:1]:
-                picked = self._pick_current(current, body)
+                picked = self._pick_current(spec, current, body)
                 if picked is None:
                     log.info("%s: the current report holds %s, none of %s; skipped", spec.key,
                              current_interval(ref.name, body), ", ".join(r.name for r in current))
@@ -443,8 +449,8 @@ class IsoneAdapter:
                 from pmp.staging import open_store
 
                 store = open_store()
-                keys = [k for k in store.list(raw_key(spec.iso, spec.dataset, day, ""))
-                        if k.rsplit("/", 1)[-1].startswith(f"WW_DALMP_ISO_{_ymd(day)}")]
+                # the key prefix of the day's DA file (an empty name is no prefix: safe_name makes it "_")
+                keys = store.list(raw_key(spec.iso, spec.dataset, day, f"WW_DALMP_ISO_{_ymd(day)}"))
                 if keys:
                     self._locations[day] = location_table(store.get(keys[-1]), keys[-1].rsplit("/", 1)[-1])
             except Exception as exc:  # no stage configured (e.g. ``pmp normalize``): core locations only
