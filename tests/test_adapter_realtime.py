@@ -22,6 +22,12 @@ from pmp.timeutil import market_day_bounds
 LOOKBACK = timedelta(minutes=180)  # the real-time DAG's default discovery window
 
 
+def current_ids(route: str, *stamps: str) -> list[str]:
+    """The current-interval report's listed documents, named by the intervals they hold (oldest first)."""
+    stem = "fiveminlmp_current_prelim" if route == "csv" else "fiveminutelmp_prelim_current_all"
+    return [f"{route}:{stem}_interval{s}Z.{'csv' if route == 'csv' else 'json'}" for s in stamps]
+
+
 def isone_realtime(dataset: str, now: datetime) -> tuple[list, list]:
     spec, hook = registry.get("isone", dataset), IsoneHook()
     refs = ISONE.discover(spec, now - LOOKBACK, now, hook=hook, realtime=True)
@@ -30,21 +36,24 @@ def isone_realtime(dataset: str, now: datetime) -> tuple[list, list]:
 
 
 @pytest.mark.parametrize(("source", "now", "expected", "block_intervals"), [
-    # fall-back day, 04:16 EST: the five-hour block 00-04 was due at 04:15, the current interval is 04:05
+    # fall-back day, 04:16 EST: the five-hour block 00-04 was due at 04:15; the current interval 04:05 EST
+    # (09:05 UTC) was due at 09:12:30 (its end + 2.5 min), 09:10 is due at 09:17:30; the two before stay
+    # listed while not loaded
     ("csv", datetime(2024, 11, 3, 9, 16, tzinfo=UTC),
      ["csv:WW_DALMP_ISO_20241103.csv", "csv:5min-rt-prelim/lmp_5min_20241103_00-04.csv",
-      "csv:fiveminlmp_current_prelim.csv@20241103T0915Z"], 60),
+      *current_ids("csv", "20241103T0855", "20241103T0900", "20241103T0905")], 60),
     ("csv", datetime(2024, 11, 3, 9, 14, tzinfo=UTC),  # 04:14 EST: the block is not due yet
-     ["csv:WW_DALMP_ISO_20241103.csv", "csv:fiveminlmp_current_prelim.csv@20241103T0910Z"], 0),
+     ["csv:WW_DALMP_ISO_20241103.csv", *current_ids("csv", "20241103T0855", "20241103T0900", "20241103T0905")], 0),
     # 01:33 EDT: the window reaches back to 22:33 the day before, whose last block (due 00:15) is in it;
     # its earlier blocks were due before the window (the daily run's)
     ("csv", datetime(2024, 11, 3, 5, 33, tzinfo=UTC),
      ["csv:WW_DALMP_ISO_20241102.csv", "csv:5min-rt-prelim/lmp_5min_20241102_20-24.csv",
-      "csv:WW_DALMP_ISO_20241103.csv", "csv:fiveminlmp_current_prelim.csv@20241103T0530Z"], 48),
+      "csv:WW_DALMP_ISO_20241103.csv", *current_ids("csv", "20241103T0515", "20241103T0520", "20241103T0525")],
+     48),
     # spring-forward day, 04:20 EDT: the three-hour block 00-04 (start hours 00, 01, 03) on Web Services
     ("webservices", datetime(2024, 3, 10, 8, 20, tzinfo=UTC),
      [f"ws:fiveminutelmp_prelim_day_20240310_starthour_{h}.json" for h in ("00", "01", "03")]
-     + ["ws:fiveminutelmp_prelim_current_all.json@20240310T0820Z"], 36),
+     + current_ids("ws", "20240310T0800", "20240310T0805", "20240310T0810"), 36),
 ])
 def test_isone_five_minute_lmps_in_real_time(use_simulator, source: str, now: datetime, expected: list[str],
                                              block_intervals: int) -> None:
@@ -61,11 +70,42 @@ def test_isone_five_minute_lmps_in_real_time(use_simulator, source: str, now: da
     assert rows["4000"]["location"] == ".H.INTERNAL_HUB" and rows["321"]["location"] == "UN.FRNKLNSQ13.810CC"
     assert (rows["4000"]["lmp"], rows["4000"]["energy"]) == sim_isone.lmp("RT5", 4000, current, "prelim")[:2]
     assert cur_doc.ref.published_at is not None and cur_doc.ref.published > current
+    assert cur_doc.ref.doc_id == current_ids("csv" if source == "csv" else "ws", f"{current:%Y%m%dT%H%M}")[0]
     if source == "webservices":  # no time in the JSON: the block's scheduled posting (its end + 15 min)
         assert {d.ref.published for d, _ in blocks} == {datetime(2024, 3, 10, 8, 15, tzinfo=UTC)}
     for _, t in blocks:  # every block row is a prelim value of its interval
         for r in t.to_pylist()[:: max(1, t.num_rows // 40)]:
             assert r["lmp"] == sim_isone.lmp("RT5", int(r["location_id"]), r["interval_start"], "prelim")[0]
+
+
+def test_isone_current_report_is_loaded_only_under_the_interval_it_holds(use_simulator) -> None:
+    """One download for every listed interval; the report is loaded as the one it holds, and not at all
+    when that one is not among those listed (loaded already; the others are gone or not out yet)."""
+    now = datetime(2024, 11, 5, 15, 8, tzinfo=UTC)  # 15:00 UTC was due at 15:07:30
+    sim = use_simulator(now=now)
+    spec, hook = registry.get("isone", "lmp_rt5m"), IsoneHook()
+    refs = [r for r in ISONE.discover(spec, now - LOOKBACK, now, hook=hook, realtime=True) if "current" in r.doc_id]
+    assert [r.doc_id for r in refs] == current_ids("csv", "20241105T1450", "20241105T1455", "20241105T1500")
+    held = sim_isone.latest_prelim_interval(now)
+    assert held == datetime(2024, 11, 5, 15, 0, tzinfo=UTC)
+
+    def downloads() -> int:
+        return sum(1 for _, path in sim.requests if "/fiveminlmp/current?" in path)
+
+    before = downloads()
+    assert [d.ref.doc_id for d in ISONE.fetch(spec, refs, hook=hook)] == current_ids("csv", "20241105T1500")
+    assert downloads() == before + 1
+    # 15:00 loaded (the pipeline drops it), 14:50 and 14:55 never were: the report holds 15:00 only
+    assert list(ISONE.fetch(spec, refs[:2], hook=hook)) == []
+    assert downloads() == before + 2
+    # 15:05 posted before its due (15:12:30): a run in between loads it under its own name (no run has
+    # listed it yet), and one that lists it later finds it loaded
+    early = sim_isone.prelim_available(held + timedelta(minutes=5)) + timedelta(seconds=1)
+    assert early < held + timedelta(minutes=12, seconds=30)
+    sim.set_now(early)
+    listed = [r for r in ISONE.discover(spec, early - LOOKBACK, early, hook=hook, realtime=True) if "current" in r.doc_id]
+    assert [r.doc_id for r in listed] == current_ids("csv", "20241105T1450", "20241105T1455", "20241105T1500")
+    assert [d.ref.doc_id for d in ISONE.fetch(spec, listed[:2], hook=hook)] == current_ids("csv", "20241105T1505")
 
 
 def test_isone_current_interval_in_both_passes_of_the_repeated_hour(use_simulator) -> None:

@@ -17,6 +17,7 @@ import pytest
 from helpers import assert_day_complete, day_rows, run_daily
 
 from pmp import checks, pipeline, registry
+from pmp.isos.isone.adapter import ADAPTER as ISONE
 from pmp.simulator import ercot as sim_ercot
 from pmp.simulator import isone as sim_isone
 from pmp.simulator import nyiso as sim_nyiso
@@ -86,6 +87,43 @@ def test_realtime_dag(rt, dagbag, iso: str, dataset: str, conf: dict, fresh: tim
     assert docs >= 1 and undated == 0
 
 
+def test_isone_current_report_is_named_by_its_interval_when_a_run_starts_late(rt) -> None:
+    """The */5 run of 15:00 queued into the next slot (its data interval ends at 15:00, it runs at
+    15:05:10) loads the interval ISO-NE has published by then, under that interval's name; the 15:05
+    run finds it loaded (the report still holds it: nothing new), and the 15:10 run loads the next
+    interval. Named by the run's slot (the old ``_asof<slot>``), the late run took 15:05's name and
+    the document of its own slot was never loaded."""
+    spec = registry.get("isone", "lmp_rt5m")
+    slot = datetime(2024, 11, 5, 15, 0, tzinfo=UTC)
+    sim = rt["sim"](now=slot)
+    runs = [slot + timedelta(minutes=5, seconds=10), slot + timedelta(minutes=5, seconds=40),
+            slot + timedelta(minutes=10, seconds=20), slot + timedelta(minutes=15, seconds=20)]
+    # what ISO-NE's current report holds at each run (published one to two and a half minutes after
+    # the interval ends): 14:55 at both runs in the 15:05 slot, then 15:00, then 15:05
+    held = [sim_isone.latest_prelim_interval(now) for now in runs]
+    five = timedelta(minutes=5)
+    assert held == [slot - five, slot - five, slot, slot + five]
+    new_per_run = []
+    for now in runs:
+        sim.set_now(now)
+        ISONE._locations.clear()  # each run is a task process of its own: the DA file staged before is read back
+        realtime(spec.key, now)
+        with psycopg.connect(rt["dsn"]) as conn:
+            ids = [r[0] for r in conn.execute(
+                "SELECT source_id FROM ingest_log WHERE iso = 'isone' AND dataset = 'lmp_rt5m' AND source_id "
+                "LIKE %s ORDER BY loaded_at, source_id", ("%current%",)).fetchall()]
+        new_per_run.append(ids[sum(len(x) for x in new_per_run):])
+    name = "csv:fiveminlmp_current_prelim_interval{:%Y%m%dT%H%M}Z.csv".format
+    assert new_per_run == [[name(held[0])], [], [name(held[2])], [name(held[3])]]
+    # each document's rows are the interval its name says
+    with psycopg.connect(rt["dsn"]) as conn:
+        rows = conn.execute("SELECT source, min(interval_start), max(interval_start), count(*) FROM lmp "
+                            "WHERE iso = 'ISONE' AND market = 'RT5M' AND source LIKE %s GROUP BY source "
+                            "ORDER BY source", ("%current%",)).fetchall()
+    n_loc = len(sim_isone.locations())
+    assert rows == [(name(t)[4:], t, t, n_loc) for t in (held[0], held[2], held[3])]
+
+
 def test_isone_five_minute_prelim_then_final_on_the_fall_back_day(rt, dagbag) -> None:
     spec = registry.get("isone", "lmp_rt5m")
     sim = rt["sim"](now=datetime(2024, 11, 3, 5, 33, tzinfo=UTC))
@@ -103,7 +141,9 @@ def test_isone_five_minute_prelim_then_final_on_the_fall_back_day(rt, dagbag) ->
     assert sorted({t for _, t in prelim}) == [*block, current] and len(prelim) == 61 * n_loc
     for (loc_id, t), r in prelim.items():
         assert r["lmp"] == sim_isone.lmp("RT5", int(loc_id), t, "prelim")[0], (loc_id, t)
-    assert prelim[("4000", current)]["source"].startswith("fiveminlmp_current_prelim_asof20241103T0920Z")
+    # the current report is named by the interval it holds (04:10 EST), not by the run's slot
+    assert current == datetime(2024, 11, 3, 9, 10, tzinfo=UTC)
+    assert prelim[("4000", current)]["source"] == "fiveminlmp_current_prelim_interval20241103T0910Z.csv"
     assert prelim[("4000", block[0])]["source"] == "5min-rt-prelim/lmp_5min_20241103_00-04.csv"
     # two days later the daily DAG finds the day's finals: they replace every prelim value
     sim.set_now(datetime(2024, 11, 5, 18, tzinfo=UTC))

@@ -128,7 +128,8 @@ def test_serializes_for_the_triggerer() -> None:
 
 def test_watched_datasets_and_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     watched = {s.key for s in registry.datasets() if triggers.watched(s)}
-    assert watched == {s.key for iso in ("nyiso", "ercot") for s in registry.datasets(iso) if s.realtime}
+    assert watched == {s.key for iso in ("nyiso", "ercot") for s in registry.datasets(iso) if s.realtime} | {
+        "isone.lmp_rt5m"}  # ISO-NE's day-so-far reports keep */5 only
     monkeypatch.setenv("PMP_WATCH", "false")
     assert not any(triggers.watched(s) for s in registry.datasets())
 
@@ -187,3 +188,74 @@ def test_ercot_without_the_public_api_has_no_watcher(frozen_sim: SimHandle, monk
     assert _run(triggers.NewDocumentTrigger("ercot", "lmp_rt5m").probe()) is None
     fuel = _run(triggers.NewDocumentTrigger("ercot", "fuel_mix").probe())  # the dashboard needs no API
     assert fuel is not None and fuel.urls == (frozen_sim.url + "/ercot/www/api/1/services/read/dashboards/fuel-mix.json",)
+
+
+def test_isone_wakes_when_each_interval_is_due_and_iso_ne_has_posted_it() -> None:
+    """ISO-NE's watcher is a clock (no cheap listing): the wake-up after any instant is the next
+    interval's due instant plus the margin; by then the simulator (ISO-NE's one-to-two-and-a-half
+    minute delay) has posted that interval, the real-time discovery names it, and no due instant
+    lies between (so a wake-up is never early, and never skips an interval)."""
+    from pmp.isos.isone.adapter import newest_current_interval
+    from pmp.simulator import isone as sim_isone
+
+    spec = registry.get("isone", "lmp_rt5m")
+    start = datetime(2024, 11, 3, 4, 0, tzinfo=UTC)  # the fall-back day (UTC-based: no local gap or repeat)
+    for k in range(0, 2 * 86400, 37):
+        now = start + timedelta(seconds=k)
+        wake = triggers.isone_wake(spec, now)
+        assert timedelta(0) < wake - now <= timedelta(minutes=5), now
+        named = newest_current_interval(spec, wake)
+        assert named == newest_current_interval(spec, now - triggers.ISONE_WAKE_MARGIN) + timedelta(minutes=5), now
+        assert newest_current_interval(spec, wake - timedelta(seconds=3)) < named  # not before it is due
+        assert sim_isone.prelim_available(named) <= wake  # posted by then
+        assert sim_isone.latest_prelim_interval(wake) == named  # ... and the current report holds it
+    # 15:00 is due at 15:07:30 (its end + 150 s): woken at 15:07:32; from then on the next is 15:05's
+    at = datetime(2024, 11, 5, 15, 7, 31, tzinfo=UTC)
+    assert triggers.isone_wake(spec, at) == datetime(2024, 11, 5, 15, 7, 32, tzinfo=UTC)
+    assert triggers.isone_wake(spec, at + timedelta(seconds=1)) == datetime(2024, 11, 5, 15, 12, 32, tzinfo=UTC)
+
+
+def test_isone_watcher_fires_once_at_the_next_due_instant_and_sends_no_request(frozen_sim: SimHandle) -> None:
+    """The ISO-NE watcher (built through the connection like every probe) has no URL: it fires at each
+    due instant and not before, without a request to ISO-NE (none of its rate limit spent), and its
+    event names the dataset and the instant, no secret."""
+    trigger = triggers.NewDocumentTrigger("isone", "lmp_rt5m", max_events=2)
+    probe = _run(trigger.probe())
+    assert probe is not None and probe.urls == () and probe.wake is not None
+    # the triggerer's loop, on the wall clock, with the next two due instants a second apart
+    first_due = datetime.now(UTC) + timedelta(seconds=1.5)
+    dues = iter([first_due, first_due + timedelta(seconds=1)])
+    sent = len(frozen_sim.requests)
+
+    async def scenario() -> list[tuple[Any, datetime]]:
+        out = []
+        async for event in trigger._clock(lambda now: next(dues)):
+            out.append((event, datetime.now(UTC)))
+            if len(out) == 2:
+                break
+        return out
+
+    (one, at_one), (two, at_two) = _run(scenario())
+    assert first_due <= at_one < first_due + timedelta(seconds=1)  # not before its due, and not much after
+    assert first_due + timedelta(seconds=1) <= at_two
+    assert one.payload["due"] == first_due.isoformat() and two.payload["due"] != one.payload["due"]
+    assert one.payload["dataset"] == "isone.lmp_rt5m" and one.payload["listings"] == []
+    assert "sim-pass" not in repr(one.payload) and "sim-user" not in repr(one.payload)
+    assert len(frozen_sim.requests) == sent  # a clock: no request to ISO-NE
+
+    # run() itself: the ISO-NE probe's real schedule; no event in the first second unless a due falls in it
+    spec = registry.get("isone", "lmp_rt5m")
+
+    async def first_second() -> bool:
+        task = asyncio.ensure_future(triggers.NewDocumentTrigger("isone", "lmp_rt5m").run().__anext__())
+        await asyncio.sleep(1.0)
+        done = task.done()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return done
+
+    t0 = datetime.now(UTC)
+    fired = _run(first_second())
+    assert fired == (triggers.isone_wake(spec, t0) <= t0 + timedelta(seconds=1.2))
+    assert len(frozen_sim.requests) == sent

@@ -14,7 +14,9 @@ that was down).
 * One home per ISO: :data:`PROBES` maps an ISO to the function that names the listing URLs of a
   dataset from the ISO's own hook (base URL, credentials and request budget come from the Airflow
   connection, as for every task; the hook registers the connection's secrets with the masker).
-  An ISO without a probe keeps its ``*/5`` schedule only.
+  An ISO without a probe keeps its ``*/5`` schedule only. A probe may be a clock instead
+  (``Probe.wake``: ISO-NE, no listing but a known publication delay): the trigger then fires at
+  each due instant and sends no request.
 * Rate limit: one listing request per ``poll_seconds`` (default ``PMP_WATCH_POLL_SECONDS``, 20 s),
   never faster than the connection's own pacing (NYISO ``requests_per_minute``).
 * The first poll only records the listing (no event): after a triggerer restart the next ``*/5``
@@ -53,7 +55,11 @@ class Probe:
     seconds between two requests the ISO allows this client, the least seconds between two polls,
     the ISO's shared request budget (a :class:`pmp.http.SharedPacer` the tasks use too: the watcher
     waits its turn there, served first like real-time work), and after how many seconds the probe
-    must be built again (a bearer token's lifetime)."""
+    must be built again (a bearer token's lifetime).
+
+    ``wake``: for an ISO with no cheap listing but a known publication schedule, the next instant
+    after a given one by which the ISO has surely published a new document; the trigger then
+    sends no request at all and fires at each such instant (``urls`` is empty)."""
 
     urls: tuple[str, ...]
     auth: tuple[str, str] | None = None
@@ -62,6 +68,7 @@ class Probe:
     min_spacing: float = 0.0
     pacer: Any = None
     renew_after: float | None = None
+    wake: Callable[[datetime], datetime] | None = None
 
 
 def _nyiso(spec: DatasetSpec, hook: Any) -> Probe | None:
@@ -108,17 +115,45 @@ def _ercot(spec: DatasetSpec, hook: Any) -> Probe | None:
                  pacer=hook.cfg["api_pacer"], renew_after=ERCOT_RENEW_SECONDS)
 
 
+def _isone(spec: DatasetSpec, hook: Any) -> Probe | None:
+    """ISO-NE has no document list, and the only thing to poll for a new interval's 5-minute LMPs
+    is the current-interval report itself (every location's prices: a probe would cost as much as
+    the download, out of ISO Express's budget of about one request per 10 s that the history runs
+    share). ISO-NE posts each interval's preliminary prices at most ``current_due_seconds`` after it
+    ends, and the real-time discovery names the report by the newest interval due by now
+    (:meth:`pmp.isos.isone.adapter.IsoneAdapter._current_refs`), so the watcher is a clock: it fires
+    at each interval's due instant (plus :data:`ISONE_WAKE_MARGIN`), sending no request."""
+    if spec.dataset != "lmp_rt5m":
+        return None
+    return Probe(urls=(), wake=lambda now: isone_wake(spec, now))
+
+
+ISONE_WAKE_MARGIN = timedelta(seconds=2)  # after the due instant: clocks a little apart
+
+
+def isone_wake(spec: DatasetSpec, now: datetime) -> datetime:
+    """The first instant after ``now`` at which ISO-NE's current-interval report surely holds a newer
+    interval than at ``now``: the next interval's due instant, plus the margin."""
+    from pmp.isos.isone.adapter import FIVE, current_due, newest_current_interval
+
+    return current_due(spec, newest_current_interval(spec, now - ISONE_WAKE_MARGIN) + FIVE) + ISONE_WAKE_MARGIN
+
+
 # ISO -> probe builder (the ISO's hook, already bound to its connection; None: this dataset has
 # no listing to watch). ISOs not listed keep their */5 schedule only: CAISO OASIS and ISO-NE have
-# no listing (their real-time discovery computes document names from the clock). ERCOT's MIS
+# no listing (their real-time discovery computes document names from the clock); ISO-NE's 5-minute
+# LMPs are watched by the clock (_isone: a wake-up when each interval is due). ERCOT's MIS
 # document list is no cheap listing: about 1 MB for the SCED LMPs (every document of five days);
 # in the one bench/freshness.py run that polled its six report lists every 20 s, 34 real-time task
 # instances ran in 10 minutes against 176 without watching (the machine was loaded by other work
 # too, so not measured apart): ERCOT is watched through its Public API archive list instead (_ercot).
-PROBES: dict[str, Callable[[DatasetSpec, Any], Probe | None]] = {"nyiso": _nyiso, "ercot": _ercot}
+PROBES: dict[str, Callable[[DatasetSpec, Any], Probe | None]] = {"nyiso": _nyiso, "ercot": _ercot,
+                                                                  "isone": _isone}
 
-# Datasets of a PROBES ISO that have no listing (known without a connection, at parse time).
-UNWATCHED: frozenset[str] = frozenset()
+# Datasets of a PROBES ISO that have no listing (known without a connection, at parse time): ISO-NE's
+# day-so-far reports (reserve prices, load, fuel mix, load-forecast vintages) keep their */5 runs.
+UNWATCHED: frozenset[str] = frozenset({"isone.as_rt5m", "isone.load_actual", "isone.load_forecast",
+                                       "isone.fuel_mix"})
 
 
 def watched(spec: DatasetSpec) -> bool:
@@ -204,6 +239,10 @@ class NewDocumentTrigger(BaseEventTrigger):
         probe = await self.probe()
         if probe is None:
             raise ValueError(f"{self.key}: no listing to watch (pmp.triggers.PROBES)")
+        if probe.wake is not None:
+            async for event in self._clock(probe.wake):
+                yield event
+            return
         built = time.monotonic()
         last: dict[str, str] = {}
         events = 0
@@ -240,6 +279,23 @@ class NewDocumentTrigger(BaseEventTrigger):
                     if self.max_events is not None and events >= self.max_events:
                         return
                 await asyncio.sleep(spacing)
+
+
+    async def _clock(self, wake: Callable[[datetime], datetime]) -> AsyncIterator[TriggerEvent]:
+        """An event at each instant ``wake`` names (the ISO's publication schedule), none before it."""
+        events = 0
+        due = wake(datetime.now(UTC))
+        log.info("%s: waking at each publication due, next %s", self.key, due.isoformat())
+        while True:
+            while (left := (due - datetime.now(UTC)).total_seconds()) > 0:
+                await asyncio.sleep(min(left, 60.0))  # re-read the clock: a suspended host wakes late, not never
+            events += 1
+            log.info("%s: publication due %s", self.key, due.isoformat())
+            yield TriggerEvent({"dataset": self.key, "seen_at": datetime.now(UTC).isoformat(), "due": due.isoformat(),
+                                "listings": [], "fingerprint": hashlib.sha256(due.isoformat().encode()).hexdigest()[:16]})
+            if self.max_events is not None and events >= self.max_events:
+                return
+            due = wake(max(due, datetime.now(UTC)))  # after a long stall: the next due, not a burst of old ones
 
 
 def _paced(pacer: Any) -> None:

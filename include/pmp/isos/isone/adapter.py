@@ -41,6 +41,7 @@ from pmp.isos.isone.hook import IsoneHook
 from pmp.isos.isone.normalize import (
     PRELIM_RESERVES_CLOSE,
     TWO_STAGE,
+    current_interval,
     document_name,
     is_json,
     location_table,
@@ -57,9 +58,17 @@ log = logging.getLogger(__name__)
 
 TZ = "America/New_York"
 HIST = "/static-transform/csv/histRpts"
+FIVE = timedelta(minutes=5)
 BLOCKS = ("00-04", "04-08", "08-12", "12-16", "16-20", "20-24")
 _BLOCK_DAY = re.compile(r"lmp_5min_(\d{8})_")
+# The current-interval report, named by the interval it holds (``_current_refs``); ``_asof<run slot>``
+# names are those of raw files staged before (re-derived from the raw stage as they were).
+_CURRENT_INTERVAL = re.compile(r"(?:fiveminlmp_current_prelim|fiveminutelmp_prelim_current_all)_interval(\d{8}T\d{4})Z")
 _CURRENT_ASOF = re.compile(r"fiveminlmp_current_prelim_asof(\d{8}T\d{4})Z")
+# How many recent intervals' current reports stay listed while not loaded: a run that comes after
+# the next interval is out loads what the report holds then (``_pick_current``); an interval that
+# was current while no run came is gone from the report (the 4-hour block brings it later).
+CURRENT_BACKLOG = 3
 # Datasets with a real-time path (``_realtime``): what ISO-NE publishes during the operating day.
 REALTIME = ("lmp_rt5m", "as_rt5m", "load_actual", "load_forecast", "fuel_mix")
 _WS_STAGE_DAY = re.compile(r"_(prelim|final)_day_(\d{8})")
@@ -254,7 +263,8 @@ class IsoneAdapter:
           Preliminary reserve prices are asked for until their day's end + ``PRELIM_RESERVES_CLOSE``;
           the final report comes with the day's daily run and replaces them (newer publication).
         * 5-minute LMPs: the newest interval's preliminary prices (ISO Express ``fiveminlmp/current``, Web
-          Services ``fiveminutelmp/prelim/current/all``) every run, plus each 4-hour preliminary block due
+          Services ``fiveminutelmp/prelim/current/all``), named by the interval ISO-NE has published by
+          ``end`` and not by the run's slot (``_current_refs``), plus each 4-hour preliminary block due
           in the window (the same documents the daily run takes, so it finds them loaded; a block also
           fills an interval a missed run skipped). Finals replace them about two days later (daily runs).
         * Load forecast: ISO Express answers each hour's *newest* vintage only, so earlier vintages of
@@ -280,7 +290,7 @@ class IsoneAdapter:
             days.append(day)
             day += timedelta(days=1)
         if spec.dataset == "lmp_rt5m":
-            return self._realtime_lmp(spec, route, days, start, end, stamp)
+            return self._realtime_lmp(spec, route, days, start, end)
         out = []
         for day in days:
             close = market_day_bounds(day, TZ)[1]
@@ -292,8 +302,8 @@ class IsoneAdapter:
             out += [ref if complete else _asof(ref, stamp) for ref in self._refs(spec, route, day, "final")]
         return out
 
-    def _realtime_lmp(self, spec: DatasetSpec, route: str, days: list[date], start: datetime, end: datetime,
-                      stamp: str) -> list[DocumentRef]:
+    def _realtime_lmp(self, spec: DatasetSpec, route: str, days: list[date], start: datetime,
+                      end: datetime) -> list[DocumentRef]:
         due = timedelta(minutes=spec.params["block_due_minutes"])
         out = []
         for day in days:
@@ -311,17 +321,55 @@ class IsoneAdapter:
                 else:  # Web Services carry no time: the block's scheduled posting ranks its hours
                     out += [replace(r, published_at=(b_end + due).isoformat()) for r in refs
                             if b_start <= _ws_hour_start(day, r.name) < b_end]
+        return [*out, *self._current_refs(spec, route, end)]
+
+    def _current_refs(self, spec: DatasetSpec, route: str, now: datetime) -> list[DocumentRef]:
+        """The current-interval report (ISO Express ``fiveminlmp/current?type=prelim``, Web Services
+        ``fiveminutelmp/prelim/current/all``), one document per interval it holds, newest last.
+
+        ISO-NE posts an interval's preliminary prices ``current_due_seconds`` at the latest after the
+        interval ends (one to two and a half minutes), so the newest interval it has published by
+        ``now`` is known from the clock without a request: that interval names the document (doc id
+        ``…@<interval start UTC>``), whenever the run starts - a run that starts late, in the next
+        */5 slot, asks for the interval published by then, and the next run for the one after it (a
+        run's own slot never names it). The :data:`CURRENT_BACKLOG` intervals before it stay listed
+        while not loaded; the fetch loads the report under the name of the interval it really holds
+        (:meth:`_pick_current`). ``pmp.triggers`` wakes the real-time DAG at each due instant.
+        """
+        newest = newest_current_interval(spec, now)
         if route == "csv":
-            current = self._ref("csv", "fiveminlmp_current_prelim.csv", "/transform/csv/fiveminlmp/current?type=prelim",
-                                local_day_of(end - timedelta(minutes=5), TZ))
+            stem, ext, url = "fiveminlmp_current_prelim", "csv", "/transform/csv/fiveminlmp/current?type=prelim"
         else:
-            current = self._ref("ws", "fiveminutelmp_prelim_current_all.json", "fiveminutelmp/prelim/current/all",
-                                local_day_of(end - timedelta(minutes=5), TZ))
-        return [*out, _asof(current, stamp)]
+            stem, ext, url = "fiveminutelmp_prelim_current_all", "json", "fiveminutelmp/prelim/current/all"
+        return [self._ref(route, f"{stem}_interval{t:%Y%m%dT%H%MZ}.{ext}", url, local_day_of(t, TZ))
+                for t in (newest - k * FIVE for k in range(CURRENT_BACKLOG - 1, -1, -1))]
+
+    def _pick_current(self, spec: DatasetSpec, refs: list[DocumentRef], body: bytes) -> DocumentRef | None:
+        """Which current-report document a downloaded report is: the listed (not yet loaded) one of the
+        interval it holds; for an interval newer than the newest due when ISO-NE generated the report
+        (posted early: no discovery has named it yet, a run in the last seconds before its due), that
+        interval's document; None for another interval - an older one is loaded already (the next one
+        is not out yet). Nothing is loaded under a name the report does not hold."""
+        held = current_interval(refs[0].name, body)
+        if held is None:
+            return refs[-1]  # no row or unreadable: the normalize step (or _incomplete) names it
+        listed = {current_start(r.name): r for r in refs}
+        if held in listed:
+            return listed[held]
+        generated = report_generated(body)  # ISO Express's stamp (Web Services JSON carries none)
+        if generated is None or held <= newest_current_interval(spec, generated):
+            return None
+        ref = refs[-1]
+        name = _CURRENT_INTERVAL.sub(lambda m: m.group(0).replace(m.group(1), f"{held:%Y%m%dT%H%M}"), ref.name)
+        return replace(ref, doc_id=f"{ref.route}:{name}", name=name, market_day=local_day_of(held, TZ).isoformat())
 
     # -- download ------------------------------------------------------------------------
     def fetch(self, spec: DatasetSpec, refs: list[DocumentRef], *, hook: Any) -> Iterator[FetchedDocument]:
+        # the current-interval report's listed intervals: one download, named by what it holds
+        current = [r for r in refs if _CURRENT_INTERVAL.search(r.name)]
         for ref in refs:
+            if ref in current[1:]:
+                continue  # one download for every listed interval (_pick_current)
             path, _, query = (ref.url or "").partition("?")
             params = dict(parse_qsl(query))
             # Publication time (see README "published_at"): ISO Express CSVs carry their own stamp; Web
@@ -348,6 +396,13 @@ class IsoneAdapter:
             if body is None:
                 log.warning("%s: %s is not published (404); skipped", spec.key, ref.name)
                 continue
+            if ref in current[:1]:
+                picked = self._pick_current(spec, current, body)
+                if picked is None:
+                    log.info("%s: the current report holds %s, none of %s; skipped", spec.key,
+                             current_interval(ref.name, body), ", ".join(r.name for r in current))
+                    continue
+                ref = picked
             incomplete = _incomplete(spec, ref, body)
             if incomplete:
                 # Not recorded, so the next run asks again (a loaded document is never re-fetched).
@@ -372,6 +427,9 @@ class IsoneAdapter:
                 return LMP.empty()
             if m := _BLOCK_DAY.search(doc):
                 locations = self._location_table(spec, datetime.strptime(m.group(1), "%Y%m%d").date())
+            elif m := _CURRENT_INTERVAL.search(doc):
+                # the interval the report holds (its name): that local day's location table
+                locations = self._location_table(spec, local_day_of(current_start(doc), TZ))
             elif m := _CURRENT_ASOF.search(doc):
                 # the current interval is of the run's day, or of the day before just after midnight
                 today = local_day_of(datetime.strptime(m.group(1), "%Y%m%dT%H%M").replace(tzinfo=UTC), TZ)
@@ -391,8 +449,8 @@ class IsoneAdapter:
                 from pmp.staging import open_store
 
                 store = open_store()
-                keys = [k for k in store.list(raw_key(spec.iso, spec.dataset, day, ""))
-                        if k.rsplit("/", 1)[-1].startswith(f"WW_DALMP_ISO_{_ymd(day)}")]
+                # the key prefix of the day's DA file (an empty name is no prefix: safe_name makes it "_")
+                keys = store.list(raw_key(spec.iso, spec.dataset, day, f"WW_DALMP_ISO_{_ymd(day)}"))
                 if keys:
                     self._locations[day] = location_table(store.get(keys[-1]), keys[-1].rsplit("/", 1)[-1])
             except Exception as exc:  # no stage configured (e.g. ``pmp normalize``): core locations only
@@ -432,6 +490,27 @@ def _incomplete(spec: DatasetSpec, ref: DocumentRef, body: bytes) -> str | None:
     if spec.dataset == "fuel_mix" and last < day_end - timedelta(minutes=30):
         return f"has no snapshot after {last.isoformat()}"
     return None
+
+
+def current_start(name: str) -> datetime:
+    """Interval start (UTC) that names a current-interval report document (``…_interval<stamp>Z``)."""
+    m = _CURRENT_INTERVAL.search(name)
+    if m is None:
+        raise ValueError(f"{name!r} is not a current-interval report name")
+    return datetime.strptime(m.group(1), "%Y%m%dT%H%M").replace(tzinfo=UTC)
+
+
+def newest_current_interval(spec: DatasetSpec, now: datetime) -> datetime:
+    """Start of the newest 5-minute interval whose preliminary prices ISO-NE has posted by ``now``:
+    the latest ``t`` with ``t + 5 min + current_due_seconds <= now``."""
+    due = FIVE + timedelta(seconds=spec.params["current_due_seconds"])
+    epoch = int((now - due).timestamp())
+    return datetime.fromtimestamp(epoch - epoch % 300, UTC)
+
+
+def current_due(spec: DatasetSpec, interval: datetime) -> datetime:
+    """When ISO-NE has surely posted the interval's preliminary prices (the wake-up of ``pmp.triggers``)."""
+    return interval + FIVE + timedelta(seconds=spec.params["current_due_seconds"])
 
 
 def _local_hour(t: datetime) -> int:

@@ -10,7 +10,11 @@
   came out for that many earlier days (how finals replace prelims without re-running old days);
 * ``block_due_minutes``: how long after its 4-hour block a preliminary 5-minute LMP file is posted
   (the real-time DAG asks for a block from then on; a block not out yet answers 404 and is asked
-  for again by the next run).
+  for again by the next run);
+* ``current_due_seconds``: how long after its interval ends ISO-NE has posted the interval's
+  preliminary 5-minute LMPs at the latest (one to two and a half minutes): the current-interval
+  report is named by the newest interval due by now (``adapter._current_refs``), and the watcher
+  wakes the real-time DAG at each due instant (``pmp.triggers``).
 
 ``realtime=True`` (a */5 DAG, ``adapter._realtime``): every product ISO-NE publishes during the
 operating day. 5-minute LMPs and reserve prices come preliminary within minutes and are replaced by
@@ -48,7 +52,7 @@ DATASETS: tuple[DatasetSpec, ...] = (
         realtime=True,
         params={"report_page": PRICING + "lmps-rt-five-minute", "stages": ("prelim", "final"),
                 "prelim_due": (1, "00:30"), "final_due": (2, "12:00"), "catchup_days": CATCHUP_DAYS,
-                "block_due_minutes": 15},
+                "block_due_minutes": 15, "current_due_seconds": 150},
     ),
     DatasetSpec(
         iso="isone", dataset="lmp_rt60m", table="lmp", market="RT60M",

@@ -332,6 +332,25 @@ def _lmp_json(dataset: str, path: str, doc: Any, source: str, published: datetim
     return _lmp_table(starts, minutes, market, locs, types, ids, lmps, energy, cong, loss, published, source)
 
 
+def current_interval(name: str, payload: bytes) -> datetime | None:
+    """Start (UTC) of the interval a current-interval LMP report holds (ISO Express
+    ``fiveminlmp/current``: the first row's offset-free ``Local Time``, placed by the report's own
+    ``Report generated`` stamp; Web Services ``fiveminutelmp/prelim/current/all``: the first
+    ``BeginDate``), or None when the payload has no row or cannot be read (the normalize step then
+    names the problem). The adapter names a fetched current report by it (``adapter._name_current``)."""
+    path = leaf_name(name)
+    try:
+        if is_json(payload):
+            recs = _records(path, json.loads(records.decode(path, payload)), "FiveMinLmps", "FiveMinLmp")
+            return _json_instant(path, 0, recs[0], "BeginDate").astimezone(UTC) if recs else None
+        r = records.parse(path, payload)
+        if not r.rows or r.generated is None:
+            return None
+        return _latest_before(r, 0, r.column("Local Time"), r.generated).astimezone(UTC)
+    except (NormalizeError, ValueError, KeyError):
+        return None
+
+
 # ------------------------------------------------------------------ reserves
 def _as_table(starts: list[datetime], regions: list[str], products: list[str], prices: list, qty: list,
               req: list, published: datetime | None, source: str) -> pa.Table:
