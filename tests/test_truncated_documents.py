@@ -146,6 +146,11 @@ def test_nyiso_dam_file_cut_at_a_row_boundary_is_refused_naming_file_and_url(pri
 # members are final days; a daily CSV of a real-time family is checked only when its version is
 # after the day's last interval was due (test_nyiso_realtime_csv_is_checked_only_once_final).
 WHOLE_DAY_CASES = [
+    ("caiso", "fuel_mix", SPRING, datetime(2024, 3, 12, 18, tzinfo=UTC)),
+    ("caiso", "load_actual", FALL, datetime(2024, 11, 5, 18, tzinfo=UTC)),
+    ("caiso", "lmp_dam", FALL, datetime(2024, 11, 5, 18, tzinfo=UTC)),
+    ("caiso", "as_dam", SPRING, datetime(2024, 3, 12, 18, tzinfo=UTC)),
+    ("caiso", "as_rt15m", FALL, datetime(2024, 11, 5, 18, tzinfo=UTC)),
     ("nyiso", "lmp_rt5m", SPRING, datetime(2024, 3, 25, 18, tzinfo=UTC)),
     ("nyiso", "lmp_rt60m", FALL, datetime(2024, 11, 20, 18, tzinfo=UTC)),
     ("nyiso", "as_rt5m", FALL, datetime(2024, 11, 20, 18, tzinfo=UTC)),
@@ -244,3 +249,23 @@ def test_only_a_days_final_documents_are_checked_never_a_growing_one() -> None:
     isolf = registry.get("nyiso", "load_forecast")
     assert not pipeline.holds_whole_day(isolf, ny, _ref("20241103isolf.csv@zip", "zip", FALL))
 
+    ca = registry.adapter("caiso")
+    fuel = registry.get("caiso", "fuel_mix")
+    www = "http://127.0.0.1:9/caiso/www/outlook"
+    assert pipeline.holds_whole_day(fuel, ca, _ref("outlook_fuelsource_20241103", "outlook", FALL,
+                                                   f"{www}/history/20241103/fuelsource.csv"))
+    assert not pipeline.holds_whole_day(fuel, ca, _ref("outlook_fuelsource_current_20241103T2000Z", "outlook", FALL,
+                                                       f"{www}/current/fuelsource.csv"))
+    today = datetime.now(UTC).date()  # the history URL of today answers with the growing file
+    assert not pipeline.holds_whole_day(fuel, ca, _ref(f"outlook_fuelsource_{today:%Y%m%d}", "outlook", today,
+                                                       f"{www}/history/{today:%Y%m%d}/fuelsource.csv"))
+    as15 = registry.get("caiso", "as_rt15m")
+    assert pipeline.holds_whole_day(as15, ca, _ref("PRC_INTVL_AS_RTM_20241103T0700Z_20241104T0800Z_v1", "oasis", FALL))
+    # a real-time run's hour (or partial hour) of the same query is not the whole day
+    assert not pipeline.holds_whole_day(as15, ca, _ref("PRC_INTVL_AS_RTM_20241103T0700Z_20241103T0800Z_v1", "oasis",
+                                                       FALL))
+    rt5 = registry.get("caiso", "lmp_rt5m")
+    assert not pipeline.holds_whole_day(rt5, ca, _ref("PRC_INTVL_LMP_RTM_20241103T0700Z_20241104T0800Z_v3", "oasis",
+                                                      FALL))
+    fcst = registry.get("caiso", "load_forecast")
+    assert not pipeline.holds_whole_day(fcst, ca, _ref("SLD_FCST_DAM_20241104T0800Z_20241105T0800Z_v1", "oasis", FALL))
