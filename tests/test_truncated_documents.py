@@ -7,7 +7,9 @@ hash): raw files are never overwritten."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -136,3 +138,134 @@ def test_nyiso_dam_file_cut_at_a_row_boundary_is_refused_naming_file_and_url(pri
     pipeline.run_window(spec.key, start, end)
     rows, intervals, locations = _rows(private_warehouse, spec, FALL)
     assert intervals == 25 and rows == 25 * locations
+
+
+# Every other dataset whose daily documents hold a whole market day in a CSV without an end marker
+# (the adapters' whole_day_documents): (iso, dataset, day, simulator clock). NYISO's real-time
+# families come from the monthly archive here (more than PMP_SIM_NYISO_CSV_DAYS days back): its
+# members are final days; a daily CSV of a real-time family is checked only when its version is
+# after the day's last interval was due (test_nyiso_realtime_csv_is_checked_only_once_final).
+WHOLE_DAY_CASES = [
+    ("caiso", "fuel_mix", SPRING, datetime(2024, 3, 12, 18, tzinfo=UTC)),
+    ("caiso", "load_actual", FALL, datetime(2024, 11, 5, 18, tzinfo=UTC)),
+    ("caiso", "lmp_dam", FALL, datetime(2024, 11, 5, 18, tzinfo=UTC)),
+    ("caiso", "as_dam", SPRING, datetime(2024, 3, 12, 18, tzinfo=UTC)),
+    ("caiso", "as_rt15m", FALL, datetime(2024, 11, 5, 18, tzinfo=UTC)),
+    ("nyiso", "lmp_rt5m", SPRING, datetime(2024, 3, 25, 18, tzinfo=UTC)),
+    ("nyiso", "lmp_rt60m", FALL, datetime(2024, 11, 20, 18, tzinfo=UTC)),
+    ("nyiso", "as_rt5m", FALL, datetime(2024, 11, 20, 18, tzinfo=UTC)),
+    ("nyiso", "load_actual", SPRING, datetime(2024, 3, 25, 18, tzinfo=UTC)),
+    ("nyiso", "fuel_mix", FALL, datetime(2024, 11, 20, 18, tzinfo=UTC)),
+]
+
+
+def _golden_keys(spec: registry.DatasetSpec, day: date) -> tuple[list[str], set[tuple[Any, ...]]]:
+    """The table keys of the day's rows in the untruncated documents, fetched from the simulator
+    (fault cleared) and normalized by the adapter itself."""
+    adapter = registry.adapter(spec.iso)
+    hook = adapter.hook()
+    start, end = market_day_bounds(day, spec.timezone)
+    refs = adapter.discover(spec, start, end, hook=hook)
+    keys: set[tuple[Any, ...]] = set()
+    cols: list[str] = []
+    for doc in adapter.fetch(spec, refs, hook=hook):
+        table = adapter.normalize(spec, doc.name, doc.payload, published_at=doc.ref.published)
+        cols = [c for c in spec.schema.key if c in table.column_names]
+        for row in table.select(cols).to_pylist():
+            if start <= row["interval_start"] < end:
+                keys.add(tuple(row[c] for c in cols))
+    return cols, keys
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("iso", "dataset", "day", "now"), WHOLE_DAY_CASES,
+                         ids=[f"{c[0]}.{c[1]}-{c[2]}" for c in WHOLE_DAY_CASES])
+def test_whole_day_document_cut_at_a_row_boundary_is_refused_then_the_retry_loads_it(
+        private_warehouse, stage, use_simulator, monkeypatch: pytest.MonkeyPatch,
+        iso: str, dataset: str, day: date, now: datetime) -> None:
+    from helpers import assert_day_complete, day_rows
+
+    monkeypatch.setenv("PMP_SIM_CAISO_MIN_INTERVAL", "0")
+    sim = use_simulator(now=now, extra={"caiso_default": {"min_request_interval_seconds": 0,
+                                                          "www_min_request_interval_seconds": 0}})
+    spec = registry.get(iso, dataset)
+    adapter = registry.adapter(iso)
+    assert dataset in adapter.whole_day_documents
+    start, end = _window(spec, day)
+    hours = 25 if day == FALL else 23
+    sim.set_faults({"truncated_csv": -1})  # every CSV answered is cut after half its lines
+    with pytest.raises(pipeline.IncompleteDocumentError) as refused:
+        pipeline.run_window(spec.key, start, end)
+    message = str(refused.value)
+    assert message.startswith(f"{spec.key} {day}: "), message
+    # the file is named (its raw name: canonical name + content hash), with the URL it came from
+    assert re.search(r"\S+\.(csv|zip) from http://127\.0\.0\.1:\d+/\S+ does not hold the whole market day: ",
+                     message), message
+    # what the cut took: intervals (a file in time order), or entities of intervals (OASIS answers
+    # are sorted by node or area first, so the cut keeps every hour of the first entities)
+    counted = re.search(r"(\d+)/(\d+) (\d+)min intervals \(missing 20", message)
+    short = re.search(r"(\d+) (\d+)min interval\(s\) without all (\d+) entities \(first 20", message)
+    assert counted or short, message
+    if counted:
+        present, expected, minutes = map(int, counted.groups())
+        assert expected == hours * 60 // minutes and 0 < present < expected, message
+    else:
+        assert short is not None and int(short.group(1)) > 0 and int(short.group(3)) > 1, message
+    assert "nothing was staged, a retry downloads it again" in message
+    assert day_rows(private_warehouse, spec, day) == []
+    assert open_store().list(f"raw/{iso}/{dataset}/{day:%Y/%m/%d}/") == []
+    sim.set_faults({"truncated_csv": 0})
+    pipeline.run_window(spec.key, start, end)  # the retry downloads the day again, whole
+    result = assert_day_complete(private_warehouse, spec, day)
+    assert result.hours == hours
+    loaded = day_rows(private_warehouse, spec, day)
+    cols, golden = _golden_keys(spec, day)
+    assert "interval_start" in cols and len(golden) > hours
+    at = [list(spec.schema.columns).index(c) for c in cols]
+    assert len(loaded) == len(golden)
+    assert {tuple(r[i] for i in at) for r in loaded} == golden
+
+
+def _ref(doc_id: str, route: str, day: date, url: str = "", published: datetime | None = None) -> registry.DocumentRef:
+    return registry.DocumentRef(doc_id=doc_id, name=doc_id + ".csv", route=route, url=url, market_day=day.isoformat(),
+                                published_at=published.isoformat() if published else None)
+
+
+def test_only_a_days_final_documents_are_checked_never_a_growing_one() -> None:
+    """A real-time/current-day file grows through its day: only a past day's final file is
+    checked (else the */5 DAGs would refuse every file they read), and forecasts never are."""
+    ny = registry.adapter("nyiso")
+    rt5m, dam = registry.get("nyiso", "lmp_rt5m"), registry.get("nyiso", "lmp_dam")
+    _, end = market_day_bounds(FALL, rt5m.timezone)
+    due = end + rt5m.publication_lag
+    for published, checked in ((None, False), (end - timedelta(hours=6), False), (due - timedelta(seconds=1), False),
+                               (due, True), (due + timedelta(days=3), True)):
+        ref = _ref("20241103realtime_zone.csv@v", "csv", FALL, published=published)
+        assert pipeline.holds_whole_day(rt5m, ny, ref) is checked, published
+    # an archive member is a final day; a day-ahead file is whole when published (the day before)
+    assert pipeline.holds_whole_day(rt5m, ny, _ref("20241103realtime_zone.csv@zip", "zip", FALL))
+    assert pipeline.holds_whole_day(dam, ny, _ref("20241103damlbmp_zone.csv@v", "csv", FALL,
+                                                  published=end - timedelta(days=1)))
+    isolf = registry.get("nyiso", "load_forecast")
+    assert not pipeline.holds_whole_day(isolf, ny, _ref("20241103isolf.csv@zip", "zip", FALL))
+
+    ca = registry.adapter("caiso")
+    fuel = registry.get("caiso", "fuel_mix")
+    www = "http://127.0.0.1:9/caiso/www/outlook"
+    assert pipeline.holds_whole_day(fuel, ca, _ref("outlook_fuelsource_20241103", "outlook", FALL,
+                                                   f"{www}/history/20241103/fuelsource.csv"))
+    assert not pipeline.holds_whole_day(fuel, ca, _ref("outlook_fuelsource_current_20241103T2000Z", "outlook", FALL,
+                                                       f"{www}/current/fuelsource.csv"))
+    today = datetime.now(UTC).date()  # the history URL of today answers with the growing file
+    assert not pipeline.holds_whole_day(fuel, ca, _ref(f"outlook_fuelsource_{today:%Y%m%d}", "outlook", today,
+                                                       f"{www}/history/{today:%Y%m%d}/fuelsource.csv"))
+    as15 = registry.get("caiso", "as_rt15m")
+    assert pipeline.holds_whole_day(as15, ca, _ref("PRC_INTVL_AS_RTM_20241103T0700Z_20241104T0800Z_v1", "oasis", FALL))
+    # a real-time run's hour (or partial hour) of the same query is not the whole day
+    assert not pipeline.holds_whole_day(as15, ca, _ref("PRC_INTVL_AS_RTM_20241103T0700Z_20241103T0800Z_v1", "oasis",
+                                                       FALL))
+    rt5 = registry.get("caiso", "lmp_rt5m")
+    assert not pipeline.holds_whole_day(rt5, ca, _ref("PRC_INTVL_LMP_RTM_20241103T0700Z_20241104T0800Z_v3", "oasis",
+                                                      FALL))
+    fcst = registry.get("caiso", "load_forecast")
+    assert not pipeline.holds_whole_day(fcst, ca, _ref("SLD_FCST_DAM_20241104T0800Z_20241105T0800Z_v1", "oasis", FALL))

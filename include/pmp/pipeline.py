@@ -136,10 +136,9 @@ def fetch(key: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _fetch_into(spec: DatasetSpec, adapter: Any, refs: list[DocumentRef], store: Any) -> list[dict[str, Any]]:
     staged = []
-    whole_day = getattr(adapter, "whole_day_documents", {}).get(spec.dataset, ())
     for doc in adapter.fetch(spec, refs, hook=adapter.hook()):
         validate(doc.name, doc.payload, url=doc.ref.url)  # a failed download raises here, nothing is written
-        if doc.ref.route in whole_day:
+        if holds_whole_day(spec, adapter, doc.ref):
             _check_whole_day(spec, adapter, doc)
         metrics.incr("pmp.documents_fetched")
         metrics.incr("pmp.bytes_fetched", len(doc.payload))
@@ -152,6 +151,18 @@ def _fetch_into(spec: DatasetSpec, adapter: Any, refs: list[DocumentRef], store:
              "checksum": sha256(doc.payload), "size": len(doc.payload), "written": written}
         )
     return staged
+
+
+def holds_whole_day(spec: DatasetSpec, adapter: Any, ref: DocumentRef) -> bool:
+    """Whether a fetched document holds its whole market day and is checked before staging: its
+    route is declared in the adapter's ``whole_day_documents`` for the dataset, and the adapter's
+    optional ``document_is_final(spec, ref)`` agrees for this document. (A route may serve a past
+    day's final file and today's growing one alike, e.g. NYISO's daily real-time CSVs: only the
+    adapter can tell them apart, from the document's URL or version.)"""
+    if ref.route not in getattr(adapter, "whole_day_documents", {}).get(spec.dataset, ()):
+        return False
+    final = getattr(adapter, "document_is_final", None)
+    return final is None or bool(final(spec, ref))
 
 
 def _check_whole_day(spec: DatasetSpec, adapter: Any, doc: Any) -> None:

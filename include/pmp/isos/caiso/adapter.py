@@ -70,6 +70,18 @@ class CaisoAdapter:
     # start-up and scheduling are paid once a month, not once a day (requests stay one per trade day:
     # OASIS's 31-day windows are not used yet).
     history_window = "month"
+    # Documents that hold a whole market day (pmp.pipeline checks their intervals and entities before
+    # staging them): CSVs without an end marker, which a truncation at a row boundary would read as a
+    # shorter day. A past day's Today's Outlook file (``history/YYYYMMDD``: every 5-minute row of
+    # the 23/24/25-hour day) and an OASIS answer (a zip of CSVs) whose window is one whole trade day
+    # (:meth:`document_is_final`): not the Outlook ``current`` file (it grows through today), nor
+    # the hour windows of real-time prices and the real-time runs' partial hours. Not listed:
+    # load_forecast (SLD_FCST vintages cover other days than their issue day, counted by vintage)
+    # and lmp_rt15m / lmp_rt5m (one document per hour, never a whole day).
+    whole_day_documents = {
+        "lmp_dam": ("oasis", "groupzip"), "as_dam": ("oasis",), "as_rt15m": ("oasis",),
+        "load_actual": ("oasis", "outlook"), "fuel_mix": ("outlook",),
+    }
 
     def hook(self) -> CaisoHook:
         return CaisoHook()
@@ -242,6 +254,19 @@ class CaisoAdapter:
         canonical = ref.name.replace("_current_", f"_{day:%Y%m%d}_current_")
         ref = DocumentRef(ref.doc_id, canonical, ref.published_at, day.isoformat(), ref.route, ref.url, ref.size)
         return FetchedDocument(ref, storage_name(canonical, payload), payload)
+
+    def document_is_final(self, spec: DatasetSpec, ref: DocumentRef) -> bool:
+        """A declared document holds its whole day when its day's last interval is due by now (the
+        day's end plus the publication lag) and it is an Outlook ``history/YYYYMMDD`` file (the
+        history URL of today answers too, with the growing file; ``current`` never counts) or an
+        OASIS query over exactly the trade day (its id carries the window, see the module doc)."""
+        day = date.fromisoformat(ref.market_day)
+        start, end = market_day_bounds(day, TZ)
+        if end + spec.publication_lag > datetime.now(UTC):
+            return False
+        if ref.route == "outlook":
+            return "/outlook/history/" in (ref.url or "")
+        return f"_{_stamp(start)}_{_stamp(end)}_" in ref.doc_id
 
     def normalize(
         self, spec: DatasetSpec, name: str, payload: bytes, *, published_at: datetime | None = None

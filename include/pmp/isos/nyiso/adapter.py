@@ -33,7 +33,7 @@ from pmp.isos.nyiso.normalize import normalize_payload, storage_name, zip_member
 from pmp.payload import PayloadError
 from pmp.registry import DatasetSpec, DocumentRef, FetchedDocument
 from pmp.staging import sha256
-from pmp.timeutil import local_day_of
+from pmp.timeutil import local_day_of, market_day_bounds
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,18 @@ class NyisoAdapter:
     pool = "nyiso_mis"
     # csv: one request per document; zip: one archive download serves every day of its month.
     batch_sizes = {"csv": 50, "zip": 62}
-    # Day-ahead files hold the whole market day when published (pmp.pipeline checks their intervals
-    # before staging them): a CSV without an end marker, a server-side truncation at a row boundary
-    # would read as a shorter day. (Real-time files grow through their day, so they are not listed.)
-    whole_day_documents = {"lmp_dam": ("csv", "zip"), "as_dam": ("csv", "zip")}
+    # Documents that hold a whole market day (pmp.pipeline checks their intervals and entities before
+    # staging them): a CSV without an end marker, a server-side truncation at a row boundary would
+    # read as a shorter day. Day-ahead files are whole when published. Real-time files (RTD and
+    # hourly LBMP, RT AS, pal/palIntegrated, rtfuelmix) grow through their day: a monthly archive's
+    # member is always a final day (NYISO adds it once the day's file is final), a daily CSV only
+    # when :meth:`document_is_final` says its version was written after the day's last interval was
+    # due. Not listed: load_forecast (isolf), a forecast vintage whose file covers its issue day and
+    # the next five days, counted by issue (completeness "vintages"), not by a fixed interval set.
+    whole_day_documents = {
+        "lmp_dam": ("csv", "zip"), "as_dam": ("csv", "zip"),
+        **{d: ("csv", "zip") for d in ("lmp_rt5m", "lmp_rt60m", "as_rt5m", "load_actual", "fuel_mix")},
+    }
     # History in monthly bulk: a monthly history DAG per dataset (pmp.history) downloads each
     # month's archive once for all its days, instead of once per daily run.
     history_window = "month"
@@ -169,6 +177,20 @@ class NyisoAdapter:
                 dataclasses.replace(ref, published_at=published.isoformat()),
                 storage_name(ref.name, published, sha256(data)), data,
             )
+
+    def document_is_final(self, spec: DatasetSpec, ref: DocumentRef) -> bool:
+        """Whether a fetched document of ``whole_day_documents`` is its day's final file. Day-ahead
+        files are final when published and archive members always are. A real-time dataset's daily
+        CSV is the same URL the */5 DAG reads while today's file grows (and yesterday's gets its
+        last intervals after midnight): final only when its version (``Last-Modified``, else the
+        P-list's "Last Updated") is at or after the day's end plus the dataset's publication lag,
+        the time by which its last interval is published (the daily run waits for the same moment,
+        pmp.pipeline._wait_for_publication). An earlier version may be a growing file: not checked."""
+        if ref.route != "csv" or not spec.realtime:
+            return True
+        published = ref.published
+        _, end = market_day_bounds(date.fromisoformat(ref.market_day), TZ)
+        return published is not None and published >= end + spec.publication_lag
 
     def normalize(
         self, spec: DatasetSpec, name: str, payload: bytes, *, published_at: datetime | None = None
