@@ -303,9 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             stop.set()
             poller.join(timeout=60)
             pubs = publications(specs, ledger, t0, t1)
-            history_days = af.sql(
-                "SELECT count(*) FROM dag_run WHERE dag_id = ANY(%s) AND state = 'success' "
-                "AND end_date BETWEEN %s AND %s", (daily_ids, t0, t1))[0][0]
+            history_by_dag = dict(af.sql(
+                "SELECT dag_id, count(*) FROM dag_run WHERE dag_id = ANY(%s) AND state = 'success' "
+                "AND end_date BETWEEN %s AND %s GROUP BY dag_id", (daily_ids, t0, t1)))
+            history_days = sum(history_by_dag.values())
             tasks = af.sql(
                 "SELECT count(*) FROM task_instance WHERE dag_id = ANY(%s) AND start_date BETWEEN %s AND %s",
                 (realtime_ids, t0, t1))[0][0]
@@ -318,8 +319,13 @@ def main(argv: list[str] | None = None) -> int:
                                          for p in pubs], indent=1))
     for iso in sorted({s.iso for s in specs}):
         stats, docs, missed = summary([p for p in pubs if p.iso == iso], t1)
+        days = sum(n for dag_id, n in history_by_dag.items() if dag_id.startswith(f"{iso}_"))
         print(f"{iso}: p50={stats['p50']:.0f} p95={stats['p95']:.0f} max={stats['max']:.0f} docs={docs} "
-              f"missed={missed}")
+              f"missed={missed} history_days={days}")
+        slowest = sorted((p for p in pubs if p.iso == iso and p.latency is not None), key=lambda p: -(p.latency or 0))
+        for p in slowest[:3]:  # where the tail comes from
+            print(f"  slowest {p.dataset} {p.doc_id} published {p.published.astimezone(UTC):%H:%M:%S} UTC "
+                  f"latency {p.latency:.0f} s")
         for p in pubs:
             if p.iso == iso and p.committed is None and p.published <= t1 - MISSED_AFTER:
                 print(f"  missed {p.dataset} {p.doc_id} published {p.published.astimezone(UTC):%H:%M:%S} UTC")
