@@ -182,4 +182,6 @@ for iso in sorted({r[0] for r in rows}):
     print(f"[demo] {iso}: {len(mine)} real-time runs ({kinds}); task started after the run was due: "
           f"{fmt(r[3] for r in mine)}; task took {fmt(r[4] for r in mine)}")
 PY
-pmp status --realtime
+for iso in $(if [[ $ISOS == all ]]; then python -c "from pmp import registry; print(*registry.isos())" 2>/dev/null; else echo "${ISOS//,/ }"; fi); do
+  pmp status --realtime --iso "$iso"
+done
