@@ -30,7 +30,10 @@ def test_one_daily_dag_per_dataset_and_realtime_where_declared(dagbag) -> None:
             expected.add(spec.realtime_dag_id)
     assert set(dagbag.dag_ids) == expected | {summary.DAG_ID}  # + the example scheduled on Assets
     assert {"ercot_lmp_dam_daily", "ercot_lmp_rt15m_daily", "ercot_lmp_rt5m_daily",
-            "ercot_lmp_rt15m_realtime", "ercot_lmp_rt5m_realtime", "nyiso_lmp_dam_history"} <= expected
+            "ercot_lmp_rt15m_realtime", "ercot_lmp_rt5m_realtime"} <= expected
+    # a monthly history DAG per dataset of every ISO (pmp.history: each adapter's history_window)
+    assert {f"{iso}_lmp_dam_history" for iso in registry.isos()} <= expected
+    assert set(registry.isos()) == {"caiso", "ercot", "isone", "miso", "nyiso", "pjm", "spp"}
 
 
 def _iso_dags(dagbag) -> dict:
