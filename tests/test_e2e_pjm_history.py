@@ -42,6 +42,7 @@ def test_a_month_in_one_run_checked_day_by_day_and_rerun_without_duplicates(env,
     spec = registry.get("pjm", dataset)
     assert history.has_history_dag(spec)
     (feed,) = spec.params["daily"]
+    assert history.archive_runs(spec) == range_feed(feed)  # what pmp plan-history counts
     days = assert_history_month(dagbag, env["dsn"], spec, first, dst_day, dst_hours)
     asked = _queries(sim, feed.name)
     windows = {q.get(f"{feed.time_field}_ept") for q in asked}

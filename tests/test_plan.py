@@ -46,6 +46,11 @@ def test_monthly_route_runs_once_a_month_and_once_a_day_in_the_recent_window() -
     assert p_caiso.floor_hours == pytest.approx((days + 76) / (12 * 60))  # 1 request / 5 s
     assert p_pjm.floor_hours == pytest.approx((days + 76) / (6 * 60))  # 6 a minute
     assert p_pjm.machine_hours == pytest.approx(days / 100.0)
+    # PJM's feeds it keeps whole (fuel mix): one paged range query per feed and month run
+    fuel = registry.get("pjm", "fuel_mix")
+    assert history.archive_runs(fuel) and not history.archive_runs(pjm)
+    p_fuel = plan.plan_dataset(fuel, date(2019, 1, 1), today, plan.Measured(per_day={fuel.key: (1.0, 240.0)}))
+    assert (p_fuel.route, p_fuel.runs, p_fuel.requests) == ("month", 76, 62 * 1 + 14 * 1 + 76)
 
 
 @pytest.mark.parametrize("iso", ["caiso", "ercot", "isone", "miso", "nyiso", "pjm", "spp"])

@@ -36,8 +36,10 @@ def has_history_dag(spec: DatasetSpec) -> bool:
 
 def archive_runs(spec: DatasetSpec) -> bool:
     """Whether one download serves every day of a history run (``history_archives`` of the adapter:
-    NYISO's monthly zip), so a run's requests do not grow with its days."""
-    return bool(getattr(registry.adapter(spec.iso), "history_archives", False))
+    NYISO's monthly zip; or a method of the dataset deciding per dataset: PJM's range queries), so
+    a run's requests do not grow with its days."""
+    archives = getattr(registry.adapter(spec.iso), "history_archives", False)
+    return bool(archives(spec) if callable(archives) else archives)
 
 
 def docs_per_request(spec: DatasetSpec) -> int:

@@ -90,6 +90,11 @@ class PjmAdapter:
     # pacing (6 requests a minute for non-members); the feeds of RANGE_FEEDS in one query a month.
     history_window = "month"
 
+    def history_archives(self, spec: DatasetSpec) -> bool:
+        """Whether a history run asks every feed of ``spec`` once for its whole window (``range``),
+        so its requests do not grow with its days (``pmp plan-history``, :mod:`pmp.history`)."""
+        return all(range_feed(feed) for feed in spec.params["daily"])
+
     def hook(self) -> PjmHook:
         return PjmHook()
 
