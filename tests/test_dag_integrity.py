@@ -61,7 +61,7 @@ def test_ids_tags_retries_and_schedules(dagbag) -> None:
             assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
             assert dag.timetable.expression == "0 0 * * *"
             assert str(getattr(dag.timetable.timezone, "name", dag.timetable.timezone)) == spec.timezone
-        elif dag_id.endswith("_history"):  # one run per month of the ISO's monthly archives (pmp.history)
+        elif dag_id.endswith("_history"):  # one run per calendar month (pmp.history)
             spec = registry.get(dag_id.split("_")[0], dag_id.split("_", 1)[1].removesuffix("_history"))
             assert dag.catchup is False and dag.end_date is None  # PMP_CATCHUP=false: backfill any month
             assert dag.start_date.date() == spec.first_date.replace(day=1)
