@@ -22,7 +22,14 @@ MONTHS = {"lmp_dam": (date(2024, 3, 1), date(2024, 3, 10), 23), "fuel_mix": (dat
 @pytest.mark.parametrize("dataset", sorted(MONTHS))
 def test_a_month_in_one_run_checked_day_by_day_and_rerun_without_duplicates(env, dagbag, dataset: str) -> None:
     first, dst_day, dst_hours = MONTHS[dataset]
-    env["sim"](now=NOW)
+    sim = env["sim"](now=NOW)
     spec = registry.get("spp", dataset)
     assert history.has_history_dag(spec)
-    assert_history_month(dagbag, env["dsn"], spec, first, dst_day, dst_hours)
+    days = assert_history_month(dagbag, env["dsn"], spec, first, dst_day, dst_hours)
+    got = [p for m, p in sim.requests if m == "GET" and "/spp/" in p]
+    if dataset == "fuel_mix":  # every day cut from the archives, each downloaded once a run (and re-run)
+        archives = [p for p in got if "GenMix" in p]
+        assert archives and len(archives) == 2 * len(set(archives)) <= 4, archives
+    else:  # one day-ahead file per operating day, downloaded once a run (and once by the re-run)
+        for day in days:
+            assert sum(f"{day:%Y%m%d}" in p for p in got) == 2, day
