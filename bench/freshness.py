@@ -7,10 +7,15 @@ dag-processor and triggerer, LocalExecutor) with
 * every real-time DAG of the chosen ISOs (default the four seed ISOs: CAISO, ERCOT, ISO-NE,
   NYISO), unpaused, with the connections' real client-side pacing (CAISO one OASIS request per
   5 s; the simulator enforces each ISO's limits as well);
-* at the same time ``airflow backfill create`` (REST API) of ``--history-days`` market days for
-  every daily DAG of those ISOs.
+* at the same time ``airflow backfill create`` (REST API) of history for every daily dataset of
+  those ISOs, routed as a catch-up (``PMP_CATCHUP=true``) routes it: the last whole month before
+  the recent window through the dataset's monthly history DAG where its ISO has one
+  (:mod:`pmp.history`), ``--history-days`` market days through its daily DAG otherwise
+  (``--history-route daily``: ``--history-days`` days through every daily DAG, as before).
 
-For ``--minutes`` of wall time from the moment the real-time DAGs are unpaused it records, for every
+For ``--minutes`` of wall time, from ``--warmup`` seconds after the real-time DAGs are unpaused (the
+watchers' first polls only record each listing; the first ``*/5`` runs catch up what came before:
+the window measures the steady state), it records, for every
 document the simulator published in that window, its publication time and the time its rows were
 committed:
 
@@ -30,7 +35,8 @@ Printed per ISO and in total; last line::
 
 ``missed``: documents published more than 120 s before the end and not committed by then;
 documents published in the last 120 s and not yet committed are left out of ``docs``.
-``history_days``: daily runs (one dataset-day each) that finished successfully in the window.
+``history_days``: dataset-days of the history runs that finished successfully in the window (a
+daily run one, a monthly run every market day of its month).
 ``tasks_per_doc``: task instances of the real-time DAGs started in the window per document.
 
     .venv/bin/python bench/freshness.py                 # full: 4 ISOs, 7 history days, 10 minutes
@@ -108,8 +114,11 @@ class Ledger:
 
     def poll_ingest_log(self, dsn: str, since: datetime) -> None:
         with contextlib.suppress(psycopg.Error), psycopg.connect(dsn, connect_timeout=5) as conn:
+            # the backfill's documents are history, not real-time publications (an ISO-NE load
+            # forecast fetched by a history run carries the time it was fetched as published_at)
             rows = conn.execute("SELECT iso, dataset, source_id, published_at, loaded_at FROM ingest_log "
-                                "WHERE loaded_at >= %s", (since,)).fetchall()
+                                "WHERE loaded_at >= %s AND (market_day IS NULL OR market_day >= %s)",
+                                (since, since.date() - timedelta(days=2))).fetchall()
             with self.lock:
                 for iso, dataset, source_id, published, loaded in rows:
                     self.loaded.setdefault((iso.lower(), dataset, source_id, published), loaded)
@@ -201,6 +210,26 @@ def publications(specs: list[DatasetSpec], ledger: Ledger, t0: datetime, t1: dat
     return sorted(out.values(), key=lambda p: p.published)
 
 
+def history_jobs(specs: list[DatasetSpec], days: int, today: Any, *, monthly: bool) -> list[tuple[str, Any, Any]]:
+    """(DAG id, first, last market day) of each backfill: days before the recent window (inside
+    CAISO's SingleZip retention). ``monthly``: as a catch-up (``PMP_CATCHUP=true``) runs them, the
+    last whole month before the recent window through the monthly history DAG of a dataset that has
+    one (:mod:`pmp.history`), ``days`` days through the daily DAG of the others."""
+    from pmp import history
+
+    cutoff = min(history.cutoff(s, today) for s in specs)
+    last = cutoff - timedelta(days=1)
+    first = last - timedelta(days=days - 1)
+    month = (last.replace(day=1), last)
+    out = []
+    for spec in specs:
+        if monthly and history.has_history_dag(spec) and spec.first_date <= month[0]:
+            out.append((history.history_dag_id(spec), *month))
+        else:
+            out.append((spec.daily_dag_id, max(first, spec.first_date), last))
+    return out
+
+
 def _backfill(af: Any, dag_id: str, first: str, last: str) -> None:
     """``POST /api/v2/backfills``, tried again on a 5xx (the shared PostgreSQL under load: the
     api-server's small connection pool timed out once); a 409 means it exists already."""
@@ -243,6 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parallelism", type=int, default=8, help="Airflow core.parallelism")
     ap.add_argument("--poll", type=float, default=5.0, help="seconds between listing polls")
     ap.add_argument("--json", type=Path, help="also write every publication (times, ids) to this file")
+    ap.add_argument("--history-route", choices=("catchup", "daily"), default="catchup",
+                    help="catchup (default): history as a catch-up runs it, the last whole month before the "
+                         "recent window through the monthly history DAG of each ISO that has one and "
+                         "--history-days days through the daily DAG of the others; daily: --history-days "
+                         "days through every daily DAG")
+    ap.add_argument("--warmup", type=float, default=60.0,
+                    help="seconds between unpausing and opening the window (the watchers' first polls)")
     ap.add_argument("--tiny", action="store_true",
                     help="a few minutes, one real-time and one daily dataset, one history day")
     args = ap.parse_args(argv)
@@ -255,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         realtime_ids = [s.realtime_dag_id for s in registry.datasets() if s.iso in isos and s.realtime]
         daily_ids = [s.daily_dag_id for s in registry.datasets() if s.iso in isos]
     specs = [s for s in registry.datasets() if s.realtime_dag_id in realtime_ids]
+    jobs = history_jobs([s for s in registry.datasets() if s.daily_dag_id in daily_ids], args.history_days,
+                        datetime.now(UTC).date(), monthly=args.history_route == "catchup" and not args.tiny)
+    history_ids = sorted({j[0] for j in jobs})
 
     subprocess.run([str(ROOT / "scripts" / "services.sh"), "start"], check=True, stdout=sys.stderr)
     from live import CONNS, SIM_CONNECTIONS, LiveAirflow, scratch_warehouse
@@ -268,21 +307,23 @@ def main(argv: list[str] | None = None) -> int:
         for cid, conn in {**conns, "tsdb": tsdb, "pmp_s3": CONNS["pmp_s3"]}.items():
             os.environ[f"AIRFLOW_CONN_{cid.upper()}"] = json.dumps(conn)  # this process's discovery
         env = {"PMP_STAGING_URL": staging, "PMP_TASK_RETRIES": "1", "PMP_CATCHUP": "false"}
-        log(f"simulator {sim.url}; Airflow with {len(realtime_ids)} real-time and {len(daily_ids)} daily DAGs")
-        with LiveAirflow([*realtime_ids, *daily_ids], connections={**conns, "tsdb": tsdb}, env=env,
+        log(f"simulator {sim.url}; Airflow with {len(realtime_ids)} real-time and {len(history_ids)} history DAGs")
+        with LiveAirflow([*realtime_ids, *history_ids], connections={**conns, "tsdb": tsdb}, env=env,
                          parallelism=args.parallelism, start_timeout=300) as af:
-            af.wait_serialized([*realtime_ids, *daily_ids], timeout=600)
+            af.wait_serialized([*realtime_ids, *history_ids], timeout=600)
             ledger = Ledger()
-            t0 = datetime.now(UTC)
             af.unpause(*realtime_ids)
             # history at the same time: backfills of past days (inside CAISO's SingleZip retention)
-            today = datetime.now(UTC).date()
-            first = today - timedelta(days=30 + args.history_days)
-            last = first + timedelta(days=args.history_days - 1)
-            for dag_id in daily_ids:
+            for dag_id, first, last in jobs:
                 af.unpause(dag_id)
                 _backfill(af, dag_id, f"{first}T00:00:00", f"{last}T12:00:00")
-            log(f"window opened {t0:%H:%M:%S}; backfill {first}..{last} of {len(daily_ids)} daily DAGs")
+            for dag_id, first, last in jobs:
+                log(f"backfill {dag_id} {first}..{last}")
+            # steady state, not start-up: the triggerer's watchers take their first look (which only
+            # records each listing) and the first */5 runs catch up what came before
+            time.sleep(min(args.warmup, 10.0) if args.tiny else args.warmup)
+            t0 = datetime.now(UTC)
+            log(f"window opened {t0:%H:%M:%S} ({args.warmup:.0f} s after unpausing)")
             # listings without publication times: the poller's first sight stands in for it
             unstamped = []
             for spec in specs:
@@ -303,9 +344,13 @@ def main(argv: list[str] | None = None) -> int:
             stop.set()
             poller.join(timeout=60)
             pubs = publications(specs, ledger, t0, t1)
-            history_days = af.sql(
-                "SELECT count(*) FROM dag_run WHERE dag_id = ANY(%s) AND state = 'success' "
-                "AND end_date BETWEEN %s AND %s", (daily_ids, t0, t1))[0][0]
+            # dataset-days: a daily run is one, a monthly run the market days of its month
+            history_by_dag = dict(af.sql(
+                "SELECT dag_id, sum(round(extract(epoch FROM data_interval_end - data_interval_start) / 86400)) "
+                "FROM dag_run WHERE dag_id = ANY(%s) AND state = 'success' "
+                "AND end_date BETWEEN %s AND %s GROUP BY dag_id", (history_ids, t0, t1)))
+            history_by_dag = {k: int(v) for k, v in history_by_dag.items()}
+            history_days = sum(history_by_dag.values())
             tasks = af.sql(
                 "SELECT count(*) FROM task_instance WHERE dag_id = ANY(%s) AND start_date BETWEEN %s AND %s",
                 (realtime_ids, t0, t1))[0][0]
@@ -318,8 +363,13 @@ def main(argv: list[str] | None = None) -> int:
                                          for p in pubs], indent=1))
     for iso in sorted({s.iso for s in specs}):
         stats, docs, missed = summary([p for p in pubs if p.iso == iso], t1)
+        days = sum(n for dag_id, n in history_by_dag.items() if dag_id.startswith(f"{iso}_"))
         print(f"{iso}: p50={stats['p50']:.0f} p95={stats['p95']:.0f} max={stats['max']:.0f} docs={docs} "
-              f"missed={missed}")
+              f"missed={missed} history_days={days}")
+        slowest = sorted((p for p in pubs if p.iso == iso and p.latency is not None), key=lambda p: -(p.latency or 0))
+        for p in slowest[:3]:  # where the tail comes from
+            print(f"  slowest {p.dataset} {p.doc_id} published {p.published.astimezone(UTC):%H:%M:%S} UTC "
+                  f"latency {p.latency:.0f} s")
         for p in pubs:
             if p.iso == iso and p.committed is None and p.published <= t1 - MISSED_AFTER:
                 print(f"  missed {p.dataset} {p.doc_id} published {p.published.astimezone(UTC):%H:%M:%S} UTC")

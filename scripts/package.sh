@@ -173,6 +173,9 @@ export PMP_WATCH_POLL_SECONDS="${PMP_WATCH_POLL_SECONDS:-}"
 # Warm task processes (pmp.plugin.preload): the scheduler and the workers import the bundle's
 # modules with its plugin, so the task processes they fork start without importing them.
 export PMP_PRELOAD="${PMP_PRELOAD:-true}"
+# CPU niceness a history task process takes before it runs (pmp.factory.history_cpu_priority):
+# real-time tasks on the same worker get the CPU first. 0 leaves it unchanged.
+export PMP_HISTORY_NICE="${PMP_HISTORY_NICE:-10}"
 # Task retries of the generated DAGs.
 export PMP_TASK_RETRIES="${PMP_TASK_RETRIES:-3}"
 # Local state of the pmp package (only used with a file:// staging URL).

@@ -38,6 +38,9 @@ os.environ.update(
         # ISO-NE's 403 wall meets clients that send > N requests in 10 s; sim_conn turns client
         # pacing off, so end-to-end runs would hit it. The wall's own tests set a small N.
         "PMP_SIM_ISONE_BURST": "100000",
+        # dag.test() runs history tasks in the test process itself: their pre_execute would lower
+        # the CPU priority of the pytest worker for good (tests/live.py sets the deployed 10)
+        "PMP_HISTORY_NICE": "0",
     }
 )
 

@@ -296,6 +296,7 @@ class LiveAirflow:
             "PMP_DAGS": self.dags,
             "PMP_TASK_RETRIES": "0",
             "PMP_DEADLINES": "true",  # as deployed (the test session turns them off for dag.test())
+            "PMP_HISTORY_NICE": "10",  # as deployed (the test session keeps its dag.test() process at 0)
             "PYTHONUNBUFFERED": "1",
         })
         for cid, conn in CONNS.items():

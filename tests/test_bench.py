@@ -5,9 +5,11 @@ from rotting when the schema or an API under it changes."""
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -92,9 +94,28 @@ def test_freshness_benchmark_runs(services: dict) -> None:
 
 @pytest.mark.integration
 def test_history_benchmark_runs(services: dict) -> None:
-    last = run_bench("bench/history.py", "--tiny")
+    """bench/history.py --tiny: two workers end to end, the table filled by shifted copies."""
+    proc = subprocess.run([sys.executable, "bench/history.py", "--tiny"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
     m = re.fullmatch(r"history: rows=(\d+) seconds=(\d+\.\d) rows_per_s=(\d+) empty_vs_full=(\d+\.\d\d) "
-                     r"upsert_rows_per_s=(\d+) pg_copy_ratio=(\d+\.\d\d)", last)
-    assert m, last
-    assert int(m[1]) == 3 * 96 * (10 + 7 + 2 * 8 + 2 * 4)  # 3 days x 96 intervals x the simulator's points
+                     r"upsert_rows_per_s=(\d+) pg_copy_ratio=(\d+\.\d\d)", lines[-1])
+    assert m, lines[-1]
+    rows = 3 * 96 * (10 + 7 + 2 * 8 + 2 * 4)  # 3 days x 96 intervals x the simulator's points
+    assert int(m[1]) == rows
     assert int(m[3]) > 0 and int(m[5]) > 0
+    assert f"filled (shift) to {2 * rows} rows" in proc.stdout, lines[-8:]  # the first year, shifted back a year
+
+
+def test_history_archives_parallel_equal_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/history.py builds its archives in processes: byte for byte those of a serial build."""
+    monkeypatch.setenv("PMP_SIM_ERCOT_NODES", "2")
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import history
+
+    spans = history.months(2023, 33)  # January and two days of February
+    assert len(spans) == 2
+    serial = history.archives(spans, 1)
+    assert history.archives(spans, 2) == serial
+    assert [len(zipfile.ZipFile(io.BytesIO(d)).namelist()) for _, _, d in serial] == [31 * 96, 2 * 96]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -119,6 +120,34 @@ def test_realtime_tasks_use_pools_no_history_task_uses(dagbag) -> None:
             (ingest,) = dagbag.dags[spec.realtime_dag_id].tasks
             assert ingest.pool == f"{spec.pool}_realtime" and declared[ingest.pool]["slots"] >= 1
             assert ingest.priority_weight > max(t.priority_weight for t in dagbag.dags[spec.daily_dag_id].tasks)
+
+
+def test_history_tasks_lower_their_cpu_priority_realtime_tasks_do_not(dagbag) -> None:
+    """Every task of a daily or monthly history DAG (the Rust operator and the lake task too) runs
+    pmp.factory.history_cpu_priority before it executes; the real-time ingest task does not."""
+    from pmp.factory import history_cpu_priority
+
+    for dag_id, dag in _iso_dags(dagbag).items():
+        hooks = {t.task_id: t.partial_kwargs.get("pre_execute") if hasattr(t, "partial_kwargs")  # mapped
+                 else getattr(t, "_pre_execute_hook", None) for t in dag.tasks}
+        if dag_id.endswith("_realtime"):
+            assert set(hooks.values()) == {None}, (dag_id, hooks)
+        else:
+            assert set(hooks.values()) == {history_cpu_priority}, (dag_id, hooks)
+
+
+def test_history_cpu_priority_lowers_the_process_niceness() -> None:
+    """In a process of its own (as a task process is): niceness 0 -> PMP_HISTORY_NICE; never raised
+    back (a process already nicer stays so); 0 leaves it unchanged."""
+    from helpers import ROOT
+
+    code = ("import os, sys; sys.path.insert(0, {inc!r}); from pmp.factory import history_cpu_priority; "
+            "os.nice({start}); history_cpu_priority(); print(os.nice(0))")
+    for setting, start, want in (("10", 0, 10), ("10", 15, 15), ("0", 0, 0), ("25", 0, 19)):
+        env = {**os.environ, "PMP_HISTORY_NICE": setting}
+        out = subprocess.run([sys.executable, "-c", code.format(inc=str(ROOT / "include"), start=start)], env=env,
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert int(out[-1]) == want, (setting, start, out)
 
 
 def test_every_connection_declared() -> None:

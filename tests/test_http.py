@@ -146,3 +146,24 @@ def test_shared_pacer_serves_a_realtime_caller_before_history() -> None:
     assert [h for h in hist if rt[0] < h < rt[-1]] == [], (rt, hist)
     stamps = sorted(rt + hist)
     assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= interval - 0.01
+
+
+def test_realtime_pool_slots_overlap_runs_not_requests() -> None:
+    """CAISO's real-time pool has three slots (its six real-time datasets come due at one tick),
+    its history pool one: three real-time processes at once, as three slots run them, still send
+    their requests at least the OASIS interval apart through the shared pacer."""
+    from helpers import ROOT
+
+    from pmp.isos.caiso.hook import CaisoHook
+
+    pools = CaisoHook.all_pools()
+    assert pools["caiso_oasis"][0] == 1 and pools["caiso_oasis_realtime"][0] == 3
+
+    interval, scope = 0.3, f"test {uuid.uuid4()}"
+    code = _PRIORITY_CHILD.format(include=str(ROOT / "include"), interval=interval, scope=scope, realtime=True, n=2)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+             for _ in range(pools["caiso_oasis_realtime"][0])]
+    stamps = sorted(float(line.split()[1]) for p in procs for line in p.communicate(timeout=60)[0].split("\n")
+                    if line.startswith("grant"))
+    assert len(stamps) == 6
+    assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= interval - 0.01

@@ -36,6 +36,9 @@ def test_a_daily_dag_runs_through_the_real_scheduler(services: dict, staging: st
         states = af.task_states(DAG_ID, run_id)
         assert states and set(states.values()) == {"success"}, states
         assert "discover" in states  # the daily DAG's first task (not a real-time task name)
+        # every history task process lowered its CPU priority before it ran (real time first)
+        logs = af.task_logs(DAG_ID)
+        assert logs.count("history task: CPU niceness 10") >= len(states), logs[-3000:]
         procs = [p.pid for p in af.procs.values()]
         db, home = af.db, af.home
         # the manual run, and the scheduled run of the latest interval that unpausing creates (no catchup)

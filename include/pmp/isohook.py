@@ -183,18 +183,23 @@ class IsoHttpHook(BaseHook):
     relabeling: ClassVar[Mapping[str, str]] = {}
     local: ClassVar[LocalConnection] = LocalConnection()
     pools: ClassVar[Mapping[str, tuple[int, str]]] = {}  # pool name -> (slots, description)
+    # pool name -> slots of its real-time pool, where they differ from the history pool's: several
+    # small real-time runs of an ISO at one tick overlap their start-up, parsing and loading while
+    # the shared pacer still sends their requests one at a time at the ISO's rate
+    realtime_slots: ClassVar[Mapping[str, int]] = {}
 
     @classmethod
     def all_pools(cls) -> dict[str, tuple[int, str]]:
         """:attr:`pools` and, for each, the pool of the ISO's real-time runs (``<pool>_realtime``,
-        as many slots): real-time tasks never queue behind history for a slot; the ISO's request
-        rate is still bounded by the hook's (shared) pacer, which serves real-time callers first
-        (:class:`pmp.http.SharedPacer`)."""
+        as many slots unless :attr:`realtime_slots` says otherwise): real-time tasks never queue
+        behind history for a slot; the ISO's request rate is still bounded by the hook's (shared)
+        pacer, which serves real-time callers first (:class:`pmp.http.SharedPacer`)."""
         from pmp.registry import realtime_pool
 
         out = dict(cls.pools)
         for name, (slots, text) in cls.pools.items():
-            out[realtime_pool(name)] = (slots, f"Real-time runs only ({text}); history never takes these slots")
+            out[realtime_pool(name)] = (cls.realtime_slots.get(name, slots),
+                                        f"Real-time runs only ({text}); history never takes these slots")
         return out
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:

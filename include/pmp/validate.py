@@ -379,6 +379,8 @@ SETTINGS: dict[str, Setting] = _settings(
             "seconds between two listing polls of a watched real-time dataset"),
     Setting("PMP_PRELOAD", BOOL, True,
             "Airflow's processes import the bundle's modules when they load its plugin, so forked task processes start warm"),
+    Setting("PMP_HISTORY_NICE", _number(int, 0), 10,
+            "CPU niceness (0-19) a history task process takes before it runs, so real-time tasks get the CPU first; 0: unchanged"),
 )
 
 # PMP_* variables of the scripts, tests and benchmarks (not read by the package): never reported

@@ -59,6 +59,9 @@ class IsoneHook(IsoHttpHook):
                "retry_backoff_seconds": 0.5},
     )
     pools = {"isone_api": (1, "ISO-NE ISO Express / Web Services (paced; 403 walls when hammered)")}
+    # Five real-time datasets: two slots overlap one run's parsing and loading with the next one's
+    # request (the shared pacer still spaces ISO Express requests).
+    realtime_slots = {"isone_api": 2}
 
     def __init__(self, isone_conn_id: str = default_conn_name, *, sleep: Callable[[float], None] = time.sleep,
                  **kwargs: Any) -> None:
