@@ -89,10 +89,11 @@ def hub_zone_locations(dsn: str, spec: DatasetSpec, day: date) -> dict[str, set[
     return out
 
 
-def run_history_month(dagbag: Any, spec: DatasetSpec, first: date) -> tuple[Any, list[date]]:
+def run_history_month(dagbag: Any, spec: DatasetSpec, first: date, **conf: Any) -> tuple[Any, list[date]]:
     """``dag.test()`` of the dataset's monthly history DAG (:mod:`pmp.history`) for the month that
-    starts on ``first``: the run succeeds over the month's data interval and its check reports
-    every market day of the month. Returns the run and the days."""
+    starts on ``first`` (``conf``: the run's params, e.g. ``reload=True``): the run succeeds over the
+    month's data interval and its check reports every market day of the month. Returns the run and
+    the days."""
     from airflow.sdk import DagRunState
 
     from pmp import history
@@ -101,7 +102,8 @@ def run_history_month(dagbag: Any, spec: DatasetSpec, first: date) -> tuple[Any,
     assert dag is not None, f"no DAG {history.history_dag_id(spec)}"
     days = [first + timedelta(days=i) for i in range(31) if (first + timedelta(days=i)).month == first.month]
     after = days[-1] + timedelta(days=1)
-    dr = dag.test(logical_date=market_day_bounds(after, spec.timezone)[0] + timedelta(minutes=1))
+    dr = dag.test(logical_date=market_day_bounds(after, spec.timezone)[0] + timedelta(minutes=1),
+                  run_conf=conf or None)
     tis = dr.get_task_instances()
     assert dr.state == DagRunState.SUCCESS, [(ti.task_id, ti.map_index, ti.state) for ti in tis]
     assert dr.data_interval_start == market_day_bounds(first, spec.timezone)[0]
@@ -109,6 +111,42 @@ def run_history_month(dagbag: Any, spec: DatasetSpec, first: date) -> tuple[Any,
     check = next(ti for ti in tis if ti.task_id == "check")
     assert [d["day"] for d in check.xcom_pull(task_ids="check")["days"]] == [d.isoformat() for d in days]
     return dr, days
+
+
+def assert_history_month(dagbag: Any, dsn: str, spec: DatasetSpec, first: date, dst_day: date | None,
+                         dst_hours: int = 24, *, by: str = "interval_start") -> list[date]:
+    """A monthly history run of ``spec`` for the month starting ``first``, end to end into the
+    warehouse: every market day of the month is complete by the production check, ``dst_day`` with
+    ``dst_hours`` hours (23 or 25; ``None``: every day 24), every other day 24; then a re-run that
+    re-fetches every document (``reload``) leaves each day's rows and ``ingest_log`` entries exactly
+    as they were (no duplicate, nothing lost; a document whose bytes differ, e.g. a report stamped
+    when generated, is a revision and may carry a newer ``published_at``). Returns the days."""
+    _, days = run_history_month(dagbag, spec, first)
+    for day in days:
+        result = assert_day_complete(dsn, spec, day)
+        assert result.hours == (dst_hours if day == dst_day else 24), (day, result.hours)
+    keep = [i for i, c in enumerate(spec.schema.columns) if c != "published_at"]
+
+    def rows(day: date) -> list[tuple]:
+        return [tuple(r[i] for i in keep) for r in day_rows(dsn, spec, day, by=by)]
+
+    before = {day: rows(day) for day in days}
+    assert all(before.values()), [d for d, rows in before.items() if not rows]
+    logged = _month_ingest_log(dsn, spec, days)
+    assert logged and {d for d, _ in logged} <= set(days)
+    run_history_month(dagbag, spec, first, reload=True)
+    for day in days:
+        assert rows(day) == before[day], day
+    assert _month_ingest_log(dsn, spec, days) == logged
+    return days
+
+
+def _month_ingest_log(dsn: str, spec: DatasetSpec, days: list[date]) -> list[tuple]:
+    """(market day, number of documents) of ``spec`` in ``ingest_log`` over ``days``."""
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT market_day, count(*) FROM ingest_log WHERE iso = %s AND dataset = %s AND "
+                            "market_day >= %s AND market_day <= %s GROUP BY market_day ORDER BY market_day",
+                            (spec.iso, spec.dataset, days[0], days[-1])).fetchall()
 
 
 def cleared_connection(warehouse: str, iso: str) -> Any:

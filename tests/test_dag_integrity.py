@@ -31,7 +31,10 @@ def test_one_daily_dag_per_dataset_and_realtime_where_declared(dagbag) -> None:
             expected.add(spec.realtime_dag_id)
     assert set(dagbag.dag_ids) == expected | {summary.DAG_ID}  # + the example scheduled on Assets
     assert {"ercot_lmp_dam_daily", "ercot_lmp_rt15m_daily", "ercot_lmp_rt5m_daily",
-            "ercot_lmp_rt15m_realtime", "ercot_lmp_rt5m_realtime", "nyiso_lmp_dam_history"} <= expected
+            "ercot_lmp_rt15m_realtime", "ercot_lmp_rt5m_realtime"} <= expected
+    # a monthly history DAG per dataset of every ISO (pmp.history: each adapter's history_window)
+    assert {f"{iso}_lmp_dam_history" for iso in registry.isos()} <= expected
+    assert set(registry.isos()) == {"caiso", "ercot", "isone", "miso", "nyiso", "pjm", "spp"}
 
 
 def _iso_dags(dagbag) -> dict:
@@ -59,7 +62,7 @@ def test_ids_tags_retries_and_schedules(dagbag) -> None:
             assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
             assert dag.timetable.expression == "0 0 * * *"
             assert str(getattr(dag.timetable.timezone, "name", dag.timetable.timezone)) == spec.timezone
-        elif dag_id.endswith("_history"):  # one run per month of the ISO's monthly archives (pmp.history)
+        elif dag_id.endswith("_history"):  # one run per calendar month (pmp.history)
             spec = registry.get(dag_id.split("_")[0], dag_id.split("_", 1)[1].removesuffix("_history"))
             assert dag.catchup is False and dag.end_date is None  # PMP_CATCHUP=false: backfill any month
             assert dag.start_date.date() == spec.first_date.replace(day=1)

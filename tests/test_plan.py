@@ -35,16 +35,47 @@ def test_monthly_route_runs_once_a_month_and_once_a_day_in_the_recent_window() -
     # 62 months 2019-01 .. 2024-02, then 14 daily runs (2024-03-01 .. 03-14)
     assert (p_nyiso.route, p_nyiso.runs) == ("month", 62 + 14)
     assert (p_caiso.route, p_caiso.runs) == ("month", 62 + 14)
-    assert (p_pjm.route, p_pjm.runs) == ("day", days)
-    # NYISO: one archive per document family and run; CAISO: still one request per trade day;
-    # PJM: one per document; each plus one discovery request per run
+    assert (p_pjm.route, p_pjm.runs) == ("month", 62 + 14)
+    # NYISO: one archive per document family and run; CAISO and PJM: still one request per
+    # document and day (the monthly run saves task start-ups, not requests); each plus one
+    # discovery request per run
     assert p_nyiso.requests == 76 * 2 + 76
     assert p_caiso.requests == days * 1 + 76
-    assert p_pjm.requests == days * 1 + days
+    assert p_pjm.requests == days * 1 + 76
     assert p_nyiso.rows == 360.0 * days
     assert p_caiso.floor_hours == pytest.approx((days + 76) / (12 * 60))  # 1 request / 5 s
-    assert p_pjm.floor_hours == pytest.approx(2 * days / (6 * 60))  # 6 a minute
+    assert p_pjm.floor_hours == pytest.approx((days + 76) / (6 * 60))  # 6 a minute
     assert p_pjm.machine_hours == pytest.approx(days / 100.0)
+    # PJM's feeds it keeps whole (fuel mix): one paged range query per feed and month run
+    fuel = registry.get("pjm", "fuel_mix")
+    assert history.archive_runs(fuel) and not history.archive_runs(pjm)
+    p_fuel = plan.plan_dataset(fuel, date(2019, 1, 1), today, plan.Measured(per_day={fuel.key: (1.0, 240.0)}))
+    assert (p_fuel.route, p_fuel.runs, p_fuel.requests) == ("month", 76, 62 * 1 + 14 * 1 + 76)
+
+
+@pytest.mark.parametrize("iso", ["caiso", "ercot", "isone", "miso", "nyiso", "pjm", "spp"])
+def test_every_iso_with_a_monthly_history_dag_plans_monthly_runs(iso: str) -> None:
+    """The plan's route is the ISO's history DAG (``history_window`` of its adapter), for every dataset."""
+    today = date(2026, 12, 7)  # cutoff 2026-11-01: whole months before it, then 36 daily runs
+    for spec in registry.datasets(iso):
+        assert history.has_history_dag(spec), spec.key
+        p = plan.plan_dataset(spec, date(2019, 1, 1), today, plan.Measured())
+        first = max(date(2019, 1, 1), spec.first_date)
+        assert first < date(2026, 11, 1), spec.key
+        assert (p.route, p.runs) == ("month", plan.months_between(first, date(2026, 11, 1)) + 36), spec.key
+
+
+def test_an_iso_without_a_bulk_route_plans_one_run_per_market_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ISO whose adapter declares no ``history_window`` (a new ISO before its history route) gets
+    one run, and one discovery request, per market day."""
+    spec = registry.get("pjm", "lmp_dam")
+    monkeypatch.delattr(type(registry.adapter("pjm")), "history_window")
+    figures = plan.Measured(per_day={spec.key: (1.0, 500.0)}, dataset_days_per_hour=100.0)
+    p = plan.plan_dataset(spec, date(2019, 1, 1), date(2024, 3, 15), figures)
+    days = (date(2024, 3, 14) - date(2019, 1, 1)).days + 1
+    assert (p.route, p.runs) == ("day", days)
+    assert p.requests == days * 1 + days
+    assert p.floor_hours == pytest.approx(2 * days / (6 * 60))
 
 
 def test_plan_history_reads_what_the_warehouse_loaded(private_warehouse: str, staging: str, use_simulator,

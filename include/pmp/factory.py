@@ -269,14 +269,15 @@ def build_daily(spec: DatasetSpec) -> DAG:
 
 
 def build_history(spec: DatasetSpec) -> DAG:
-    """One run per calendar month (local market time) for an ISO that serves history in monthly
-    bulk (:mod:`pmp.history`): the daily DAG's tasks over a month's data interval, checked per day."""
+    """One run per calendar month (local market time) for an ISO whose adapter declares
+    ``history_window = "month"`` (:mod:`pmp.history`): the daily DAG's tasks over a month's data
+    interval, checked per day."""
     cutoff = history.cutoff(spec, pendulum.now(spec.timezone).date())
     # the last month whose archive is complete: the month before the cutoff (inclusive end_date)
     end = pendulum.datetime(cutoff.year, cutoff.month, cutoff.day, tz=spec.timezone).subtract(days=1)
     return _history_dag(
         spec, dag_id=history.history_dag_id(spec), kind="monthly history", tag="history", cron="0 0 1 * *",
-        description=f"{spec.title}: one run per month of {spec.iso.upper()}'s monthly archives, "
+        description=f"{spec.title}: one run per calendar month (every market day checked), "
                     f"{spec.first_date} to the recent window",
         start_date=pendulum.datetime(spec.first_date.year, spec.first_date.month, 1, tz=spec.timezone),
         end_date=end if _catchup() else None,

@@ -7,7 +7,11 @@ declares ``history_window = "month"`` gets, besides its daily DAGs, a monthly hi
 dataset (``<iso>_<dataset>_history``, :func:`pmp.factory.build_history`): the same tasks over a
 month's data interval, so discovery lists every day of the month, ``fetch`` downloads each archive
 once for all of them, and ``check`` checks and reports each market day it covers (a failed day
-fails the run, naming the day).
+fails the run, naming the day). Where the ISO serves one document per day (CAISO's trade-day
+queries, ISO-NE's reports, MISO's and SPP's daily files, PJM's LMP queries) the requests stay per
+day and within the ISO's pacing, and the monthly run still pays task start-up and scheduling once a
+month instead of once a day; bulk answers are used where the ISO has them (NYISO's zips, ERCOT's
+archive, PJM's range queries of the feeds it keeps whole).
 
 Which DAG runs which days when they catch up (``PMP_CATCHUP=true``): the history DAG the whole
 months before :func:`cutoff` (the first of the month that holds the first day of the recent window:
@@ -36,8 +40,10 @@ def has_history_dag(spec: DatasetSpec) -> bool:
 
 def archive_runs(spec: DatasetSpec) -> bool:
     """Whether one download serves every day of a history run (``history_archives`` of the adapter:
-    NYISO's monthly zip), so a run's requests do not grow with its days."""
-    return bool(getattr(registry.adapter(spec.iso), "history_archives", False))
+    NYISO's monthly zip; or a method of the dataset deciding per dataset: PJM's range queries), so
+    a run's requests do not grow with its days."""
+    archives = getattr(registry.adapter(spec.iso), "history_archives", False)
+    return bool(archives(spec) if callable(archives) else archives)
 
 
 def docs_per_request(spec: DatasetSpec) -> int:

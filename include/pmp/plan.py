@@ -7,7 +7,8 @@ before the dataset's own first day) to yesterday in the ISO's market time:
   declares ``history_window = "month"``, see :mod:`pmp.history`) one per calendar month for the
   months before the recent window, and one per market day after it;
 * **requests**: download requests (one per document, or one per document family and run where one
-  archive serves every day of a run: NYISO's monthly zips) plus one discovery request per run;
+  archive or query serves every day of a run: NYISO's monthly zips, PJM's range queries of the
+  feeds it keeps whole) plus one discovery request per run;
 * **rows**: market days × rows per market day;
 * **floor**: requests at the ISO's request-rate limit (the pacing its hook applies by default, the
   published limit where the ISO publishes one: CAISO 1 / 5 s, ERCOT's API 30 / min, PJM 6 / min,
@@ -173,7 +174,7 @@ def plan_dataset(spec: DatasetSpec, start: date, today: date, figures: Measured)
         rows = per_day_rows * days
         if route == "month":
             old_days = days - recent
-            if history.archive_runs(spec):  # NYISO: one monthly zip per document family serves all days
+            if history.archive_runs(spec):  # NYISO's monthly zip, PJM's range query: one per family and run
                 month_requests = months * docs
             else:  # one request per document, or per batch (ERCOT's archive: 1,000 documents a request)
                 per_request = history.docs_per_request(spec)

@@ -122,6 +122,12 @@ class IsoneAdapter:
     pool = "isone_api"
     # One request per document, paced (about 10 s apart on ISO Express): 24 documents is a 4-minute task.
     batch_sizes = {"csv": 24, "ws": 48}
+    # History in monthly runs (pmp.history): a month's documents in one run's mapped fetches, so task
+    # start-up and scheduling are paid once a month instead of once a market day. Requests stay one
+    # per document and day, paced as in a daily run: ISO Express's static reports and Web Services'
+    # ``/day/{YYYYMMDD}`` paths are per day, and the generated reports' ``start``/``end`` ranges are
+    # not used (date-range requests broke on DST days before, gridstatus gs#171; it asks per day).
+    history_window = "month"
 
     def __init__(self) -> None:
         self._locations: dict[date, dict[str, tuple[str, str]]] = {}

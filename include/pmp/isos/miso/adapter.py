@@ -103,6 +103,11 @@ class MisoAdapter:
     pool = "miso_reports"
     # reports: one small file per request; api/dx/weekly: one call (or archive) per fetch task
     batch_sizes = {"reports": 20, "weekly": 1, "api": 1, "dx": 1}
+    # History in monthly runs (pmp.history): a month's reports in one run's mapped fetches, so task
+    # start-up and scheduling are paid once a month instead of once a market day. MISO publishes one
+    # file per market day (a weekly archive per week, the annual fuel mix per year: discovery keeps
+    # one document of those for all the days they hold), so requests stay one per document.
+    history_window = "month"
 
     def hook(self) -> MisoHook:
         return MisoHook()

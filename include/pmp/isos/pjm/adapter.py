@@ -4,6 +4,9 @@ Routes:
 * ``day`` (daily DAGs, history): one query per feed and local market day, filtered on the feed's
   ``*_ept`` time field from 00:00 to 23:59 (end inclusive; on the fall-back day both 01:00 hours
   carry the same EPT label, so both come back). Real-time LMPs come from the *verified* feeds.
+* ``range`` (history runs over several market days, the monthly history DAG): one query per feed
+  over the whole window, from the first day's 00:00 to the last day's 23:59 EPT, paged, for the
+  feeds PJM keeps whole (no archive tier: reserves, load, forecasts, fuel mix; see ``RANGE_FEEDS``).
 * ``rt`` (*/5 DAGs): one query per interval of the look-back window (``*_utc`` filter, an interval
   exactly) for feeds that publish interval by interval - the unverified LMPs, instantaneous load,
   generation by fuel; an interval PJM has not published yet answers no rows and is asked again next
@@ -65,10 +68,32 @@ def container(pages: list[bytes]) -> bytes:
     return buf.getvalue()
 
 
+def range_feed(feed: Feed) -> bool:
+    """Whether a history run asks for ``feed`` over its whole window in one (paged) query.
+
+    Data Miner 2 serves a datetime range up to 365 days with paging (reference new-isos.md, PJM):
+    for the feeds PJM keeps whole (no ``archive_days``) a month is one or two pages of 50,000 rows,
+    one query instead of ~30 at 6 a minute. The LMP feeds stay one query per market day: a month
+    of every pricing node is millions of rows (~160 pages day-ahead, thousands for 5-minute), so a
+    range saves about one request a day while holding the month in one document and one task, and
+    an archived range may not span the archive cut-over (it moves daily) nor be filtered."""
+    return feed.archive_days is None and not feed.current_only
+
+
 class PjmAdapter:
     iso = "pjm"
     pool = "pjm_dataminer"
-    batch_sizes = {"day": 4, "rt": 48}
+    # range: one query of a month (one or more pages) per fetch task
+    batch_sizes = {"day": 4, "rt": 48, "range": 1}
+    # History in monthly runs (pmp.history): a month's queries in one run's mapped fetches, so task
+    # start-up and scheduling are paid once a month instead of once a market day, within the pool's
+    # pacing (6 requests a minute for non-members); the feeds of RANGE_FEEDS in one query a month.
+    history_window = "month"
+
+    def history_archives(self, spec: DatasetSpec) -> bool:
+        """Whether a history run asks every feed of ``spec`` once for its whole window (``range``),
+        so its requests do not grow with its days (``pmp plan-history``, :mod:`pmp.history`)."""
+        return all(range_feed(feed) for feed in spec.params["daily"])
 
     def hook(self) -> PjmHook:
         return PjmHook()
@@ -77,8 +102,15 @@ class PjmAdapter:
                  realtime: bool = False) -> list[DocumentRef]:
         refs: list[DocumentRef] = []
         if not realtime:
+            days = _days(start, end)
             for feed in spec.params["daily"]:
-                for day in _days(start, end):
+                if len(days) > 1 and range_feed(feed):
+                    first, last = days[0], days[-1]
+                    refs.append(DocumentRef(doc_id=f"{feed.name}/{first}..{last}",
+                                            name=f"{feed.name}_{first:%Y%m%d}-{last:%Y%m%d}.zip",
+                                            published_at=None, market_day=first.isoformat(), route="range"))
+                    continue
+                for day in days:
                     refs.append(DocumentRef(doc_id=f"{feed.name}/{day}", name=f"{feed.name}_{day:%Y%m%d}.zip",
                                             published_at=None, market_day=day.isoformat(), route="day"))
             return refs
@@ -102,6 +134,11 @@ class PjmAdapter:
             day = date.fromisoformat(ref.market_day)
             check_query(feed.name, feed.archive_days, day, day, datetime.now(UTC), field_filters=False)
             return {f"{feed.time_field}_ept": range_filter(*market_day_bounds(day, TZ))}
+        if ref.route == "range":  # "<feed>/<first day>..<last day>"
+            first, last = (date.fromisoformat(d) for d in ref.doc_id.split("/", 1)[1].split(".."))
+            check_query(feed.name, feed.archive_days, first, last, datetime.now(UTC), field_filters=False)
+            return {f"{feed.time_field}_ept": range_filter(market_day_bounds(first, TZ)[0],
+                                                           market_day_bounds(last, TZ)[1])}
         if feed.current_only:
             return {}
         t = datetime.strptime(ref.doc_id.rsplit("@", 1)[1], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
@@ -112,8 +149,9 @@ class PjmAdapter:
             feed = FEEDS[re.split(r"[/@]", ref.doc_id, maxsplit=1)[0]]
             pages = list(hook.pages(feed.name, self._filters(feed, ref)))
             if not sum(p.rows for p in pages):
-                if ref.route == "day":
-                    raise IsoHttpError(f"{spec.key}: PJM Data Miner {feed.name} has no rows for {ref.market_day} yet")
+                if ref.route in ("day", "range"):
+                    raise IsoHttpError(f"{spec.key}: PJM Data Miner {feed.name} has no rows for "
+                                       f"{ref.doc_id.split('/', 1)[1]} yet")
                 log.info("%s: %s not published yet", spec.key, ref.doc_id)
                 continue
             if feed.current_only:

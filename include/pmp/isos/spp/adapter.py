@@ -83,6 +83,11 @@ class SppAdapter:
     # day/vintage/recent: one request per document; interval: 6 hours of 5-minute files per fetch
     # task; genmix: a month of days cut from one archive download.
     batch_sizes = {"day": 10, "interval": 72, "vintage": 25, "recent": 25, "genmix": 62, "chart": 1}
+    # History in monthly runs (pmp.history): a month's files in one run's mapped fetches, so task
+    # start-up and scheduling are paid once a month instead of once a market day. The marketplace
+    # serves one file per operating day (or interval, or forecast issue), so requests stay one per
+    # file; the generation mix is already cut from one archive download per fetch batch.
+    history_window = "month"
 
     def hook(self) -> SppHook:
         return SppHook()

@@ -1,0 +1,35 @@
+"""SPP's monthly history DAG end to end with ``dag.test()``: simulator (marketplace files over real
+HTTP) -> SeaweedFS -> TimescaleDB. One run takes a whole month (one request per daily file; the
+generation mix cut from one archive download), checks and reports every market day, the DST days
+(23 and 25 hours) included, and a re-run does not duplicate a row (:mod:`pmp.history`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from helpers import assert_history_month
+
+from pmp import history, registry
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2024, 11, 8, 18, tzinfo=UTC)
+# dataset -> a month holding a DST day: spring forward 2024-03-10, fall back 2023-11-05
+MONTHS = {"lmp_dam": (date(2024, 3, 1), date(2024, 3, 10), 23), "fuel_mix": (date(2023, 11, 1), date(2023, 11, 5), 25)}
+
+
+@pytest.mark.parametrize("dataset", sorted(MONTHS))
+def test_a_month_in_one_run_checked_day_by_day_and_rerun_without_duplicates(env, dagbag, dataset: str) -> None:
+    first, dst_day, dst_hours = MONTHS[dataset]
+    sim = env["sim"](now=NOW)
+    spec = registry.get("spp", dataset)
+    assert history.has_history_dag(spec)
+    days = assert_history_month(dagbag, env["dsn"], spec, first, dst_day, dst_hours)
+    got = [p for m, p in sim.requests if m == "GET" and "/spp/" in p]
+    if dataset == "fuel_mix":  # every day cut from the archives, each downloaded once a run (and re-run)
+        archives = [p for p in got if "GenMix" in p]
+        assert archives and len(archives) == 2 * len(set(archives)) <= 4, archives
+    else:  # one day-ahead file per operating day, downloaded once a run (and once by the re-run)
+        for day in days:
+            assert sum(f"{day:%Y%m%d}" in p for p in got) == 2, day
