@@ -89,6 +89,12 @@ def hub_zone_locations(dsn: str, spec: DatasetSpec, day: date) -> dict[str, set[
     return out
 
 
+# The months of a monthly-history test: each holds a DST day (spring forward 2024-03-10: 23 hours;
+# fall back 2023-11-05: 25 hours), as (first day of the month, the DST day, its hours).
+SPRING_MONTH = (date(2024, 3, 1), date(2024, 3, 10), 23)
+FALL_MONTH = (date(2023, 11, 1), date(2023, 11, 5), 25)
+
+
 def run_history_month(dagbag: Any, spec: DatasetSpec, first: date, **conf: Any) -> tuple[Any, list[date]]:
     """``dag.test()`` of the dataset's monthly history DAG (:mod:`pmp.history`) for the month that
     starts on ``first`` (``conf``: the run's params, e.g. ``reload=True``): the run succeeds over the

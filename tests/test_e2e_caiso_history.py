@@ -4,18 +4,18 @@ run's mapped tasks) and checks and reports every market day, the DST days includ
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
-from helpers import assert_day_complete, run_history_month
+from helpers import FALL_MONTH, SPRING_MONTH, assert_day_complete, run_history_month
 
 from pmp import history, registry
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2024, 11, 20, 18, tzinfo=UTC)
-# dataset -> a month holding a DST day: spring forward 2024-03-10, fall back 2023-11-05
-MONTHS = {"lmp_dam": (date(2024, 3, 1), date(2024, 3, 10), 23), "load_actual": (date(2023, 11, 1), date(2023, 11, 5), 25)}
+# dataset -> a month holding a DST day (tests/helpers.py)
+MONTHS = {"lmp_dam": SPRING_MONTH, "load_actual": FALL_MONTH}
 
 
 @pytest.mark.parametrize("dataset", sorted(MONTHS))

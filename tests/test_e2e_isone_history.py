@@ -5,21 +5,21 @@ market day, fetched by the run's mapped tasks), checks and reports every market 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from helpers import assert_history_month
+from helpers import FALL_MONTH, SPRING_MONTH, assert_history_month
 
 from pmp import history, registry
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2024, 11, 20, tzinfo=UTC)  # simulator clock: the finals of both months are out
-# dataset -> a month holding a DST day: spring forward 2024-03-10, fall back 2023-11-05
+# dataset -> a month holding a DST day (tests/helpers.py)
 # (lmp_rt60m: prelim and final, discovery asks per day whether the final is out)
-MONTHS = {"lmp_dam": (date(2024, 3, 1), date(2024, 3, 10), 23), "fuel_mix": (date(2023, 11, 1), date(2023, 11, 5), 25),
-          "lmp_rt60m": (date(2023, 11, 1), date(2023, 11, 5), 25)}
+MONTHS = {"lmp_dam": SPRING_MONTH, "fuel_mix": FALL_MONTH,
+          "lmp_rt60m": FALL_MONTH}
 
 
 @pytest.fixture(autouse=True)

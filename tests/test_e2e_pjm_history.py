@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
-from helpers import assert_day_complete, assert_history_month, run_history_month
+from helpers import FALL_MONTH, SPRING_MONTH, assert_day_complete, assert_history_month, run_history_month
 
 from pmp import history, registry
 from pmp.isos.pjm.adapter import range_feed
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.integration
 
 NOW = datetime(2024, 11, 8, 18, tzinfo=UTC)
 ROWS = 2000  # rows a page: several pages for a month
-# dataset -> a month holding a DST day: spring forward 2024-03-10, fall back 2023-11-05
-MONTHS = {"lmp_dam": (date(2024, 3, 1), date(2024, 3, 10), 23), "fuel_mix": (date(2023, 11, 1), date(2023, 11, 5), 25)}
+# dataset -> a month holding a DST day (tests/helpers.py)
+MONTHS = {"lmp_dam": SPRING_MONTH, "fuel_mix": FALL_MONTH}
 
 
 def _queries(sim, feed: str) -> list[dict[str, str]]:

@@ -5,18 +5,18 @@ generation mix cut from one archive download), checks and reports every market d
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
-from helpers import assert_history_month
+from helpers import FALL_MONTH, SPRING_MONTH, assert_history_month
 
 from pmp import history, registry
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2024, 11, 8, 18, tzinfo=UTC)
-# dataset -> a month holding a DST day: spring forward 2024-03-10, fall back 2023-11-05
-MONTHS = {"lmp_dam": (date(2024, 3, 1), date(2024, 3, 10), 23), "fuel_mix": (date(2023, 11, 1), date(2023, 11, 5), 25)}
+# dataset -> a month holding a DST day (tests/helpers.py)
+MONTHS = {"lmp_dam": SPRING_MONTH, "fuel_mix": FALL_MONTH}
 
 
 @pytest.mark.parametrize("dataset", sorted(MONTHS))
