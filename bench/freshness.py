@@ -37,7 +37,8 @@ Printed per ISO and in total; last line::
 documents published in the last 120 s and not yet committed are left out of ``docs``.
 ``history_days``: dataset-days of the history runs that finished successfully in the window (a
 daily run one, a monthly run every market day of its month).
-``tasks_per_doc``: task instances of the real-time DAGs started in the window per document.
+``tasks_per_doc``: task instances of the real-time DAGs started in the window per document
+(``--tiny``: started since the real-time DAGs were unpaused).
 
     .venv/bin/python bench/freshness.py                 # full: 4 ISOs, 7 history days, 10 minutes
     .venv/bin/python bench/freshness.py --tiny          # a few minutes, one dataset of each kind
@@ -312,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                          parallelism=args.parallelism, start_timeout=300) as af:
             af.wait_serialized([*realtime_ids, *history_ids], timeout=600)
             ledger = Ledger()
+            unpaused = datetime.now(UTC)
             af.unpause(*realtime_ids)
             # history at the same time: backfills of past days (inside CAISO's SingleZip retention)
             for dag_id, first, last in jobs:
@@ -351,9 +353,12 @@ def main(argv: list[str] | None = None) -> int:
                 "AND end_date BETWEEN %s AND %s GROUP BY dag_id", (history_ids, t0, t1)))
             history_by_dag = {k: int(v) for k, v in history_by_dag.items()}
             history_days = sum(history_by_dag.values())
+            # --tiny: three minutes may hold no publication and no */5 tick, and a run that started
+            # before the window (unpausing starts the latest interval's) may be what loads its one
+            # document: count from the unpause there, so the smoke test sees the real-time DAG ran
             tasks = af.sql(
                 "SELECT count(*) FROM task_instance WHERE dag_id = ANY(%s) AND start_date BETWEEN %s AND %s",
-                (realtime_ids, t0, t1))[0][0]
+                (realtime_ids, unpaused if args.tiny else t0, t1))[0][0]
             load1 = os.getloadavg()
 
     if args.json:

@@ -206,8 +206,10 @@ def airflow_db() -> None:
 
 
 @pytest.fixture(scope="session")
-def dagbag():
-    """Every DAG of the bundle, parsed once for the session (tests look DAGs up by id)."""
+def dagbag(airflow_db: None):
+    """Every DAG of the bundle, parsed once for the session (tests look DAGs up by id).
+    ``DagBag.get_dag`` reads the metadata DB's ``dag`` table, so the DB is made first: a test
+    that only looks a DAG up must not depend on an end-to-end test having run before it."""
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(ROOT / "dags"))

@@ -30,14 +30,14 @@ def _unpaced_client(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("dataset", sorted(MONTHS))
-def test_a_month_in_one_run_checked_day_by_day_and_rerun_without_duplicates(env, dagbag, dataset: str) -> None:
+def test_a_month_in_one_run_checked_day_by_day_and_rerun_without_duplicates(env, dagbag, private_warehouse, dataset: str) -> None:
     first, dst_day, dst_hours = MONTHS[dataset]
     sim = env["sim"](now=NOW)
     spec = registry.get("isone", dataset)
     assert history.has_history_dag(spec) and not history.archive_runs(spec)
-    days = assert_history_month(dagbag, env["dsn"], spec, first, dst_day, dst_hours)
+    days = assert_history_month(dagbag, private_warehouse, spec, first, dst_day, dst_hours)
     if dataset == "lmp_rt60m":  # every day's final, none of the prelims (the finals were out)
-        with psycopg.connect(env["dsn"]) as conn:
+        with psycopg.connect(private_warehouse) as conn:
             names = conn.execute("SELECT source_name FROM ingest_log WHERE iso = 'isone' AND dataset = %s AND "
                                  "market_day >= %s AND market_day <= %s", (dataset, days[0], days[-1])).fetchall()
         assert sorted(n for (n,) in names) == [f"lmp_rt_final_{d:%Y%m%d}.csv" for d in days]

@@ -25,12 +25,12 @@ def _fast_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("dataset", sorted(MONTHS))
-def test_a_month_in_one_run_checked_day_by_day_and_rerun_without_duplicates(env, dagbag, dataset: str) -> None:
+def test_a_month_in_one_run_checked_day_by_day_and_rerun_without_duplicates(env, dagbag, private_warehouse, dataset: str) -> None:
     first = MONTHS[dataset]
     sim = env["sim"](now=NOW)
     spec = registry.get("miso", dataset)
     assert history.has_history_dag(spec) and spec.timezone != "America/New_York"
-    days = assert_history_month(dagbag, env["dsn"], spec, first, None)
+    days = assert_history_month(dagbag, private_warehouse, spec, first, None)
     reports = [p.rsplit("/", 1)[-1] for m, p in sim.requests if m == "GET" and "/marketreports/" in p]
     # one report per market day, downloaded once (load_actual: the next day's df_al); the re-run's
     # reload downloads each again

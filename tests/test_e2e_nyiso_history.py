@@ -21,7 +21,7 @@ MONTHS = {"lmp_dam": SPRING_MONTH, "fuel_mix": FALL_MONTH}
 
 
 @pytest.mark.parametrize("dataset", sorted(MONTHS))
-def test_a_month_in_one_run_from_the_archives_checked_day_by_day(env, dagbag, dataset: str) -> None:
+def test_a_month_in_one_run_from_the_archives_checked_day_by_day(env, dagbag, private_warehouse, dataset: str) -> None:
     first, dst_day, dst_hours = MONTHS[dataset]
     sim = env["sim"](now=NOW)
     spec = registry.get("nyiso", dataset)
@@ -33,9 +33,9 @@ def test_a_month_in_one_run_from_the_archives_checked_day_by_day(env, dagbag, da
     assert downloads and all(p.endswith("_csv.zip") for p in downloads), downloads
     assert len(downloads) == len(set(downloads)) == len(spec.params["files"])
     for day in days:
-        result = assert_day_complete(env["dsn"], spec, day)
+        result = assert_day_complete(private_warehouse, spec, day)
         assert result.hours == (dst_hours if day == dst_day else 24), (day, result.hours)
-    with psycopg.connect(env["dsn"]) as conn:
+    with psycopg.connect(private_warehouse) as conn:
         loaded = conn.execute("SELECT market_day, count(*) FROM ingest_log WHERE iso = 'nyiso' AND dataset = %s "
                               "AND market_day >= %s AND market_day < %s GROUP BY market_day ORDER BY market_day",
                               (dataset, first, after)).fetchall()

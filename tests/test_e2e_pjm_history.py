@@ -36,19 +36,19 @@ def _queries(sim, feed: str) -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize("dataset", sorted(MONTHS))
-def test_a_month_in_one_run_checked_day_by_day_and_rerun_without_duplicates(env, dagbag, dataset: str) -> None:
+def test_a_month_in_one_run_checked_day_by_day_and_rerun_without_duplicates(env, dagbag, private_warehouse, dataset: str) -> None:
     first, dst_day, dst_hours = MONTHS[dataset]
     sim = env["sim"](now=NOW, extra={"pjm_default": {"row_count": ROWS}})
     spec = registry.get("pjm", dataset)
     assert history.has_history_dag(spec)
     (feed,) = spec.params["daily"]
     assert history.archive_runs(spec) == range_feed(feed)  # what pmp plan-history counts
-    days = assert_history_month(dagbag, env["dsn"], spec, first, dst_day, dst_hours)
+    days = assert_history_month(dagbag, private_warehouse, spec, first, dst_day, dst_hours)
     asked = _queries(sim, feed.name)
     windows = {q.get(f"{feed.time_field}_ept") for q in asked}
     if range_feed(feed):  # one query for the month (its pages), in the first run and the re-run
         assert windows == {f"{first:%m/%d/%Y} 00:00to{days[-1]:%m/%d/%Y} 23:59"}, windows
-        with psycopg.connect(env["dsn"]) as conn:
+        with psycopg.connect(private_warehouse) as conn:
             (rows,) = conn.execute("SELECT rows FROM ingest_log WHERE iso = 'pjm' AND dataset = %s AND source_id = %s",
                                    (dataset, f"{feed.name}/{first}..{days[-1]}")).fetchone()
         assert len(asked) == 2 * math.ceil(rows / ROWS) > 2  # pages of a month, twice (the re-run reloads)

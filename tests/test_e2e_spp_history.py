@@ -20,12 +20,12 @@ MONTHS = {"lmp_dam": SPRING_MONTH, "fuel_mix": FALL_MONTH}
 
 
 @pytest.mark.parametrize("dataset", sorted(MONTHS))
-def test_a_month_in_one_run_checked_day_by_day_and_rerun_without_duplicates(env, dagbag, dataset: str) -> None:
+def test_a_month_in_one_run_checked_day_by_day_and_rerun_without_duplicates(env, dagbag, private_warehouse, dataset: str) -> None:
     first, dst_day, dst_hours = MONTHS[dataset]
     sim = env["sim"](now=NOW)
     spec = registry.get("spp", dataset)
     assert history.has_history_dag(spec)
-    days = assert_history_month(dagbag, env["dsn"], spec, first, dst_day, dst_hours)
+    days = assert_history_month(dagbag, private_warehouse, spec, first, dst_day, dst_hours)
     got = [p for m, p in sim.requests if m == "GET" and "/spp/" in p]
     if dataset == "fuel_mix":  # every day cut from the archives, each downloaded once a run (and re-run)
         archives = [p for p in got if "GenMix" in p]
