@@ -134,7 +134,7 @@ def main() -> int:
     import psycopg
     from live import LiveAirflow, scratch_warehouse
 
-    from pmp import plan
+    from pmp import plan, registry
     from pmp.simulator.server import start_simulator
 
     for name, value in UNPACED.items():
@@ -154,6 +154,9 @@ def main() -> int:
     with scratch_warehouse("pmp_bench_catchup") as (tsdb, dsn), start_simulator() as sim, \
             LiveAirflow(dag_ids, sim_url=sim.url, connections={"tsdb": tsdb}, parallelism=args.parallelism,
                         env={"PMP_STAGING_URL": staging, "PMP_DEADLINES": "false"},
+                        # history alone on this worker (no real-time DAG): every slot may take
+                        # history's CPU-heavy tasks (pmp.registry.HISTORY_POOL)
+                        pool_slots={registry.HISTORY_POOL: args.parallelism},
                         start_timeout=600) as af:
         af.wait_serialized(dag_ids, timeout=900)
         af.unpause(*dag_ids)

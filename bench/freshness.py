@@ -88,7 +88,7 @@ def bench_conn(conn_id: str, sim_url: str) -> dict[str, Any]:
     from live import CONNS, sim_conn
 
     keep = {k: v for k, v in (CONNS[conn_id].get("extra") or {}).items()
-            if k.endswith(("_per_minute", "_interval_seconds", "backoff_seconds"))}
+            if k.endswith(("_per_minute", "_interval_seconds", "backoff_seconds", "_reuse_seconds"))}
     return sim_conn(conn_id, sim_url, **keep)
 
 

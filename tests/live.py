@@ -75,8 +75,9 @@ SIM_CONNECTIONS = sorted(cid for cid, c in CONNS.items() if _points_at_simulator
 
 
 def sim_conn(conn_id: str, sim_url: str, **extra: object) -> dict:
-    """The declared connection, pointed at a simulator on ``sim_url``, with client-side pacing
-    and retry back-off turned down (the simulator still enforces the ISO's limits)."""
+    """The declared connection, pointed at a simulator on ``sim_url``, with client-side pacing,
+    retry back-off and session reuse across hooks turned down (the simulator still enforces the
+    ISO's limits)."""
     conn = json.loads(json.dumps(CONNS[conn_id]))
     ex = conn.setdefault("extra", {})
     for key, value in list(ex.items()):
@@ -86,6 +87,8 @@ def sim_conn(conn_id: str, sim_url: str, **extra: object) -> dict:
             ex[key] = 0
         elif key.endswith("backoff_seconds"):
             ex[key] = 0.05
+        elif key.endswith("_reuse_seconds"):
+            ex[key] = 0  # each hook its own ISO Express session: tests count the requests they cause
     ex.update(extra)
     return conn
 
@@ -188,12 +191,14 @@ class LiveAirflow:
     def __init__(self, dags: str | Iterable[str], *, sim_url: str | None = None,
                  connections: Mapping[str, Mapping[str, Any]] | None = None,
                  env: Mapping[str, str] | None = None, parallelism: int = 4,
-                 start_timeout: float = 180, login: tuple[str, str] | None = None) -> None:
+                 start_timeout: float = 180, login: tuple[str, str] | None = None,
+                 pool_slots: Mapping[str, int] | None = None) -> None:
         self.dags = dags if isinstance(dags, str) else ",".join(dags)
         self.sim_url = sim_url
         self.connections = dict(connections or {})
         self.extra_env = dict(env or {})
         self.parallelism = parallelism
+        self.pool_slots = dict(pool_slots or {})  # pool -> slots instead of airflow_settings.yaml's
         self.start_timeout = start_timeout
         self.port = 0
         self.db = f"airflow_live_{uuid.uuid4().hex[:10]}"
@@ -265,6 +270,7 @@ class LiveAirflow:
                 raise AirflowError(f"the api-server did not answer on {self.url} in {self.start_timeout:.0f}s")
             time.sleep(0.5)
         for name, pool in airflow_settings.pools().items():
+            pool = {**pool, "slots": self.pool_slots.get(name, pool["slots"])}
             self.api("POST", "/api/v2/pools", json={"name": name, **pool})
 
     def _environment(self) -> dict[str, str]:

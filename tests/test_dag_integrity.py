@@ -122,6 +122,26 @@ def test_realtime_tasks_use_pools_no_history_task_uses(dagbag) -> None:
             assert ingest.priority_weight > max(t.priority_weight for t in dagbag.dags[spec.daily_dag_id].tasks)
 
 
+def test_history_cpu_steps_share_one_pool_across_isos(dagbag) -> None:
+    """Issue 12: history's CPU-heavy steps (normalize, the Rust operator, load, lake) of every ISO
+    take a slot of pmp_history, declared with fewer slots than this machine's two cores, so a month
+    being parsed and loaded leaves a core to real time; fetches keep the ISO's rate-limit pool and
+    no real-time task takes pmp_history."""
+    declared = airflow_settings.pools()
+    assert 1 <= declared[registry.HISTORY_POOL]["slots"] < 2
+    seen = set()
+    for dag_id, dag in _iso_dags(dagbag).items():
+        pools = {t.task_id: t.pool for t in dag.tasks}
+        if dag_id.endswith("_realtime"):
+            assert registry.HISTORY_POOL not in pools.values(), dag_id
+            continue
+        heavy = {k: v for k, v in pools.items() if k in ("normalize", "load", "lake")}
+        assert set(heavy) >= {"normalize", "load"} and set(heavy.values()) == {registry.HISTORY_POOL}, (dag_id, pools)
+        assert pools["fetch"] != registry.HISTORY_POOL, dag_id
+        seen.add(dag_id.split("_")[0])
+    assert seen == set(registry.isos())
+
+
 def test_history_tasks_lower_their_cpu_priority_realtime_tasks_do_not(dagbag) -> None:
     """Every task of a daily or monthly history DAG (the Rust operator and the lake task too) runs
     pmp.factory.history_cpu_priority before it executes; the real-time ingest task does not."""

@@ -202,3 +202,39 @@ def test_fetch_records_publication_time_and_skips_unpublished(use_simulator) -> 
     (doc,) = ADAPTER.fetch(dam, refs, hook=hook)
     assert doc.ref.published.astimezone(UTC).date() == date(2024, 11, 2)  # "Report generated" on D-1
     assert doc.ref.url.endswith("/isone/www" + DA) and doc.name.startswith("WW_DALMP_ISO_20241103@")
+
+
+def test_a_session_is_reused_by_the_next_hook_on_the_machine(use_simulator) -> None:
+    """Each Airflow task has a hook of its own: with ``session_reuse_seconds`` the second hook (the
+    next task) sends its download without opening the report page again; a reused session that
+    ISO Express refuses (the server forgot it: a new simulator, same cache) is dropped and a new one
+    opened at once, without a back-off wait; a session older than the reuse time is not reused."""
+    sim = use_simulator(now=NOW, extra={"isone_default": {"session_reuse_seconds": 60}})
+    page = f"/isoexpress/web/reports/pricing/-/tree/lmps-da-hourly-{time.time_ns()}"  # a cache entry of its own
+    assert IsoneHook().download_csv(DA, report_page=page)
+    assert IsoneHook().download_csv(DA, report_page=page) and IsoneHook().csv_exists(DA, report_page=page)
+    assert sum("/isoexpress/web/reports/" in p for p in csv_requests(sim)) == 1 and len(csv_requests(sim)) == 4
+
+    with sim.sim.lock:
+        sim.sim.state.clear()  # ISO Express forgets every session; the cache still holds ours
+    sleep = RecordedSleep()
+    assert IsoneHook(sleep=sleep).download_csv(DA, report_page=page)
+    assert sleep.waits == []  # a stale session is no wall: no back-off
+    tail = csv_requests(sim)[4:]
+    assert [("/isoexpress/web/reports/" in p, p.endswith(DA)) for p in tail] == [(False, True), (True, False),
+                                                                                (False, True)], tail
+
+    hook = IsoneHook()
+    cache = hook._cache(page)
+    saved = json.loads(cache.path.read_text())
+    cache.path.write_text(json.dumps({**saved, "used": time.time() - 61}))  # idle longer than the reuse time
+    assert hook.download_csv(DA, report_page=page)
+    assert sum("/isoexpress/web/reports/" in p for p in csv_requests(sim)[7:]) == 1
+    assert oct(cache.path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_without_session_reuse_every_hook_opens_its_own(use_simulator) -> None:
+    sim = use_simulator(now=NOW)  # the tests' connection: session_reuse_seconds 0
+    for _ in range(2):
+        assert IsoneHook().download_csv(DA)
+    assert sum("/isoexpress/web/reports/" in p for p in csv_requests(sim)) == 2

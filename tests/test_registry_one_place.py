@@ -31,7 +31,9 @@ def test_airflow_settings_yaml_is_what_the_iso_hooks_declare() -> None:
 def test_generator_check_fails_on_drift(tmp_path, monkeypatch) -> None:
     stale = tmp_path / "airflow_settings.yaml"
     text = local_settings.SETTINGS_FILE.read_text()
-    stale.write_text(text.replace("pool_slot: 1", "pool_slot: 7", 1))
+    generated = "pool_name: caiso_oasis\n      pool_slot: 1"  # a pool the CAISO hook declares
+    assert generated in text
+    stale.write_text(text.replace(generated, generated.replace("slot: 1", "slot: 7")))
     monkeypatch.setattr(local_settings, "SETTINGS_FILE", stale)
     assert local_settings.main(["--check"]) == 1
     assert local_settings.main([]) == 0  # rewrites it

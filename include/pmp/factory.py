@@ -190,13 +190,14 @@ def _wire(spec: DatasetSpec) -> None:
             return pipeline.reprocess_manifest(key, data_interval_start.isoformat(), data_interval_end.isoformat())
         return pipeline.stage(key, list(fetched or []), reload=bool(params.get("reload")))
 
-    @task
+    # the CPU-heavy steps take a slot of the one history CPU pool (pmp.registry.HISTORY_POOL)
+    @task(pool=registry.HISTORY_POOL)
     def normalize(manifest: dict) -> dict | None:
         from pmp import pipeline
 
         return pipeline.normalize(manifest)
 
-    @task(outlets=[assets.asset(spec)])
+    @task(outlets=[assets.asset(spec)], pool=registry.HISTORY_POOL)
     def load(normalized: dict | None, outlet_events: Any = None, params: Any = None) -> dict:
         from pmp import pipeline
 
@@ -216,7 +217,8 @@ def _wire(spec: DatasetSpec) -> None:
     if spec.bulk_processor:
         from pmp.operators import RustBulkProcessOperator
 
-        normalized: Any = RustBulkProcessOperator(task_id="normalize", dataset_key=key, manifest=staged).output
+        normalized: Any = RustBulkProcessOperator(task_id="normalize", dataset_key=key, manifest=staged,
+                                                         pool=registry.HISTORY_POOL).output
     else:
         normalized = normalize(staged)
     check(load(normalized))

@@ -189,11 +189,13 @@ def wire_daily(spec: DatasetSpec) -> None:
     ``@dag`` function, after the pipeline's tasks are wired). ``PMP_LAKE=false`` leaves it out."""
     from airflow.sdk import task
 
+    from pmp.registry import HISTORY_POOL
+
     if not setting("PMP_LAKE"):
         return
     key = spec.key
 
-    @task(task_id="lake")
+    @task(task_id="lake", pool=HISTORY_POOL)  # Parquet day files: CPU, like normalize and load
     def lake(data_interval_start: Any = None, data_interval_end: Any = None) -> dict:
         return compact_window(key, data_interval_start.isoformat(), data_interval_end.isoformat())
 

@@ -260,6 +260,14 @@ def markets(table: str) -> frozenset[str]:
     return frozenset(s.market for s in datasets() if s.table == table and s.market)
 
 
+# History's CPU share: the CPU-heavy tasks of every history DAG (normalize, load, the lake's day
+# files) take a slot of this one pool, whatever their ISO. A month of archives parsed and loaded
+# keeps a core busy (the loading PostgreSQL backend, at full CPU priority, as much as the task):
+# slots = the cores history may use, the rest stays free for real time, the scheduler and the
+# database (1 locally, on two cores; a catch-up on a worker of its own raises it: README).
+HISTORY_POOL = "pmp_history"
+
+
 def realtime_pool(pool: str) -> str:
     """The real-time counterpart of an ISO pool (``caiso_oasis`` -> ``caiso_oasis_realtime``)."""
     return f"{pool}_realtime"
@@ -269,4 +277,5 @@ def pools() -> dict[str, str]:
     """Every pool the DAGs reference, with a description."""
     out = {s.pool: f"{s.iso.upper()} API rate limit" for s in datasets()}
     out |= {s.realtime_pool: f"{s.iso.upper()} real-time runs" for s in datasets() if s.realtime}
+    out[HISTORY_POOL] = "History's CPU-heavy tasks (normalize, load, lake), every ISO"
     return out

@@ -11,13 +11,22 @@ Connection ``isone_default`` (type ``isone``):
   * extra.retry_backoff_seconds (default 20): back-off unit after a 403 wall (20, 40, 60 s, ...) and
     for 429/5xx retries
   * extra.max_attempts (default 4): attempts per document through 403 walls and non-CSV answers
+  * extra.session_reuse_seconds (default 900): how long an ISO Express session (its cookie and the
+    report page opened for it) is reused by the next task on this machine after its last use
+    (:class:`SessionCache`); 0: every hook opens its own
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,6 +43,58 @@ DEFAULT_REPORT_PAGE = "/isoexpress/web/reports/pricing/-/tree/lmps-da-hourly"
 SOURCES = ("csv", "webservices")
 
 
+class SessionCache:
+    """The ISO Express session of this machine's tasks, kept between them.
+
+    Quirk: an ISO Express download needs the session cookie a report page sets and that page as the
+    Referer. Each Airflow task runs in a process of its own with a new hook, so without this every
+    task opened the page again: two paced requests per document instead of one. With five
+    real-time datasets at one request per 10 s, that was 50 s more before the last of a tick's
+    documents. The cookie (of a public site: no credential; the file is the owner's only, 0600) and
+    the page it was opened with live in a small file per base URL and page; a task reuses them
+    while younger than ``reuse_seconds`` since their last use (ISO Express forgets an idle session;
+    a */5 task touches it every five minutes). A reused session that ISO Express no longer accepts
+    (403) is dropped and a new one opened at once: no back-off for that one.
+    """
+
+    def __init__(self, www: str, page: str, reuse_seconds: float) -> None:
+        digest = hashlib.sha256(f"{www}\n{page}".encode()).hexdigest()[:16]
+        self.path = Path(tempfile.gettempdir()) / f"pmp-isone-session-{digest}.json"
+        self.reuse_seconds = reuse_seconds
+
+    def load(self) -> list[dict[str, Any]] | None:
+        """The cookies of a session still young enough, or None."""
+        if self.reuse_seconds <= 0:
+            return None
+        try:
+            saved = json.loads(self.path.read_text())
+            if time.time() - float(saved["used"]) < self.reuse_seconds:
+                return list(saved["cookies"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # none yet, or unreadable: open a new session
+        return None
+
+    def save(self, cookies: list[dict[str, Any]]) -> None:
+        if self.reuse_seconds <= 0:
+            return
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"used": time.time(), "cookies": cookies}, fh)
+            os.replace(tmp, self.path)  # atomic: a reader sees the old file or the new one
+        except OSError as exc:  # a read-only temp dir costs a page request per task, nothing more
+            log.debug("ISO Express session not kept: %s", exc)
+
+    def drop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+def _cookies(session: Any) -> list[dict[str, Any]]:
+    return [{"name": c.name, "value": c.value, "domain": c.domain, "path": c.path} for c in session.cookies]
+
+
 class IsoneHook(IsoHttpHook):
     conn_name_attr = "isone_conn_id"
     default_conn_name = "isone_default"
@@ -48,6 +109,7 @@ class IsoneHook(IsoHttpHook):
         Extra("ws_min_request_interval_seconds", float, 1.0),
         Extra("retry_backoff_seconds", float, 20.0),
         Extra("max_attempts", int, 4),
+        Extra("session_reuse_seconds", float, 900.0),
     )
     relabeling = {"login": "Web Services username (email)", "password": "Web Services password"}
     local = LocalConnection(
@@ -56,7 +118,7 @@ class IsoneHook(IsoHttpHook):
         login="sim-user", password="sim-pass",
         extra={"www_base_url": "{sim}/isone/www", "ws_base_url": "{sim}/isone/ws/api/v1.1", "source": "csv",
                "min_request_interval_seconds": 5, "ws_min_request_interval_seconds": 1,
-               "retry_backoff_seconds": 0.5},
+               "retry_backoff_seconds": 0.5, "session_reuse_seconds": 900},
     )
     pools = {"isone_api": (1, "ISO-NE ISO Express / Web Services (paced; 403 walls when hammered)")}
     # Five real-time datasets: two slots overlap one run's parsing and loading with the next one's
@@ -68,6 +130,7 @@ class IsoneHook(IsoHttpHook):
         super().__init__(isone_conn_id, **kwargs)
         self._sleep = sleep  # the back-off waits (tests pass a recording sleep that still sleeps)
         self._warm_page: str | None = None
+        self._reused = False  # the current session came from the SessionCache (not opened by us)
 
     # -- configuration -------------------------------------------------------------------
     def configure(self) -> dict[str, Any]:
@@ -87,6 +150,7 @@ class IsoneHook(IsoHttpHook):
             "ws_pacer": SharedPacer(float(self.extra("ws_min_request_interval_seconds")), f"isone-ws {ws}"),
             "backoff": self.extra("retry_backoff_seconds"),
             "max_attempts": self.extra("max_attempts"),
+            "session_reuse": float(self.extra("session_reuse_seconds")),
         }
 
     @property
@@ -99,9 +163,18 @@ class IsoneHook(IsoHttpHook):
         return bool(self.cfg["username"] and self.cfg["password"])
 
     # -- ISO Express ---------------------------------------------------------------------
+    def _cache(self, page: str) -> SessionCache:
+        return SessionCache(self.cfg["www"], page, self.cfg["session_reuse"])
+
     def _warm_up(self, page: str) -> str:
-        """Open a report page: it sets the session cookie, and its URL is the Referer of the download."""
+        """Open a report page: it sets the session cookie, and its URL is the Referer of the download
+        (or reuse the session an earlier task opened with it: :class:`SessionCache`)."""
         url = self.cfg["www"] + page
+        if self._warm_page != page and (cookies := self._cache(page).load()):
+            session = self.get_conn()
+            for c in cookies:
+                session.cookies.set(c["name"], c["value"], domain=c.get("domain") or "", path=c.get("path") or "/")
+            self._warm_page, self._reused = page, True
         if self._warm_page != page:
             try:
                 request(self.get_conn(), "GET", url, pacer=self.cfg["www_pacer"], what="ISO Express report page",
@@ -110,13 +183,24 @@ class IsoneHook(IsoHttpHook):
                 if exc.status == 404:  # a wrong page path is a configuration error, not "not published"
                     raise IsoHttpError(f"ISO Express report page {page}: HTTP 404", None) from None
                 raise
-            self._warm_page = page
+            self._warm_page, self._reused = page, False
+            self._cache(page).save(_cookies(self.get_conn()))
         return url
 
-    def _reset_session(self) -> None:
+    def _used(self) -> None:
+        """A download went through: the session is good for the next task a while longer."""
+        if self._warm_page is not None and self._session is not None:
+            self._cache(self._warm_page).save(_cookies(self._session))
+
+    def _reset_session(self) -> bool:
+        """Drop the session (and its cached copy); True when it was a reused one (stale, not a wall)."""
+        reused = self._reused
+        if self._warm_page is not None:
+            self._cache(self._warm_page).drop()
         if self._session is not None:
             self._session.close()
-        self._session, self._warm_page = None, None
+        self._session, self._warm_page, self._reused = None, None, False
+        return reused
 
     def _express(self, method: str, path: str, *, what: str, report_page: str, expect_csv: bool,
                  params: dict[str, str] | None = None, data: dict[str, str] | None = None) -> bytes | None:
@@ -153,8 +237,11 @@ class IsoneHook(IsoHttpHook):
                 elif not is_complete_csv(body):
                     problem = 'a CSV cut off before its "T" trailer'
                 else:
+                    self._used()
                     return body
-            self._reset_session()
+            if self._reset_session() and problem.startswith("HTTP 403"):
+                log.info("%s: the reused ISO Express session was refused; a new one", what)
+                continue  # a session ISO Express forgot: a new one at once, no back-off
             if attempt == c["max_attempts"]:
                 break  # no wait after the last attempt
             delay = c["backoff"] * attempt
@@ -192,12 +279,13 @@ class IsoneHook(IsoHttpHook):
             else:
                 ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
                 if ctype == "text/csv":
+                    self._used()
                     return True
                 log.warning("%s: HTTP 200 with %s instead of CSV: taken as not published", what,
                             ctype or "no content type")
                 return False
-            self._reset_session()
-            self._sleep(c["backoff"] * attempt)
+            if not self._reset_session():  # a reused session ISO Express forgot: a new one at once
+                self._sleep(c["backoff"] * attempt)
         return False  # pragma: no cover - the loop returns or raises
 
     def wsclient(self, form: dict[str, str], *, report_page: str) -> bytes | None:
