@@ -185,6 +185,19 @@ def _handle_sigterm() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def _seal_template(template: str) -> None:
+    """No connections to the metadata DB template: a copy needs the template to itself, and
+    TimescaleDB's launcher (``shared_preload_libraries``) starts a scheduler in every database that
+    allows connections when PostgreSQL starts, which stays connected to it, so after a restart of
+    PostgreSQL every copy failed with "source database is being accessed by other users"."""
+    with psycopg.connect(**_pg_admin(), autocommit=True) as conn:
+        row = conn.execute("SELECT datallowconn FROM pg_database WHERE datname = %s", (template,)).fetchone()
+        if row and row[0]:
+            conn.execute(f'ALTER DATABASE "{template}" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true')
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                         "AND pid <> pg_backend_pid()", (template,))
+
+
 class LiveAirflow:
     """One local Airflow (see module doc). Use as a context manager, or call start()/stop()."""
 
@@ -322,6 +335,7 @@ class LiveAirflow:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone()
         if not exists:
             self._make_template(template)
+        _seal_template(template)
         # another checkout may be copying the same template right now (a copy needs the template to
         # itself): with several helpers' live tests starting at once, 20 quick tries were not enough
         deadline = time.monotonic() + 300
@@ -585,3 +599,26 @@ def live_airflow(dags: str | Iterable[str], **kwargs: Any) -> Iterator[LiveAirfl
     """``with live_airflow("ercot_*", sim_url=...) as af:`` (same as ``with LiveAirflow(...)``)."""
     with LiveAirflow(dags, **kwargs) as af:
         yield af
+
+
+_OUTCOMES: dict[str, dict[str, Any]] = {}
+
+
+def once_per_worker(name: str, scenario: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``scenario()``'s outcome (plain data gathered while a local Airflow ran), computed once per
+    test process. pytest-xdist tears a module's fixtures down whenever its worker runs out of queued
+    tests, and the "live-airflow" group's modules reach their worker in several batches, so a
+    module-scoped fixture that starts an Airflow was set up again (about 240 s each time) for the
+    next test of the same module. A scenario that failed is reported again, not run again."""
+    if name not in _OUTCOMES:
+        try:
+            _OUTCOMES[name] = scenario()
+        except Exception as exc:
+            _OUTCOMES[name] = {"__error__": f"{type(exc).__name__}: {exc}"}
+            raise
+    if "__error__" in _OUTCOMES[name]:
+        import pytest
+
+        pytest.fail(f"scenario {name} failed in an earlier setup: {_OUTCOMES[name]['__error__'][:2000]}")
+    return _OUTCOMES[name]
+

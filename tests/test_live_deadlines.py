@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from live import LiveAirflow, WebhookReceiver, scratch_warehouse
+from live import LiveAirflow, WebhookReceiver, once_per_worker, scratch_warehouse
 
 from pmp import alerts, registry
 from pmp.simulator.server import start_simulator
@@ -59,6 +59,15 @@ def _midnight(day: date) -> datetime:
 
 @pytest.fixture(scope="module")
 def scenario(services: dict, staging: str) -> Iterator[dict[str, Any]]:
+    outcome = once_per_worker("deadlines", _run_scenario)  # one local Airflow, however often set up
+    mp = pytest.MonkeyPatch()  # the same settings here, so pmp.alerts' texts match what Airflow parsed
+    for key, value in outcome["env"].items():
+        mp.setenv(key, value)
+    yield outcome
+    mp.undo()
+
+
+def _run_scenario() -> dict[str, Any]:
     spec = registry.get("nyiso", "lmp_dam")
     now = datetime.now(UTC)
     today = now.astimezone(ET).date()
@@ -69,69 +78,69 @@ def scenario(services: dict, staging: str) -> Iterator[dict[str, Any]]:
     env = {"PMP_DEADLINE_GRACE_MINUTES": str(math.ceil(grace.total_seconds() / 60)),
            "PMP_DAILY_RUN_MINUTES": str(DAILY_RUN_MINUTES),
            "PMP_REALTIME_DEADLINE_MINUTES": str(REALTIME_MINUTES)}
-    mp = pytest.MonkeyPatch()  # the same settings here, so pmp.alerts' texts match what Airflow parsed
-    for key, value in env.items():
-        mp.setenv(key, value)
-    # the day's DAM files and the month's archives (the hook falls back to them on a 404), and
-    # every RTD LBMP file
-    faults = {f"withhold:/damlbmp/{current:%Y%m%d}": -1, "withhold:/csv/realtime/": -1,
-              **{f"withhold:/damlbmp/{current:%Y%m}01damlbmp_{kind}_csv.zip": -1 for kind in ("zone", "gen")}}
-    seen: dict[tuple[str, str], dict[str, Any]] = {}  # (dag_id, run_id) -> first deadline seen
-    missed_ever: set[tuple[str, str]] = set()
-    with scratch_warehouse() as (tsdb, warehouse), WebhookReceiver() as hook, \
-            start_simulator(faults=faults) as sim, \
-            LiveAirflow([DAILY, RT_WITHHELD, RT_FLOWING], sim_url=sim.url, connections={"tsdb": tsdb},
-                        env=env | {"PMP_ALERT_WEBHOOK_URL": hook.url}) as af:
-        af.wait_serialized([DAILY, RT_WITHHELD, RT_FLOWING])
-        # real time first (each unpaused */5 DAG runs its latest tick at once), then the history
-        af.unpause(RT_WITHHELD, RT_FLOWING)
-        af.unpause(DAILY)
-        backfill = af.backfill(DAILY, f"{history_days[0]}T00:00:00", f"{history_days[-1]}T12:00:00",
-                               max_active_runs=2)
-        # a manual run's data interval is the last whole market day before its logical date (which
-        # must not be the midnight that is the scheduled run's logical date)
-        current_run = af.trigger(DAILY, logical_date=_midnight(current + timedelta(days=1)) + timedelta(minutes=1))
+    with pytest.MonkeyPatch.context() as mp:  # the same settings here, so pmp.alerts' texts match
+        for key, value in env.items():
+            mp.setenv(key, value)
+        # the day's DAM files and the month's archives (the hook falls back to them on a 404), and
+        # every RTD LBMP file
+        faults = {f"withhold:/damlbmp/{current:%Y%m%d}": -1, "withhold:/csv/realtime/": -1,
+                  **{f"withhold:/damlbmp/{current:%Y%m}01damlbmp_{kind}_csv.zip": -1 for kind in ("zone", "gen")}}
+        seen: dict[tuple[str, str], dict[str, Any]] = {}  # (dag_id, run_id) -> first deadline seen
+        missed_ever: set[tuple[str, str]] = set()
+        with scratch_warehouse() as (tsdb, warehouse), WebhookReceiver() as hook, \
+                start_simulator(faults=faults) as sim, \
+                LiveAirflow([DAILY, RT_WITHHELD, RT_FLOWING], sim_url=sim.url, connections={"tsdb": tsdb},
+                            env=env | {"PMP_ALERT_WEBHOOK_URL": hook.url}) as af:
+            af.wait_serialized([DAILY, RT_WITHHELD, RT_FLOWING])
+            # real time first (each unpaused */5 DAG runs its latest tick at once), then the history
+            af.unpause(RT_WITHHELD, RT_FLOWING)
+            af.unpause(DAILY)
+            backfill = af.backfill(DAILY, f"{history_days[0]}T00:00:00", f"{history_days[-1]}T12:00:00",
+                                   max_active_runs=2)
+            # a manual run's data interval is the last whole market day before its logical date (which
+            # must not be the midnight that is the scheduled run's logical date)
+            current_run = af.trigger(DAILY, logical_date=_midnight(current + timedelta(days=1)) + timedelta(minutes=1))
 
-        def observe() -> None:
-            for dag_id in (DAILY, RT_WITHHELD, RT_FLOWING):
-                for d in af.deadlines(dag_id):
-                    seen.setdefault((dag_id, d["dag_run_id"]), d)
-                    if d["missed"]:
-                        missed_ever.add((dag_id, d["dag_run_id"]))
+            def observe() -> None:
+                for dag_id in (DAILY, RT_WITHHELD, RT_FLOWING):
+                    for d in af.deadlines(dag_id):
+                        seen.setdefault((dag_id, d["dag_run_id"]), d)
+                        if d["missed"]:
+                            missed_ever.add((dag_id, d["dag_run_id"]))
 
-        def done() -> bool:
-            daily = {r["dag_run_id"]: r for r in af.runs(DAILY)}
-            flowing = af.runs(RT_FLOWING)
-            datasets = [p.get("dataset") for p in hook.payloads]
-            return (all(daily.get(r, {}).get("state") in ("success", "failed") for r in [*backfill, current_run])
-                    and "nyiso.lmp_dam" in datasets and "nyiso.lmp_rt5m" in datasets
-                    and any(r["state"] == "success" for r in flowing))
+            def done() -> bool:
+                daily = {r["dag_run_id"]: r for r in af.runs(DAILY)}
+                flowing = af.runs(RT_FLOWING)
+                datasets = [p.get("dataset") for p in hook.payloads]
+                return (all(daily.get(r, {}).get("state") in ("success", "failed") for r in [*backfill, current_run])
+                        and "nyiso.lmp_dam" in datasets and "nyiso.lmp_rt5m" in datasets
+                        and any(r["state"] == "success" for r in flowing))
 
-        end = time.monotonic() + TIMEOUT
-        while not done():
+            end = time.monotonic() + TIMEOUT
+            while not done():
+                observe()
+                assert time.monotonic() < end, "scenario not done in time\n" + af.diagnose()
+                time.sleep(1)
+            time.sleep(5)  # a second alert for the same run would arrive now
             observe()
-            assert time.monotonic() < end, "scenario not done in time\n" + af.diagnose()
-            time.sleep(1)
-        time.sleep(5)  # a second alert for the same run would arrive now
-        observe()
-        out = {
-            "spec": spec, "current": current, "current_run": current_run, "backfill": backfill,
-            "grace": timedelta(minutes=int(env["PMP_DEADLINE_GRACE_MINUTES"])),
-            "runs": {dag_id: {r["dag_run_id"]: r for r in af.runs(dag_id)} for dag_id in (DAILY, RT_WITHHELD, RT_FLOWING)},
-            "deadlines": {dag_id: af.deadlines(dag_id) for dag_id in (DAILY, RT_WITHHELD, RT_FLOWING)},
-            "alerts": {dag_id: af.deadline_alerts(dag_id) for dag_id in (DAILY, RT_WITHHELD)},
-            "seen": seen, "missed_ever": missed_ever, "received": list(hook.received), "hook": hook,
-            "triggerer_log": af.component_log("triggerer"), "diagnose": af.diagnose(),
-            "flowing_failures": {r["dag_run_id"]: (af.task_states(RT_FLOWING, r["dag_run_id"]),
-                                                   _errors(af.task_logs(RT_FLOWING), r["dag_run_id"]))
-                                 for r in af.runs(RT_FLOWING) if r["state"] == "failed"},
-        }
-        with psycopg.connect(warehouse) as conn:
-            out["fuel_mix_latest"] = conn.execute(
-                "SELECT max(interval_end) FROM fuel_mix WHERE iso = 'NYISO'").fetchone()[0]
-    out["finished"] = datetime.now(UTC)
-    yield out
-    mp.undo()
+            out = {
+                "spec": spec, "current": current, "current_run": current_run, "backfill": backfill,
+                "grace": timedelta(minutes=int(env["PMP_DEADLINE_GRACE_MINUTES"])),
+                "runs": {dag_id: {r["dag_run_id"]: r for r in af.runs(dag_id)} for dag_id in (DAILY, RT_WITHHELD, RT_FLOWING)},
+                "deadlines": {dag_id: af.deadlines(dag_id) for dag_id in (DAILY, RT_WITHHELD, RT_FLOWING)},
+                "alerts": {dag_id: af.deadline_alerts(dag_id) for dag_id in (DAILY, RT_WITHHELD)},
+                "seen": seen, "missed_ever": missed_ever, "received": list(hook.received), "hook": hook,
+                "triggerer_log": af.component_log("triggerer"), "diagnose": af.diagnose(),
+                "flowing_failures": {r["dag_run_id"]: (af.task_states(RT_FLOWING, r["dag_run_id"]),
+                                                       _errors(af.task_logs(RT_FLOWING), r["dag_run_id"]))
+                                     for r in af.runs(RT_FLOWING) if r["state"] == "failed"},
+            }
+            with psycopg.connect(warehouse) as conn:
+                out["fuel_mix_latest"] = conn.execute(
+                    "SELECT max(interval_end) FROM fuel_mix WHERE iso = 'NYISO'").fetchone()[0]
+        out["finished"] = datetime.now(UTC)
+    out["env"] = env
+    return out
 
 
 def test_backfill_runs_get_history_deadlines_that_are_never_missed(scenario: dict[str, Any]) -> None:

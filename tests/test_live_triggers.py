@@ -10,13 +10,12 @@ such run exists before the publication (the ``*/5`` runs are ``scheduled`` ones)
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
-from live import LiveAirflow, scratch_warehouse
+from live import LiveAirflow, once_per_worker, scratch_warehouse
 
 from pmp.simulator.server import start_simulator
 
@@ -48,7 +47,11 @@ def _wait(predicate: Any, what: str, af: LiveAirflow, timeout: float = TIMEOUT) 
 
 
 @pytest.fixture(scope="module")
-def scenario(services: dict, staging: str) -> Iterator[dict[str, Any]]:
+def scenario(services: dict, staging: str) -> dict[str, Any]:
+    return once_per_worker("triggers", _run_scenario)  # one local Airflow, however often set up
+
+
+def _run_scenario() -> dict[str, Any]:
     # the simulator's clock stays behind the wall clock, as an ISO's does: a real-time run lists
     # what was published up to its own now, and NYISO never publishes ahead of it
     frozen = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
@@ -73,7 +76,7 @@ def scenario(services: dict, staging: str) -> Iterator[dict[str, Any]]:
                           for r in af.runs(DAG_ID)), "an asset-triggered run that finished", af)
         runs = af.runs(DAG_ID)
         events = af.api("GET", "/api/v2/assets/events", params={"limit": 20})["asset_events"]
-        yield {"before": before, "quiet": quiet, "published": published, "runs": runs, "events": events,
+        return {"before": before, "quiet": quiet, "published": published, "runs": runs, "events": events,
                "newest_before": newest_before, "newest_after": _newest(dsn), "frozen": frozen,
                "unchanged_polls": unchanged_polls, "triggerer_log": af.component_log("triggerer"),
                "diagnose": af.diagnose()}
