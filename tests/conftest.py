@@ -224,3 +224,26 @@ def env(warehouse: str, staging: str, airflow_db: None, use_simulator) -> dict:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "live: starts a real local Airflow (tests/live.py): scheduler, "
                             "triggerer, dag-processor, api-server")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup`` for pytest 9: each worker names a grouped test ``<nodeid>@<group>``.
+
+    pytest-xdist 3.8 writes that suffix to ``item._nodeid``, but pytest 9 reads a node's id from
+    ``item._id``, so the suffix never reached the scheduler: the tests of the "live-airflow" group
+    (each starts a local Airflow) ran on every worker at once, competing for the two cores, and a
+    module's tests spread over the workers set its module fixtures up once on each (the deadline
+    scenario three times). This does what xdist meant, where its own suffix did not arrive.
+    """
+    if not hasattr(config, "workerinput") or not getattr(config.option, "loadgroup", False):
+        return  # a worker of --dist loadgroup only (xdist sets the option there; its "dist" is "no")
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        nodeid = item.nodeid
+        if not groups or nodeid.rfind("@") > nodeid.rfind("]"):
+            continue  # not grouped, or xdist's suffix is there already
+        item._id = NodeId.parse(f"{nodeid}@{'_'.join(groups)}")
