@@ -165,10 +165,12 @@ export PMP_HISTORY_RUN_MINUTES="${PMP_HISTORY_RUN_MINUTES:-}"
 export PMP_REALTIME_DEADLINE_MINUTES="${PMP_REALTIME_DEADLINE_MINUTES:-}"
 # The warehouse as the Assets' URIs name it (postgres://host:port/database; the load tasks' outlets).
 export PMP_ASSET_WAREHOUSE="${PMP_ASSET_WAREHOUSE:-}"
-# Event-driven real time (pmp.triggers): a trigger in the triggerer polls the ISO's listing every
-# PMP_WATCH_POLL_SECONDS (within the connection's pacing) and starts the real-time DAG when a new
-# document is listed; the */5 schedule stays as the safety net. PMP_WATCH=false: */5 only.
+# Event-driven real time (pmp.triggers): a watched real-time run's task starts in the triggerer,
+# polls the ISO's listing every PMP_WATCH_POLL_SECONDS (within the connection's pacing) and loads
+# when a new document is listed, or after PMP_REALTIME_WAIT_MINUTES (below the deadline) without
+# one. PMP_WATCH=false: every real-time task runs at its */5 tick.
 export PMP_WATCH="${PMP_WATCH:-true}"
+export PMP_REALTIME_WAIT_MINUTES="${PMP_REALTIME_WAIT_MINUTES:-}"
 export PMP_WATCH_POLL_SECONDS="${PMP_WATCH_POLL_SECONDS:-}"
 # Warm task processes (pmp.plugin.preload): the scheduler and the workers import the bundle's
 # modules with its plugin, so the task processes they fork start without importing them.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pmp import airflow_settings, assets, history, registry, summary, triggers
+from pmp import airflow_settings, alerts, assets, history, registry, summary, triggers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,13 +71,17 @@ def test_ids_tags_retries_and_schedules(dagbag) -> None:
         else:
             assert dag.max_active_runs == 1 and dag.catchup is False
             spec = registry.get(dag_id.split("_")[0], dag_id.split("_", 1)[1].removesuffix("_realtime"))
-            if triggers.watched(spec):  # a new document listed, or */5 (the safety net)
-                assert type(dag.timetable).__name__ == "AssetOrTimeSchedule", dag_id
-                assert dag.timetable.timetable.expression == "*/5 * * * *"
-                assert [a.name for a in dag.timetable.asset_condition.objects] == [
-                    triggers.asset_name(spec)]
-            else:
-                assert dag.timetable.expression == "*/5 * * * *"
+            assert dag.timetable.expression == "*/5 * * * *"
+            ingest = dag.get_task("ingest")
+            # a watched dataset's task starts in the triggerer and waits for a new document there
+            assert ingest.start_from_trigger is triggers.watched(spec), dag_id
+            if triggers.watched(spec):
+                args = ingest.start_trigger_args
+                assert args.trigger_cls == "pmp.triggers.NewDocumentTrigger"
+                assert args.next_method == "execute_complete" and hasattr(ingest, "execute_complete")
+                assert args.trigger_kwargs == triggers.waiting_kwargs(spec)
+                assert args.trigger_kwargs["max_events"] == 1 and args.trigger_kwargs["remember"] is True
+                assert 0 < args.trigger_kwargs["wait_seconds"] < alerts.realtime_deadline().total_seconds()
 
 
 def test_catchup_is_on_by_default() -> None:

@@ -38,6 +38,7 @@ DAILY = "nyiso_lmp_dam_daily"
 RT_WITHHELD = "nyiso_lmp_rt5m_realtime"
 RT_FLOWING = "nyiso_fuel_mix_realtime"
 REALTIME_MINUTES = 3  # a */5 run of six tasks takes 1-2.5 min on two shared, loaded cores
+REALTIME_WAIT_MINUTES = 1  # a watched run waits this long in the triggerer for a document (less than the deadline)
 DAILY_RUN_MINUTES = 1
 MARGIN = timedelta(minutes=3)  # from now to the withheld day's publication deadline
 TIMEOUT = 420
@@ -77,7 +78,8 @@ def _run_scenario() -> dict[str, Any]:
     grace = now + MARGIN - _midnight(current) - alerts.LONGEST_DAY - spec.publication_lag
     env = {"PMP_DEADLINE_GRACE_MINUTES": str(math.ceil(grace.total_seconds() / 60)),
            "PMP_DAILY_RUN_MINUTES": str(DAILY_RUN_MINUTES),
-           "PMP_REALTIME_DEADLINE_MINUTES": str(REALTIME_MINUTES)}
+           "PMP_REALTIME_DEADLINE_MINUTES": str(REALTIME_MINUTES),
+           "PMP_REALTIME_WAIT_MINUTES": str(REALTIME_WAIT_MINUTES)}
     with pytest.MonkeyPatch.context() as mp:  # the same settings here, so pmp.alerts' texts match
         for key, value in env.items():
             mp.setenv(key, value)

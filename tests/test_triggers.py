@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -229,7 +230,8 @@ def test_isone_watcher_fires_once_at_the_next_due_instant_and_sends_no_request(f
 
     async def scenario() -> list[tuple[Any, datetime]]:
         out = []
-        async for event in trigger._clock(lambda now: next(dues)):
+        async for event in trigger._clock(triggers.Probe(urls=(), wake=lambda now: next(dues)), None,
+                                          time.monotonic()):
             out.append((event, datetime.now(UTC)))
             if len(out) == 2:
                 break
@@ -259,3 +261,116 @@ def test_isone_watcher_fires_once_at_the_next_due_instant_and_sends_no_request(f
     fired = _run(first_second())
     assert fired == (triggers.isone_wake(spec, t0) <= t0 + timedelta(seconds=1.2))
     assert len(frozen_sim.requests) == sent
+
+
+# ---------------------------------------------------------------- the waiting form (a real-time task's start)
+def _waiting(iso: str, dataset: str, wait: float = 30.0) -> triggers.NewDocumentTrigger:
+    return triggers.NewDocumentTrigger(iso, dataset, poll_seconds=0.05, max_events=1, wait_seconds=wait,
+                                       remember=True)
+
+
+async def _one(trigger: triggers.NewDocumentTrigger) -> Any:
+    events = [e async for e in trigger.run()]
+    assert len(events) == 1  # max_events=1: the task resumes once
+    return events[0]
+
+
+def test_waiting_fires_at_once_without_state_then_waits_for_the_next_publication(
+        frozen_sim: SimHandle, private_warehouse: str) -> None:
+    """A real-time run's trigger: never recorded -> at once; recorded -> only when the listing
+    changes; changed since the recorded state (published between two runs) -> at once again."""
+    first = _run(_one(_waiting("nyiso", "fuel_mix")))
+    assert first.payload["reason"] == "first" and list(first.payload["state"]) == [LISTING]
+    assert _listing_requests(frozen_sim) == 1
+    triggers.save_state("nyiso", "fuel_mix", first.payload["state"], first.payload["seen_at"])
+    assert triggers.load_state("nyiso", "fuel_mix") == first.payload["state"]
+
+    async def waits_then_fires() -> Any:
+        task = asyncio.ensure_future(_one(_waiting("nyiso", "fuel_mix")))
+        polls = _listing_requests(frozen_sim)
+        await _until(lambda: _listing_requests(frozen_sim) >= polls + 3, "three polls of the same listing")
+        assert not task.done()  # the listing as the last run saw it: nothing to do yet
+        frozen_sim.set_now(frozen_sim.sim.now() + timedelta(minutes=5))  # NYISO posts the next 5 minutes
+        return await task
+
+    listed = _run(waits_then_fires())
+    assert listed.payload["reason"] == "listed" and listed.payload["listings"] == [frozen_sim.url + LISTING]
+    assert listed.payload["state"] != first.payload["state"]
+    # the run that loaded it failed (nothing recorded), and NYISO posted once more: the next run goes at once
+    frozen_sim.set_now(frozen_sim.sim.now() + timedelta(minutes=5))
+    again = _run(_one(_waiting("nyiso", "fuel_mix")))
+    assert again.payload["reason"] == "since_last_run"
+    assert again.payload["listings"] == [frozen_sim.url + LISTING]
+
+
+def test_waiting_ends_with_a_timeout_event_when_nothing_is_published(
+        frozen_sim: SimHandle, private_warehouse: str) -> None:
+    """The safety net: no change in ``wait_seconds`` -> a ``timeout`` event (the task then runs its
+    discovery and freshness check), carrying the listing as it stands."""
+    seen = _run(_one(_waiting("nyiso", "fuel_mix")))
+    triggers.save_state("nyiso", "fuel_mix", seen.payload["state"])
+    began = time.monotonic()
+    out = _run(_one(_waiting("nyiso", "fuel_mix", wait=0.6)))
+    assert out.payload["reason"] == "timeout" and out.payload["listings"] == []
+    assert out.payload["state"] == seen.payload["state"]
+    assert time.monotonic() - began >= 0.6
+    assert _listing_requests(frozen_sim) >= 3  # it kept polling while it waited
+
+
+def test_waiting_without_a_listing_runs_at_once(frozen_sim: SimHandle, private_warehouse: str) -> None:
+    """CAISO has no listing (pmp.triggers.PROBES), nor ERCOT without its Public API: the waiting
+    form fires at once and the task runs as an unwatched one would; the watcher form still refuses."""
+    out = _run(_one(_waiting("caiso", "lmp_rt5m")))
+    assert out.payload["reason"] == "unwatched" and out.payload["state"] == {}
+    with pytest.raises(ValueError, match="no listing to watch"):
+        _run(triggers.NewDocumentTrigger("caiso", "lmp_rt5m").run().__anext__())
+
+
+def test_waiting_clock_fires_for_a_due_instant_since_the_last_run(frozen_sim: SimHandle,
+                                                                   private_warehouse: str) -> None:
+    """ISO-NE's clock in its waiting form: no state -> at once, naming the latest due instant; that
+    instant recorded -> it waits for the next one (here: the wait ends first, a timeout), sending no
+    request to ISO-NE either way."""
+    spec = registry.get("isone", "lmp_rt5m")
+    now = datetime.now(UTC)
+    last = triggers.isone_last_due(spec, now)
+    assert last <= now < triggers.isone_wake(spec, now) <= last + timedelta(minutes=5, seconds=1)
+    sent = len(frozen_sim.requests)
+    first = _run(_one(_waiting("isone", "lmp_rt5m")))
+    assert first.payload["reason"] == "first"
+    assert first.payload["state"]["clock"] in (last.isoformat(), triggers.isone_last_due(spec, datetime.now(UTC))
+                                               .isoformat())
+    triggers.save_state("isone", "lmp_rt5m", first.payload["state"])
+    wait = max(0.1, min(0.5, (triggers.isone_wake(spec, datetime.now(UTC)) - datetime.now(UTC)).total_seconds() - 0.5))
+    out = _run(_one(_waiting("isone", "lmp_rt5m", wait=wait)))
+    if triggers.isone_last_due(spec, datetime.now(UTC)).isoformat() == first.payload["state"]["clock"]:
+        assert out.payload["reason"] == "timeout"
+    else:  # a due instant fell between the two runs: then it must have fired for it
+        assert out.payload["reason"] in ("since_last_run", "due")
+    assert len(frozen_sim.requests) == sent
+
+
+def test_ercot_counts_only_the_newest_posting_of_its_moving_window() -> None:
+    """Each ERCOT trigger lists from its own "90 minutes ago": older documents dropping out of the
+    window are no new document; a newer posting is."""
+    def body(*docs: tuple[int, str]) -> bytes:
+        return json.dumps({"archives": [{"docId": d, "postDatetime": p} for d, p in docs]}).encode()
+
+    wide = body((1, "2026-12-07T10:00:05"), (2, "2026-12-07T10:05:05"), (3, "2026-12-07T10:10:05"))
+    narrow = body((2, "2026-12-07T10:05:05"), (3, "2026-12-07T10:10:05"))
+    newer = body((2, "2026-12-07T10:05:05"), (3, "2026-12-07T10:10:05"), (4, "2026-12-07T10:15:05"))
+    assert triggers.ercot_newest_posting(wide) == triggers.ercot_newest_posting(narrow)
+    assert triggers.ercot_newest_posting(newer) != triggers.ercot_newest_posting(narrow)
+    assert triggers.ercot_newest_posting(body()) == "none"
+    with pytest.raises(ValueError):
+        triggers.ercot_newest_posting(b"<html>maintenance</html>")
+
+
+def test_the_wait_must_end_before_the_deadline() -> None:
+    from pmp import validate
+
+    assert not validate.settings_problems({"PMP_REALTIME_WAIT_MINUTES": "10"}, names=False)
+    problems = validate.settings_problems({"PMP_REALTIME_WAIT_MINUTES": "20", "PMP_REALTIME_DEADLINE_MINUTES": "15"},
+                                          names=False)
+    assert problems == ["PMP_REALTIME_WAIT_MINUTES=20 must be less than PMP_REALTIME_DEADLINE_MINUTES=15 "
+                        "(a run that waits for a document must still finish before its deadline)"]

@@ -113,8 +113,11 @@ def deadline(spec: DatasetSpec, *, realtime: bool) -> list[DeadlineAlert] | None
 
 def _tasks_doc(spec: DatasetSpec, kind: str) -> str:
     if kind == "real time":
+        wait = (f"\nThe task starts in the triggerer and waits there (state *deferred*, no worker) until "
+                f"{spec.iso.upper()} lists a new document, at most {triggers.wait_seconds() / 60:.0f} min "
+                "(`PMP_REALTIME_WAIT_MINUTES`); then it runs on a worker." if triggers.watched(spec) else "")
         return ("Task: `ingest` (`RealtimeIngestOperator`): discover → fetch → stage → normalize → load → "
-                "check in one task; a run that finds nothing new only checks freshness.")
+                "check in one task; a run that finds nothing new only checks freshness." + wait)
     rust = " (Rust bulk processor)" if spec.bulk_processor else ""
     return f"Tasks: `discover` → `fetch` (mapped per batch) → `stage` → `normalize`{rust} → `load` → `check`."
 
@@ -292,8 +295,8 @@ def build_realtime(spec: DatasetSpec) -> DAG:
         dag_id=spec.realtime_dag_id,
         dag_display_name=f"{spec.iso.upper()} {spec.dataset} (real time)",
         description=f"{spec.title}: new documents every 5 minutes",
-        # */5, and for a watched dataset also "a new document was listed" (pmp.triggers)
-        schedule=triggers.realtime_schedule(spec, CronTriggerTimetable("*/5 * * * *", timezone="UTC")),
+        # */5; a watched dataset's run then waits in the triggerer for its next document (pmp.triggers)
+        schedule=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
         start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
@@ -311,10 +314,11 @@ def build_realtime(spec: DatasetSpec) -> DAG:
     def _realtime() -> None:
         from pmp.operators import RealtimeIngestOperator
 
-        # one task start per run, not six (pmp.operators): its own pool, first in the ISO's pacer
+        # one task start per run, not six (pmp.operators): its own pool, first in the ISO's pacer;
+        # a watched dataset's task starts in the triggerer and runs when a new document is listed
         RealtimeIngestOperator(task_id="ingest", dataset_key=spec.key, pool=spec.realtime_pool,
                                priority_weight=REALTIME_PRIORITY, weight_rule="absolute",
-                               outlets=[assets.asset(spec)])
+                               outlets=[assets.asset(spec)], watch=triggers.watched(spec))
 
     return _realtime()
 

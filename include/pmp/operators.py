@@ -63,27 +63,45 @@ class RealtimeIngestOperator(BaseOperator):
     retries, as the separate ``check`` task did (the run's deadline alert follows); a failed
     download is retried like ``fetch``.
 
+    ``watch=True`` (a dataset with a listing to watch, :func:`pmp.triggers.watched`): the task
+    *starts in the triggerer* (``start_from_trigger``, no worker process) with a waiting
+    :class:`pmp.triggers.NewDocumentTrigger`, which fires when the ISO lists a new document (or
+    listed one since the last successful run), or after ``PMP_REALTIME_WAIT_MINUTES`` without one.
+    Then the task runs on a worker (:meth:`execute_complete`): the same ingestion as above, and it
+    records the listing state it started from (:func:`pmp.triggers.save_state`). One worker start
+    per new document, seconds after publication.
+
     Its requests are served first by the ISO's shared pacer (:func:`pmp.http.realtime_priority`)
     and it takes the ISO's real-time pool (``<pool>_realtime``), never a history task's slot.
-    All I/O happens in :meth:`execute`; a sensor or trigger can be put in front of it like in front
-    of any task (it reads nothing from upstream XCom).
+    All I/O happens in :meth:`execute` / :meth:`execute_complete`; it reads nothing from upstream XCom.
 
     :param dataset_key: ``"<iso>.<dataset>"`` of a real-time dataset (templated).
     :param lookback_minutes: discovery window ending now (templated; default: the run's
         ``lookback_minutes`` param, else 180).
     :param max_lag_minutes: freshness threshold (templated; default: the run's ``max_lag_minutes``
         param, else 60).
+    :param watch: wait in the triggerer for a new document first (see above).
     """
 
     template_fields = ("dataset_key", "lookback_minutes", "max_lag_minutes")
     ui_color = "#b5e3c4"
 
     def __init__(self, *, dataset_key: str, lookback_minutes: int | str | None = None,
-                 max_lag_minutes: int | str | None = None, **kwargs: Any) -> None:
+                 max_lag_minutes: int | str | None = None, watch: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dataset_key = dataset_key
         self.lookback_minutes = lookback_minutes
         self.max_lag_minutes = max_lag_minutes
+        if watch:
+            from airflow.triggers.base import StartTriggerArgs
+
+            from pmp import registry, triggers
+
+            spec = registry.get(*dataset_key.split(".", 1))
+            self.start_from_trigger = True
+            self.start_trigger_args = StartTriggerArgs(
+                trigger_cls="pmp.triggers.NewDocumentTrigger", trigger_kwargs=triggers.waiting_kwargs(spec),
+                next_method="execute_complete", next_kwargs=None, timeout=None)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from datetime import UTC, datetime, timedelta
@@ -109,4 +127,23 @@ class RealtimeIngestOperator(BaseOperator):
             self.log.info("%s: nothing new listed; freshness checked (lag %.1f min)", self.dataset_key,
                           out["check"]["lag_minutes"])
         assets.record(context.get("outlet_events"), registry.get(*self.dataset_key.split(".", 1)), out["loaded"])
+        return out
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """After the trigger fired: ingest, then record the listing state the trigger saw."""
+        from pmp import triggers
+
+        event = event or {}
+        self.log.info("%s: %s%s", self.dataset_key, {
+            "listed": "new document listed", "since_last_run": "listing changed since the last run",
+            "first": "no listing state recorded yet", "due": "publication due",
+            "timeout": "nothing new listed while waiting: checking anyway",
+            "unwatched": "no listing to watch"}.get(str(event.get("reason")), str(event.get("reason"))),
+            f" ({', '.join(event['listings'])})" if event.get("listings") else "")
+        out = self.execute(context)
+        state = event.get("state")
+        if state:
+            iso, dataset = self.dataset_key.split(".", 1)
+            triggers.save_state(iso, dataset, dict(state), event.get("seen_at"))
+        out["trigger"] = {k: event.get(k) for k in ("reason", "seen_at", "listings")}
         return out

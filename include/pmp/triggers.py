@@ -2,14 +2,28 @@
 
 :class:`NewDocumentTrigger` polls the cheapest listing an ISO has for one real-time dataset (a
 NYISO P-list index page: a few kB naming each daily file with its "Last Updated" time; ERCOT's
-Public API archive list of a report posted in the last half hour) with
-``httpx.AsyncClient``, within the ISO's rate limit, and yields a ``TriggerEvent`` each time the
-listing changes, i.e. when the ISO publishes a new document or a new version of one. It is a
-``BaseEventTrigger``: an ``AssetWatcher`` on the dataset's asset runs it for as long as the DAG
-exists, and the real-time DAG is scheduled on *that asset or* its ``*/5`` cron
-(:func:`realtime_schedule`): a run starts seconds after a publication, and the ``*/5`` runs stay
-as the safety net (a listing that does not change while documents are still missing, a triggerer
-that was down).
+Public API archive list of a report posted in the last hour and a half) with
+``httpx.AsyncClient``, within the ISO's rate limit, and yields a ``TriggerEvent`` when the
+listing changes, i.e. when the ISO publishes a new document or a new version of one.
+
+How the real-time DAGs use it (:class:`pmp.operators.RealtimeIngestOperator`): the ``ingest`` task
+of a watched dataset's ``*/5`` run *starts in the triggerer* (Airflow's ``start_from_trigger``: no
+worker process yet) with this trigger in its waiting form (``max_events=1``, ``wait_seconds``,
+``remember=True``):
+
+* it compares the listing with what the last successful run of the dataset saw (``listing_state``,
+  sql/010, written by the task after it loaded): changed or never seen, it fires at once, so a
+  document published between two runs is not left for the next publication;
+* otherwise it polls until the listing changes and fires then: the task resumes on a worker and
+  loads the new document in the same task instance, seconds after publication;
+* after ``wait_seconds`` (``PMP_REALTIME_WAIT_MINUTES``, less than the run's deadline) without a
+  change it fires a ``timeout`` event: the task runs its discovery and freshness check anyway (the
+  safety net: a listing that stays the same while a document is missing, a stale dataset must fail).
+
+So one real-time run costs one worker start per new document, and a dataset published every 15 or
+60 minutes no longer runs a task every five (its run waits; the ``*/5`` schedule starts the next
+run once this one is done). The trigger is a ``BaseEventTrigger``, so it can also drive an
+``AssetWatcher`` (fire on every change, for as long as the watcher exists: ``max_events=None``).
 
 * One home per ISO: :data:`PROBES` maps an ISO to the function that names the listing URLs of a
   dataset from the ISO's own hook (base URL, credentials and request budget come from the Airflow
@@ -19,25 +33,28 @@ that was down).
   each due instant and sends no request.
 * Rate limit: one listing request per ``poll_seconds`` (default ``PMP_WATCH_POLL_SECONDS``, 20 s),
   never faster than the connection's own pacing (NYISO ``requests_per_minute``).
-* The first poll only records the listing (no event): after a triggerer restart the next ``*/5``
-  run picks up whatever was published while it was down.
+* Without ``remember`` the first poll only records the listing (no event). With it, a dataset
+  without a listing to watch (no probe, its connection not configured for one) fires at once: the
+  task then runs as an unwatched one would.
 * A failed poll (a 5xx, a timeout, the ISO unreachable) is logged without URL query or
   credentials and retried at the next poll; it never ends the trigger.
 
-Nothing here does I/O at import or when a DAG file is parsed (``realtime_schedule`` only builds
-objects); ``httpx`` is imported in the triggerer.
+Nothing here does I/O at import or when a DAG file is parsed (``waiting_kwargs`` only reads
+settings); ``httpx`` is imported in the triggerer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
@@ -59,7 +76,12 @@ class Probe:
 
     ``wake``: for an ISO with no cheap listing but a known publication schedule, the next instant
     after a given one by which the ISO has surely published a new document; the trigger then
-    sends no request at all and fires at each such instant (``urls`` is empty)."""
+    sends no request at all and fires at each such instant (``urls`` is empty). ``last_due``: the
+    latest such instant at or before a given one (what a waiting trigger compares with the state
+    the last run saw).
+
+    ``digest``: what of a listing's body counts as "the same listing" (default: all of it; ERCOT's
+    listing window moves with every new trigger, so only its newest posting counts)."""
 
     urls: tuple[str, ...]
     auth: tuple[str, str] | None = None
@@ -69,6 +91,8 @@ class Probe:
     pacer: Any = None
     renew_after: float | None = None
     wake: Callable[[datetime], datetime] | None = None
+    last_due: Callable[[datetime], datetime] | None = None
+    digest: Callable[[bytes], str] | None = None
 
 
 def _nyiso(spec: DatasetSpec, hook: Any) -> Probe | None:
@@ -87,7 +111,9 @@ def _nyiso(spec: DatasetSpec, hook: Any) -> Probe | None:
 # datasets cost 10 of the 30 requests a minute. The fuel mix has no archive: its dashboard feed
 # (MIS host, no documented limit) is the listing.
 ERCOT_MIN_SPACING = 30.0
-ERCOT_LISTING_WINDOW = timedelta(minutes=30)  # postDatetimeFrom: a little before the probe is built
+# postDatetimeFrom: before the probe is built by more than the longest cadence (hourly load
+# forecasts), so the newest posting of every report is in every trigger's window
+ERCOT_LISTING_WINDOW = timedelta(minutes=90)
 ERCOT_RENEW_SECONDS = 1800.0  # a new token and window every half hour (the B2C token lives an hour)
 # ERCOT reports a real-time dataset is made of that post during the operating day (the daily
 # actual-load report NP6-345-CD posts the day after: the daily DAG's)
@@ -112,7 +138,18 @@ def _ercot(spec: DatasetSpec, hook: Any) -> Probe | None:
     urls = tuple(f"{hook.cfg['api']}/archive/{rep['emil'].lower()}?postDatetimeFrom={since:%Y-%m-%dT%H:%M:%S}"
                  "&size=1000" for rep in reports(spec) if rep.get("emil") not in ERCOT_DAY_AFTER)
     return Probe(urls=urls, headers=tuple(hook._headers().items()), min_spacing=ERCOT_MIN_SPACING,
-                 pacer=hook.cfg["api_pacer"], renew_after=ERCOT_RENEW_SECONDS)
+                 pacer=hook.cfg["api_pacer"], renew_after=ERCOT_RENEW_SECONDS, digest=ercot_newest_posting)
+
+
+def ercot_newest_posting(body: bytes) -> str:
+    """What of an ERCOT archive listing counts: its newest ``postDatetime`` and the documents posted
+    then. Each trigger's window starts at its own "90 minutes ago", so older documents drop out of
+    the listing from one trigger to the next; a new document is a newer posting."""
+    archives = json.loads(body).get("archives") or []
+    if not archives:
+        return "none"
+    newest = max(str(a["postDatetime"]) for a in archives)
+    return newest + " " + " ".join(sorted(str(a["docId"]) for a in archives if str(a["postDatetime"]) == newest))
 
 
 def _isone(spec: DatasetSpec, hook: Any) -> Probe | None:
@@ -125,7 +162,7 @@ def _isone(spec: DatasetSpec, hook: Any) -> Probe | None:
     at each interval's due instant (plus :data:`ISONE_WAKE_MARGIN`), sending no request."""
     if spec.dataset != "lmp_rt5m":
         return None
-    return Probe(urls=(), wake=lambda now: isone_wake(spec, now))
+    return Probe(urls=(), wake=lambda now: isone_wake(spec, now), last_due=lambda now: isone_last_due(spec, now))
 
 
 ISONE_WAKE_MARGIN = timedelta(seconds=2)  # after the due instant: clocks a little apart
@@ -137,6 +174,13 @@ def isone_wake(spec: DatasetSpec, now: datetime) -> datetime:
     from pmp.isos.isone.adapter import FIVE, current_due, newest_current_interval
 
     return current_due(spec, newest_current_interval(spec, now - ISONE_WAKE_MARGIN) + FIVE) + ISONE_WAKE_MARGIN
+
+
+def isone_last_due(spec: DatasetSpec, now: datetime) -> datetime:
+    """The latest wake-up instant at or before ``now`` (the due instant of the newest interval)."""
+    from pmp.isos.isone.adapter import current_due, newest_current_interval
+
+    return current_due(spec, newest_current_interval(spec, now - ISONE_WAKE_MARGIN)) + ISONE_WAKE_MARGIN
 
 
 # ISO -> probe builder (the ISO's hook, already bound to its connection; None: this dataset has
@@ -157,7 +201,8 @@ UNWATCHED: frozenset[str] = frozenset({"isone.as_rt5m", "isone.load_actual", "is
 
 
 def watched(spec: DatasetSpec) -> bool:
-    """A real-time dataset whose DAG an asset watcher starts (see :data:`PROBES`)."""
+    """A real-time dataset whose ``ingest`` task waits in the triggerer for a new document (see
+    :data:`PROBES`; ``PMP_WATCH=false``: every real-time task runs at its ``*/5`` tick)."""
     return spec.realtime and spec.iso in PROBES and spec.key not in UNWATCHED and _enabled()
 
 
@@ -165,38 +210,94 @@ def _enabled() -> bool:
     return bool(setting("PMP_WATCH"))
 
 
-def _poll_seconds() -> float:
+def poll_seconds() -> float:
     return float(setting("PMP_WATCH_POLL_SECONDS"))
 
 
-def asset_name(spec: DatasetSpec) -> str:
-    return f"pmp.{spec.key}.published"
+def wait_seconds() -> float:
+    """How long a real-time run waits in the triggerer for a new document (``PMP_REALTIME_WAIT_MINUTES``)."""
+    return float(setting("PMP_REALTIME_WAIT_MINUTES")) * 60.0
+
+
+def waiting_kwargs(spec: DatasetSpec) -> dict[str, Any]:
+    """The trigger of a watched real-time ``ingest`` task (``StartTriggerArgs.trigger_kwargs``)."""
+    return {"iso": spec.iso, "dataset": spec.dataset, "poll_seconds": poll_seconds(), "conn_id": None,
+            "max_events": 1, "wait_seconds": wait_seconds(), "remember": True}
+
+
+# What a waiting trigger compares with: the listing as the last successful run of the dataset saw it
+# (sql/010_listing_state.sql), one digest per listing, keyed by the listing's path (ERCOT's query
+# names a window that moves; a path names the report).
+def listing_key(url: str) -> str:
+    return urlsplit(url).path or url
+
+
+def load_state(iso: str, dataset: str) -> dict[str, str] | None:
+    """The listing state the last successful run recorded (None: never recorded)."""
+    from pmp import db
+
+    with db.connect_ready() as conn:
+        row = conn.execute("SELECT state FROM listing_state WHERE iso = %s AND dataset = %s",
+                           (iso, dataset)).fetchone()
+    return dict(row[0]) if row else None
+
+
+def save_state(iso: str, dataset: str, state: dict[str, str], seen_at: str | None = None) -> None:
+    """Record the listing state a successful run started from (the task calls this after loading)."""
+    from pmp import db
+
+    with db.connect_ready() as conn:
+        conn.execute(
+            """INSERT INTO listing_state (iso, dataset, state, seen_at, recorded_at)
+               VALUES (%s, %s, %s, COALESCE(%s::timestamptz, now()), now())
+               ON CONFLICT (iso, dataset) DO UPDATE SET state = EXCLUDED.state, seen_at = EXCLUDED.seen_at,
+                   recorded_at = EXCLUDED.recorded_at""",
+            (iso, dataset, json.dumps(state, sort_keys=True), seen_at))
+
+
+def _changed(now: dict[str, str], before: dict[str, str]) -> list[str]:
+    """Listings whose digest differs from ``before`` (a listing missing from ``now``, its poll failed: not)."""
+    return [k for k, v in now.items() if before.get(k) != v]
 
 
 class NewDocumentTrigger(BaseEventTrigger):
-    """Fires (a ``TriggerEvent`` with the dataset key, the time seen and a listing fingerprint)
-    whenever the ISO's listing of ``iso``/``dataset`` changes. Runs until cancelled.
+    """Fires (a ``TriggerEvent`` with the dataset key, the time seen, why, and the listing state)
+    when the ISO's listing of ``iso``/``dataset`` changes.
 
     :param iso: the ISO (a key of :data:`PROBES`).
     :param dataset: the registry dataset.
     :param poll_seconds: seconds between polls (raised to the connection's pacing if that is slower).
     :param conn_id: the ISO connection (default: the ISO hook's default connection).
-    :param max_events: stop after this many events (tests; ``None``: run forever).
+    :param max_events: stop after this many events (``None``: run until cancelled, as a watcher).
+    :param wait_seconds: fire a ``timeout`` event and stop after this long without a change
+        (``None``: wait for ever).
+    :param remember: compare the first poll with the state the last successful run recorded
+        (:func:`load_state`) and fire at once if it differs or was never recorded; a dataset with
+        no listing to watch then fires at once too (the task runs as an unwatched one).
+
+    The event's ``reason``: ``listed`` (the listing changed while polling), ``due`` (a clock probe's
+    instant came), ``since_last_run`` (changed since the last run's state), ``first`` (no state
+    recorded), ``unwatched`` (no listing), ``timeout``. Its ``state`` (listing key -> digest, or
+    ``clock`` -> due instant) is what the task records after it loaded.
     """
 
     def __init__(self, iso: str, dataset: str, poll_seconds: float = DEFAULT_POLL_SECONDS,
-                 conn_id: str | None = None, max_events: int | None = None) -> None:
+                 conn_id: str | None = None, max_events: int | None = None, wait_seconds: float | None = None,
+                 remember: bool = False) -> None:
         super().__init__()
         self.iso = iso
         self.dataset = dataset
         self.poll_seconds = float(poll_seconds)
         self.conn_id = conn_id
         self.max_events = max_events
+        self.wait_seconds = None if wait_seconds is None else float(wait_seconds)
+        self.remember = bool(remember)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return ("pmp.triggers.NewDocumentTrigger",
                 {"iso": self.iso, "dataset": self.dataset, "poll_seconds": self.poll_seconds,
-                 "conn_id": self.conn_id, "max_events": self.max_events})
+                 "conn_id": self.conn_id, "max_events": self.max_events, "wait_seconds": self.wait_seconds,
+                 "remember": self.remember})
 
     @property
     def key(self) -> str:
@@ -207,6 +308,8 @@ class NewDocumentTrigger(BaseEventTrigger):
         from pmp import registry
 
         spec = registry.get(self.iso, self.dataset)
+        if self.iso not in PROBES:
+            return None
         adapter = registry.adapter(self.iso)
         hook = adapter.hook() if self.conn_id is None else type(adapter.hook())(self.conn_id)
         return PROBES[self.iso](spec, hook)
@@ -229,18 +332,56 @@ class NewDocumentTrigger(BaseEventTrigger):
         if resp.status_code != 200:
             log.warning("%s: listing %s: HTTP %d", self.key, redact_url(url), resp.status_code)
             return None
-        return hashlib.sha256(resp.content).hexdigest()
+        body = resp.content
+        if probe.digest is not None:
+            try:
+                body = probe.digest(body).encode()
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("%s: listing %s: unreadable (%s)", self.key, redact_url(url), type(exc).__name__)
+                return None
+        return hashlib.sha256(body).hexdigest()
+
+    def _event(self, reason: str, state: dict[str, str], changed: list[str], **extra: Any) -> TriggerEvent:
+        return TriggerEvent({"dataset": self.key, "seen_at": datetime.now(UTC).isoformat(), "reason": reason,
+                             "listings": changed, "state": dict(state),
+                             "fingerprint": hashlib.sha256(json.dumps(state, sort_keys=True).encode())
+                             .hexdigest()[:16], **extra})
+
+    async def _baseline(self) -> dict[str, str] | None:
+        """The state to compare the first poll with (``remember``): the last run's, ``{}`` if none
+        was ever recorded (everything counts as new), None: do not compare (not ``remember``, or the
+        warehouse could not be read: then wait for a change, and the timeout is the safety net)."""
+        if not self.remember:
+            return None
+        try:
+            state = await asyncio.to_thread(load_state, self.iso, self.dataset)
+        except Exception as exc:
+            log.warning("%s: listing state not read (%s): waiting for a change", self.key, type(exc).__name__)
+            return None
+        return {} if state is None else state
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         import httpx
 
         from pmp.http import USER_AGENT
 
-        probe = await self.probe()
+        started = time.monotonic()
+        try:
+            probe = await self.probe()
+        except Exception as exc:
+            if not self.remember:
+                raise
+            # the task's own discovery reports a bad connection with its whole error
+            log.warning("%s: no listing probe (%s): running now", self.key, type(exc).__name__)
+            probe = None
         if probe is None:
+            if self.remember:
+                yield self._event("unwatched", {}, [])
+                return
             raise ValueError(f"{self.key}: no listing to watch (pmp.triggers.PROBES)")
+        baseline = await self._baseline()
         if probe.wake is not None:
-            async for event in self._clock(probe.wake):
+            async for event in self._clock(probe, baseline, started):
                 yield event
             return
         built = time.monotonic()
@@ -250,49 +391,76 @@ class NewDocumentTrigger(BaseEventTrigger):
                                      follow_redirects=True) as client:
             while True:
                 if probe.renew_after is not None and time.monotonic() - built > probe.renew_after:
-                    # a new token (and listing window): the first poll of the new URLs only records them
+                    # a new token (and listing window): the same listing keys, compared as before
                     probe, built = await self.probe() or probe, time.monotonic()
-                    last = {u: fp for u, fp in last.items() if u in probe.urls}
                 spacing = max(self.poll_seconds, probe.min_spacing, probe.min_interval * len(probe.urls))
-                gap = probe.min_interval
                 if not events and not last:
                     log.info("%s: watching %s every %.0fs", self.key,
                              ", ".join(redact_url(u) for u in probe.urls), spacing)
-                changed = []
+                named = {listing_key(u): redact_url(u) for u in probe.urls}
+                now: dict[str, str] = {}
                 for i, url in enumerate(probe.urls):
                     if i:
-                        await asyncio.sleep(gap)  # the ISO's pacing between two requests
+                        await asyncio.sleep(probe.min_interval)  # the ISO's pacing between two requests
                     fp = await self.fingerprint(client, probe, url)
-                    if fp is None:
-                        continue
-                    if url in last and last[url] != fp:
-                        changed.append(url)
-                    last[url] = fp
+                    if fp is not None:
+                        now[listing_key(url)] = fp
+                if baseline is not None and not events and not last and now:
+                    changed = _changed(now, baseline)  # since the last run (everything, if it recorded none)
+                    last.update(now)
+                    if changed:
+                        events += 1
+                        reason = "since_last_run" if baseline else "first"
+                        log.info("%s: %s (%s)", self.key, "listing changed since the last run" if baseline
+                                 else "no listing state recorded yet", ", ".join(named[k] for k in changed))
+                        yield self._event(reason, last, [named[k] for k in changed])
+                        if self.max_events is not None and events >= self.max_events:
+                            return
+                    now = {}
+                first = not last
+                changed = [] if first else _changed(now, last)
+                last.update(now)
                 if changed:
                     events += 1
-                    seen = datetime.now(UTC).isoformat()
-                    log.info("%s: new document listed (%s)", self.key, ", ".join(redact_url(u) for u in changed))
-                    yield TriggerEvent({"dataset": self.key, "seen_at": seen,
-                                        "listings": [redact_url(u) for u in changed],
-                                        "fingerprint": hashlib.sha256("".join(last[u] for u in changed).encode())
-                                        .hexdigest()[:16]})
+                    log.info("%s: new document listed (%s)", self.key, ", ".join(named[k] for k in changed))
+                    yield self._event("listed", last, [named[k] for k in changed])
                     if self.max_events is not None and events >= self.max_events:
                         return
-                await asyncio.sleep(spacing)
+                left = None if self.wait_seconds is None else self.wait_seconds - (time.monotonic() - started)
+                if left is not None and left <= 0:
+                    log.info("%s: nothing new listed in %.0fs", self.key, self.wait_seconds)
+                    yield self._event("timeout", last, [])
+                    return
+                await asyncio.sleep(spacing if left is None else min(spacing, left))
 
-
-    async def _clock(self, wake: Callable[[datetime], datetime]) -> AsyncIterator[TriggerEvent]:
-        """An event at each instant ``wake`` names (the ISO's publication schedule), none before it."""
+    async def _clock(self, probe: Probe, baseline: dict[str, str] | None,
+                     started: float) -> AsyncIterator[TriggerEvent]:
+        """An event at each instant ``probe.wake`` names (the ISO's publication schedule), none before
+        it; waiting (``remember``): at once if an instant passed since the last run's state."""
+        wake = probe.wake
+        assert wake is not None
         events = 0
+        if baseline is not None and probe.last_due is not None:
+            last = probe.last_due(datetime.now(UTC)).isoformat()
+            if baseline.get("clock") != last:
+                log.info("%s: publication due %s since the last run", self.key, last)
+                yield self._event("since_last_run" if baseline else "first", {"clock": last}, [], due=last)
+                return
         due = wake(datetime.now(UTC))
         log.info("%s: waking at each publication due, next %s", self.key, due.isoformat())
         while True:
             while (left := (due - datetime.now(UTC)).total_seconds()) > 0:
+                if self.wait_seconds is not None:
+                    budget = self.wait_seconds - (time.monotonic() - started)
+                    if budget <= 0:
+                        log.info("%s: no publication due in %.0fs", self.key, self.wait_seconds)
+                        yield self._event("timeout", {"clock": (baseline or {}).get("clock", "")}, [])
+                        return
+                    left = min(left, budget)
                 await asyncio.sleep(min(left, 60.0))  # re-read the clock: a suspended host wakes late, not never
             events += 1
             log.info("%s: publication due %s", self.key, due.isoformat())
-            yield TriggerEvent({"dataset": self.key, "seen_at": datetime.now(UTC).isoformat(), "due": due.isoformat(),
-                                "listings": [], "fingerprint": hashlib.sha256(due.isoformat().encode()).hexdigest()[:16]})
+            yield self._event("due", {"clock": due.isoformat()}, [], due=due.isoformat())
             if self.max_events is not None and events >= self.max_events:
                 return
             due = wake(max(due, datetime.now(UTC)))  # after a long stall: the next due, not a burst of old ones
@@ -304,16 +472,3 @@ def _paced(pacer: Any) -> None:
 
     with realtime_priority():
         pacer.wait()
-
-
-def realtime_schedule(spec: DatasetSpec, cron: Any) -> Any:
-    """The real-time DAG's schedule: ``cron`` (the ``*/5`` timetable) or, for a watched dataset,
-    the dataset's asset (updated by a :class:`NewDocumentTrigger` watcher) *or* ``cron``."""
-    if not watched(spec):
-        return cron
-    from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher
-
-    trigger = NewDocumentTrigger(spec.iso, spec.dataset, poll_seconds=_poll_seconds())
-    asset = Asset(name=asset_name(spec), uri=f"pmp://{spec.iso}/{spec.dataset}",
-                  watchers=[AssetWatcher(name=f"{spec.iso}_{spec.dataset}_listing", trigger=trigger)])
-    return AssetOrTimeSchedule(timetable=cron, assets=[asset])

@@ -373,8 +373,10 @@ SETTINGS: dict[str, Setting] = _settings(
     Setting("PMP_REALTIME_DEADLINE_MINUTES", MINUTES, 15, "a real-time run finishes within this of being queued"),
     Setting("PMP_ASSET_WAREHOUSE", _url("postgres", "postgresql"), "postgres://warehouse:5432/pmp",
             "the warehouse as the Assets' URIs name it (host, port, database)"),
+    Setting("PMP_REALTIME_WAIT_MINUTES", MINUTES, 10,
+            "how long a watched real-time run waits in the triggerer for a new document (below the deadline)"),
     Setting("PMP_WATCH", BOOL, True,
-            "real-time DAGs also start when a trigger sees a new document listed (pmp.triggers)"),
+            "a watched real-time run waits in the triggerer until a new document is listed (pmp.triggers)"),
     Setting("PMP_WATCH_POLL_SECONDS", _number(float, 1), 20.0,
             "seconds between two listing polls of a watched real-time dataset"),
     Setting("PMP_PRELOAD", BOOL, True,
@@ -418,7 +420,19 @@ def settings_problems(environ: Mapping[str, str] | None = None, *, names: bool =
             s.get(env)
         except SettingError as exc:
             problems.append(str(exc))
-    return problems + (misspelt_settings(env) if names else [])
+    return problems + _realtime_wait_problems(env, problems) + (misspelt_settings(env) if names else [])
+
+
+def _realtime_wait_problems(env: Mapping[str, str], problems: list[str]) -> list[str]:
+    """A real-time run that waits for a document as long as its deadline allows would alert every
+    time a dataset publishes less often than that: the wait must end before the deadline."""
+    if any(p.startswith(("PMP_REALTIME_WAIT_MINUTES", "PMP_REALTIME_DEADLINE_MINUTES")) for p in problems):
+        return []
+    wait, deadline = SETTINGS["PMP_REALTIME_WAIT_MINUTES"].get(env), SETTINGS["PMP_REALTIME_DEADLINE_MINUTES"].get(env)
+    if wait >= deadline:
+        return [f"PMP_REALTIME_WAIT_MINUTES={wait} must be less than PMP_REALTIME_DEADLINE_MINUTES={deadline} "
+                "(a run that waits for a document must still finish before its deadline)"]
+    return []
 
 
 def misspelt_settings(environ: Mapping[str, str] | None = None) -> list[str]:
