@@ -328,9 +328,14 @@ def main(argv: list[str] | None = None) -> int:
             unpaused = datetime.now(UTC)
             af.unpause(*realtime_ids)
             # history at the same time: backfills of past days (inside CAISO's SingleZip retention)
+            # each backfill before its DAG is unpaused: unpausing makes the scheduler create the run
+            # of the DAG's latest interval (the month backfilled here), and a backfill created at
+            # that moment inserts the same (dag_id, logical_date) - the scheduler loop then dies of the
+            # UniqueViolation (seen: "Exception when executing SchedulerJob._run_scheduler_loop").
+            # Created first, the backfill's run is the one the scheduler finds and skips.
             for dag_id, first, last in jobs:
-                af.unpause(dag_id)
                 _backfill(af, dag_id, f"{first}T00:00:00", f"{last}T12:00:00")
+                af.unpause(dag_id)
             for dag_id, first, last in jobs:
                 log(f"backfill {dag_id} {first}..{last}")
             # steady state, not start-up: the triggerer's watchers take their first look (which only

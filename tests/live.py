@@ -380,10 +380,29 @@ class LiveAirflow:
         except requests.RequestException:
             return False
 
+    # The scheduler's loop can die while its process lives on (it then waits for the executor's
+    # workers to end): seen once after a UniqueViolation on dag_run, a scheduled run and a backfill
+    # inserting the same logical date. Nothing is scheduled after that, so it counts as exited.
+    SCHEDULER_LOOP_DIED = "Exception when executing SchedulerJob._run_scheduler_loop"
+
+    def _scheduler_loop_died(self) -> bool:
+        """Whether the scheduler's log says so; reads only what was written since the last look."""
+        path = self.logs / "airflow-scheduler.log"
+        if not path.exists():
+            return False
+        offset, tail = getattr(self, "_scheduler_log_seen", (0, b""))
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            new = fh.read()
+        self._scheduler_log_seen = (offset + len(new), (tail + new)[-len(self.SCHEDULER_LOOP_DIED):])
+        return self.SCHEDULER_LOOP_DIED.encode() in tail + new
+
     def _check_alive(self) -> None:
         dead = [f"{c} (exit {p.returncode})" for c, p in self.procs.items() if p.poll() is not None]
+        if "scheduler" in self.procs and self._scheduler_loop_died():
+            dead.append("scheduler (its loop died: see its log)")
         if dead:
-            raise AirflowError("Airflow component(s) exited: " + ", ".join(dead))
+            raise AirflowError("Airflow component(s) exited: " + ", ".join(dead) + "\n" + self.diagnose())
 
     def stop(self) -> None:
         """End every component's process group, drop the metadata DB, remove the home. Idempotent."""
