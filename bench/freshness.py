@@ -14,8 +14,8 @@ dag-processor and triggerer, LocalExecutor) with
   (``--history-route daily``: ``--history-days`` days through every daily DAG, as before).
 
 For ``--minutes`` of wall time, from ``--warmup`` seconds after the real-time DAGs are unpaused (the
-watchers' first polls only record each listing; the first ``*/5`` runs catch up what came before:
-the window measures the steady state), it records, for every
+first runs, with no listing state recorded yet, catch up what came before: the window measures
+the steady state, watched runs waiting in the triggerer for their next document), it records, for every
 document the simulator published in that window, its publication time and the time its rows were
 committed:
 
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                          "--history-days days through the daily DAG of the others; daily: --history-days "
                          "days through every daily DAG")
     ap.add_argument("--warmup", type=float, default=60.0,
-                    help="seconds between unpausing and opening the window (the watchers' first polls)")
+                    help="seconds between unpausing and opening the window (the first runs' catch-up)")
     ap.add_argument("--tiny", action="store_true",
                     help="a few minutes, one real-time and one daily dataset, one history day")
     args = ap.parse_args(argv)
@@ -338,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
                 af.unpause(dag_id)
             for dag_id, first, last in jobs:
                 log(f"backfill {dag_id} {first}..{last}")
-            # steady state, not start-up: the triggerer's watchers take their first look (which only
-            # records each listing) and the first */5 runs catch up what came before
+            # steady state, not start-up: the first runs (no listing state recorded yet) catch up
+            # what came before and record the listings their successors wait on
             time.sleep(min(args.warmup, 10.0) if args.tiny else args.warmup)
             t0 = datetime.now(UTC)
             log(f"window opened {t0:%H:%M:%S} ({args.warmup:.0f} s after unpausing)")
