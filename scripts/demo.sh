@@ -45,6 +45,10 @@ eval "$(scripts/airflow.sh env)"
 # This Airflow builds only the DAGs the demo runs (the factory's PMP_DAGS selection).
 export PMP_DAGS="$(if [[ $ISOS == all ]]; then echo '*'; else echo "$ISOS" | sed 's/\([a-z]*\)/\1_*/g'; fi)"
 export PMP_STAGING_URL="s3://${PMP_S3_BUCKET:-pmp-staging}/"
+# A watched real-time run waits in the triggerer for its next document, at most this long (the
+# deployment default is 10 minutes); the demo waits for its manual real-time runs, which queue
+# behind a scheduled run that may be waiting too, so it shortens the wait.
+export PMP_REALTIME_WAIT_MINUTES="${PMP_REALTIME_WAIT_MINUTES:-3}"
 
 cleanup() {
   if [[ $KEEP == 1 ]]; then
